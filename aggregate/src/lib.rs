@@ -1,0 +1,1 @@
+//! weir-aggregate: records in, summaries out.

@@ -1,0 +1,21 @@
+//! weir-ingest: bytes in, records out.
+//!
+//! The data path, in module order: [`read`] opens inputs (files, `-`, `.gz`, `.zst`) and cuts
+//! them into line-aligned chunks that worker threads parse in parallel; [`syslog`] reads the
+//! syslog header of a line (RFC 3164 in all of HAProxy's variants, RFC 5424, rsyslog files
+//! without PRI, or none); [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs,
+//! connection errors and events; [`app`] reads application lines. [`line::parse_line`] composes
+//! them into one [`weir_model::Line`]: the single entry point for every caller.
+//!
+//! Nothing here allocates per field: records borrow from the input, and a failure is a small
+//! `Copy` [`weir_model::RejectReason`], never a panic (the `fuzz/` targets hold us to it).
+
+pub mod app;
+pub mod haproxy;
+pub mod line;
+pub mod options;
+pub mod read;
+pub mod syslog;
+
+pub use line::parse_line;
+pub use options::{ParseOptions, Zone};

@@ -1,0 +1,193 @@
+//! One line in, one [`Line`] out: the syslog header, then the message by content.
+//!
+//! The order of questions: is it empty? does it have a syslog header ([`crate::syslog`])? is the
+//! message HAProxy's ([`crate::haproxy`])? If not and a header was present, it is an application
+//! line ([`crate::app`]); a headerless line that is not HAProxy is a reject (`unknown_format`).
+//! Every outcome is a value: the caller stores it, counts it, and goes on.
+
+use weir_model::time::{civil_from_micros, micros_from_civil};
+use weir_model::{AppKind, AppLog, Line, Micros, Record, Reject, RejectReason, SyslogHeader};
+
+use crate::haproxy::{self, Message};
+use crate::syslog::{self, HeaderForm};
+use crate::ParseOptions;
+
+/// Parses one line. `raw` is the line without its terminator; trailing `\r`, `\n` and NUL bytes
+/// (which UDP senders append) are ignored.
+pub fn parse_line<'a>(raw: &'a [u8], opts: &ParseOptions) -> Line<'a> {
+    let record = parse_record(trim_end(raw), opts);
+    let (header, record) = match record {
+        Ok((header, record)) => (header, record),
+        Err((header, reason, message)) => (header, Record::Reject(Reject { reason, message })),
+    };
+    Line { header, record, raw }
+}
+
+type Failure<'a> = (SyslogHeader<'a>, RejectReason, &'a [u8]);
+
+fn parse_record<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<(SyslogHeader<'a>, Record<'a>), Failure<'a>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Err((SyslogHeader::default(), RejectReason::Empty, line));
+    }
+    let (mut header, form, msg) =
+        syslog::parse_header(line, opts).map_err(|r| (SyslogHeader::default(), r, line))?;
+    let record = match haproxy::parse_message(msg, opts) {
+        Message::Http(h) => {
+            fix_year(&mut header, form, h.accept_ts);
+            Record::Http(h)
+        }
+        Message::Tcp(t) => {
+            fix_year(&mut header, form, t.accept_ts);
+            Record::Tcp(t)
+        }
+        Message::Event(mut e) => {
+            if let Some(ts) = e.ts {
+                fix_year(&mut header, form, ts);
+            }
+            e.ts = e.ts.or(header.timestamp);
+            Record::App(e)
+        }
+        Message::Reject(reason) => return Err((header, reason, msg)),
+        Message::NotHaproxy if form == HeaderForm::None => {
+            return Err((header, RejectReason::UnknownFormat, msg));
+        }
+        Message::NotHaproxy => {
+            let message = std::str::from_utf8(msg).map_err(|_| (header, RejectReason::InvalidUtf8, msg))?;
+            Record::App(AppLog {
+                kind: AppKind::Plain,
+                ts: header.timestamp,
+                message,
+                client: None,
+                subject: None,
+            })
+        }
+    };
+    Ok((header, record))
+}
+
+/// RFC 3164 timestamps have no year; when the message carries a full date (HAProxy's accept
+/// date), give the header the year that puts it closest to that date (a line written on
+/// 1 January for a request accepted on 31 December belongs to the next year).
+fn fix_year(header: &mut SyslogHeader<'_>, form: HeaderForm, event: Micros) {
+    let Some(ts) = header.timestamp.filter(|_| form == HeaderForm::Rfc3164) else {
+        return;
+    };
+    let (_, mo, d, h, mi, s, us) = civil_from_micros(ts);
+    let (event_year, ..) = civil_from_micros(event);
+    let best = [event_year - 1, event_year, event_year + 1]
+        .into_iter()
+        .map(|yy| micros_from_civil(yy, mo, d, h, mi, s, us))
+        .min_by_key(|t| (t - event).unsigned_abs());
+    header.timestamp = best;
+}
+
+#[inline]
+fn trim_end(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r' | b'\0'] = s {
+        s = rest;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> ParseOptions {
+        ParseOptions {
+            year: 2026,
+            ..ParseOptions::default()
+        }
+    }
+
+    #[test]
+    fn empty_lines_are_rejects() {
+        for raw in [&b""[..], b"   ", b"\n", b"\r\n\0"] {
+            let l = parse_line(raw, &opts());
+            assert!(matches!(
+                l.record,
+                Record::Reject(Reject {
+                    reason: RejectReason::Empty,
+                    ..
+                })
+            ));
+            assert_eq!(l.raw, raw);
+        }
+    }
+
+    #[test]
+    fn app_line_with_header() {
+        let l = parse_line(b"<13>Nov 22 01:22:06 myhost root: hello world\n", &opts());
+        assert_eq!(l.header.app, Some("root"));
+        match l.record {
+            Record::App(a) => {
+                assert_eq!((a.kind, a.message), (AppKind::Plain, "hello world"));
+                assert_eq!(a.ts, Some(micros_from_civil(2026, 11, 22, 1, 22, 6, 0)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn headerless_unknown_line_is_rejected_verbatim() {
+        let l = parse_line(b"hello there", &opts());
+        assert_eq!(
+            l.record,
+            Record::Reject(Reject {
+                reason: RejectReason::UnknownFormat,
+                message: b"hello there"
+            })
+        );
+    }
+
+    #[test]
+    fn bad_pri_is_a_header_reject() {
+        let l = parse_line(b"<999>Nov 22 01:22:06 h a: x", &opts());
+        assert!(matches!(
+            l.record,
+            Record::Reject(Reject {
+                reason: RejectReason::BadSyslogHeader,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_app_line_is_rejected() {
+        let l = parse_line(b"<13>Nov 22 01:22:06 h a: \xff\xfe", &opts());
+        assert!(matches!(
+            l.record,
+            Record::Reject(Reject {
+                reason: RejectReason::InvalidUtf8,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn year_follows_the_event() {
+        let mut h = SyslogHeader {
+            timestamp: Some(micros_from_civil(2026, 1, 1, 0, 0, 1, 0)),
+            ..Default::default()
+        };
+        fix_year(
+            &mut h,
+            HeaderForm::Rfc3164,
+            micros_from_civil(2025, 12, 31, 23, 59, 59, 0),
+        );
+        assert_eq!(h.timestamp, Some(micros_from_civil(2026, 1, 1, 0, 0, 1, 0)));
+        let mut h = SyslogHeader {
+            timestamp: Some(micros_from_civil(1970, 8, 5, 0, 50, 12, 0)),
+            ..Default::default()
+        };
+        fix_year(
+            &mut h,
+            HeaderForm::Rfc3164,
+            micros_from_civil(2012, 8, 5, 0, 50, 12, 93_000),
+        );
+        assert_eq!(h.timestamp, Some(micros_from_civil(2012, 8, 5, 0, 50, 12, 0)));
+    }
+}

@@ -1,0 +1,408 @@
+//! Inputs to lines: opens files, `-` (stdin), gzip and zstd (detected by their magic bytes),
+//! and cuts the stream into line-aligned chunks that worker threads process in parallel.
+//!
+//! [`for_each_chunk`] is the engine under `weir import` and `weir report`: one thread reads
+//! (and decompresses) large blocks, cuts each at its last newline, and hands it to `threads`
+//! workers over a bounded channel; buffers go back to the reader for reuse, so steady state
+//! allocates nothing. Each worker owns a state `S` (an accumulator, a spool writer) and the
+//! states are returned for the caller to merge: no locks on the per-line path.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+use crossbeam_channel::bounded;
+
+/// Bytes read per chunk.
+pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+
+/// One input: a file path or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Standard input (`-`).
+    Stdin,
+    /// A file; gzip or zstd content is decompressed.
+    Path(PathBuf),
+}
+
+/// Why an input could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The input could not be opened.
+    #[error("cannot open {input}")]
+    Open {
+        /// The input's name.
+        input: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading or decompressing failed part way.
+    #[error("cannot read {input}")]
+    Read {
+        /// The input's name.
+        input: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Input {
+    /// `-` is standard input; anything else is a path.
+    pub fn from_arg(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+
+    /// The name to show in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_string(),
+            Input::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// The size on disk, when known (for progress bars).
+    pub fn len_hint(&self) -> Option<u64> {
+        match self {
+            Input::Stdin => None,
+            Input::Path(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+        }
+    }
+
+    /// Opens the input, decompressing gzip and zstd transparently.
+    pub fn open(&self) -> Result<Box<dyn Read + Send>, ReadError> {
+        let open_err = |source| ReadError::Open {
+            input: self.name(),
+            source,
+        };
+        let raw: Box<dyn Read + Send> = match self {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::Path(p) => Box::new(File::open(p).map_err(open_err)?),
+        };
+        decompressed(raw).map_err(|source| ReadError::Open {
+            input: self.name(),
+            source,
+        })
+    }
+}
+
+/// Wraps a reader in the decoder its first bytes call for.
+fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut buf = BufReader::with_capacity(1 << 16, raw);
+    let head = buf.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buf)?))
+    } else {
+        Ok(Box::new(buf))
+    }
+}
+
+/// A block of whole lines from one input.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The bytes: whole lines, the last one possibly without its terminator (end of input).
+    pub data: Vec<u8>,
+    /// Index of the input in the slice given to [`for_each_chunk`].
+    pub input: usize,
+    /// Byte offset of `data` in the (decompressed) input.
+    pub offset: u64,
+}
+
+impl Chunk {
+    /// The lines, without `\n` or `\r\n`. A final empty line after the last `\n` is not one.
+    pub fn lines(&self) -> Lines<'_> {
+        Lines { rest: &self.data }
+    }
+}
+
+/// Iterator over the lines of a byte slice; see [`Chunk::lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Lines<'a> {
+    /// Lines of any byte slice.
+    pub fn new(data: &'a [u8]) -> Self {
+        Lines { rest: data }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.rest) {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+            None => (self.rest, &self.rest[self.rest.len()..]),
+        };
+        self.rest = rest;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+}
+
+/// Reads `inputs` in order and runs `work` on every chunk, on `threads` worker threads, each
+/// with its own state from `init(worker_index)`. `progress` is called on the reading thread
+/// with the number of input bytes consumed since its last call. Returns the workers' states.
+///
+/// An input that fails stops the run with the error; the states are dropped.
+pub fn for_each_chunk<S, I, W, P>(
+    inputs: &[Input],
+    threads: usize,
+    chunk_bytes: usize,
+    init: I,
+    work: W,
+    progress: P,
+) -> Result<Vec<S>, ReadError>
+where
+    S: Send,
+    I: Fn(usize) -> S + Sync,
+    W: Fn(&mut S, &Chunk) + Sync,
+    P: Fn(u64),
+{
+    let threads = threads.max(1);
+    let chunk_bytes = chunk_bytes.max(4096);
+    let (full_tx, full_rx) = bounded::<Chunk>(threads * 2);
+    let (empty_tx, empty_rx) = bounded::<Vec<u8>>(threads * 2 + 2);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let full_rx = full_rx.clone();
+                let empty_tx = empty_tx.clone();
+                let (init, work) = (&init, &work);
+                scope.spawn(move || {
+                    let mut state = init(i);
+                    for chunk in full_rx {
+                        work(&mut state, &chunk);
+                        let _ = empty_tx.try_send(chunk.data);
+                    }
+                    state
+                })
+            })
+            .collect();
+        drop(full_rx);
+        let read_result = (|| {
+            for (idx, input) in inputs.iter().enumerate() {
+                let mut reader = CountingReader {
+                    inner: input.open()?,
+                    count: 0,
+                };
+                let mut offset = 0u64;
+                let mut carry: Vec<u8> = Vec::new();
+                loop {
+                    let mut buf = empty_rx.try_recv().unwrap_or_default();
+                    buf.clear();
+                    buf.reserve(chunk_bytes + carry.len());
+                    buf.extend_from_slice(&carry);
+                    carry.clear();
+                    let eof = fill(&mut reader, &mut buf, chunk_bytes).map_err(|source| ReadError::Read {
+                        input: input.name(),
+                        source,
+                    })?;
+                    progress(std::mem::take(&mut reader.count));
+                    if !eof {
+                        match memchr::memrchr(b'\n', &buf) {
+                            Some(i) => {
+                                carry.extend_from_slice(&buf[i + 1..]);
+                                buf.truncate(i + 1);
+                            }
+                            // A line longer than a chunk: keep reading until it ends.
+                            None => {
+                                carry = buf;
+                                continue;
+                            }
+                        }
+                    }
+                    let len = buf.len() as u64;
+                    if !buf.is_empty() {
+                        // The workers only stop when this function drops `full_tx`.
+                        let _ = full_tx.send(Chunk {
+                            data: buf,
+                            input: idx,
+                            offset,
+                        });
+                    }
+                    offset += len;
+                    if eof {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        drop(full_tx);
+        let states = handles
+            .into_iter()
+            .map(|h| h.join().expect("worker thread panicked"))
+            .collect();
+        read_result.map(|()| states)
+    })
+}
+
+/// Reads until `buf` holds `want` more bytes or the input ends; returns whether it ended.
+fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let target = buf.len() + want;
+    while buf.len() < target {
+        let start = buf.len();
+        buf.resize(target, 0);
+        match r.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                return Ok(true);
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    Ok(false)
+}
+
+struct CountingReader {
+    inner: Box<dyn Read + Send>,
+    count: u64,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    fn collect(inputs: &[Input], threads: usize, chunk: usize) -> Vec<Vec<u8>> {
+        let states = for_each_chunk(
+            inputs,
+            threads,
+            chunk,
+            |_| Vec::new(),
+            |s: &mut Vec<(usize, u64, Vec<Vec<u8>>)>, c| {
+                s.push((c.input, c.offset, c.lines().map(<[u8]>::to_vec).collect()))
+            },
+            |_| {},
+        )
+        .unwrap();
+        let mut all: Vec<_> = states.into_iter().flatten().collect();
+        all.sort_by_key(|(i, o, _)| (*i, *o));
+        all.into_iter().flat_map(|(_, _, l)| l).collect()
+    }
+
+    fn tmp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weir-read-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn text(n: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let lines: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("line {i} {}", "x".repeat(i % 37)).into_bytes())
+            .collect();
+        let mut data = Vec::new();
+        for (i, l) in lines.iter().enumerate() {
+            data.extend_from_slice(l);
+            data.extend_from_slice(if i % 5 == 0 { b"\r\n" } else { b"\n" });
+        }
+        (data, lines)
+    }
+
+    #[test]
+    fn every_line_once_in_order_across_tiny_chunks() {
+        let (data, lines) = text(5000);
+        let p = tmp_file("plain.log", &data);
+        for threads in [1, 2, 3] {
+            assert_eq!(collect(&[Input::Path(p.clone())], threads, 4096), lines);
+        }
+    }
+
+    #[test]
+    fn last_line_without_newline_is_kept() {
+        let p = tmp_file("nonl.log", b"a\nb\nc");
+        assert_eq!(
+            collect(&[Input::Path(p)], 2, 4096),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
+    }
+
+    #[test]
+    fn line_longer_than_a_chunk_stays_whole() {
+        let long = vec![b'y'; 20_000];
+        let mut data = b"short\n".to_vec();
+        data.extend_from_slice(&long);
+        data.extend_from_slice(b"\nend\n");
+        let p = tmp_file("long.log", &data);
+        assert_eq!(
+            collect(&[Input::Path(p)], 2, 4096),
+            vec![b"short".to_vec(), long, b"end".to_vec()]
+        );
+    }
+
+    #[test]
+    fn gzip_and_zstd_are_detected_by_magic() {
+        let (data, lines) = text(3000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz_path = tmp_file("x.log.gz", &gz.finish().unwrap());
+        let zst_path = tmp_file("x.log.zst", &zstd::encode_all(&data[..], 3).unwrap());
+        let inputs = [Input::Path(gz_path), Input::Path(zst_path)];
+        let got = collect(&inputs, 2, 8192);
+        assert_eq!(got.len(), 6000);
+        assert_eq!(&got[..3000], &lines[..]);
+        assert_eq!(&got[3000..], &lines[..]);
+    }
+
+    #[test]
+    fn progress_counts_every_byte() {
+        let (data, _) = text(1000);
+        let p = tmp_file("progress.log", &data);
+        let seen = AtomicU64::new(0);
+        for_each_chunk(
+            &[Input::Path(p)],
+            2,
+            4096,
+            |_| (),
+            |_, _| {},
+            |n| {
+                seen.fetch_add(n, Ordering::Relaxed);
+            },
+        )
+        .unwrap();
+        assert_eq!(seen.load(Ordering::Relaxed), data.len() as u64);
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = for_each_chunk(
+            &[Input::from_arg("/nonexistent/weir.log")],
+            1,
+            4096,
+            |_| (),
+            |_, _| {},
+            |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "cannot open /nonexistent/weir.log");
+    }
+}

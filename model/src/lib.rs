@@ -1,0 +1,20 @@
+//! weir's shared vocabulary: what a parsed log line *is*, with no I/O.
+//!
+//! Bytes come in at `weir-ingest`, which turns each line into a [`Line`]: the syslog
+//! [`SyslogHeader`] plus one [`Record`]: an HAProxy HTTP request ([`HttpLog`]), a TCP session
+//! ([`TcpLog`]), an application or HAProxy event line ([`AppLog`]), or a [`Reject`] that keeps
+//! the bytes verbatim with the [`RejectReason`]. Records borrow from the input buffer (`'a`): the
+//! hot path parses without allocating, and the stages that keep data (`weir-store`) or count it
+//! (`weir-aggregate`) copy only what they need.
+//!
+//! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
+//! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
+
+pub mod record;
+pub mod time;
+
+pub use record::{
+    AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
+    SyslogHeader, TcpLog, Timer, Timings, TlsInfo,
+};
+pub use time::Micros;

@@ -1,0 +1,1 @@
+//! Black-box tests of the weir binary; the tests live in `tests/`.
