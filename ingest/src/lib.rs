@@ -10,12 +10,11 @@
 //! Nothing here allocates per field: records borrow from the input, and a failure is a small
 //! `Copy` [`weir_model::RejectReason`], never a panic (the `fuzz/` targets hold us to it).
 
-pub mod app;
 pub mod haproxy;
 pub mod line;
 pub mod options;
 pub mod read;
 pub mod syslog;
 
-pub use line::parse_line;
+pub use line::{parse_line, parse_line_as, Expect};
 pub use options::{ParseOptions, Zone};

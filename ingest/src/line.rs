@@ -12,10 +12,29 @@ use crate::haproxy::{self, Message};
 use crate::syslog::{self, HeaderForm};
 use crate::ParseOptions;
 
+/// What the caller expects the lines to be (`weir import --format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expect {
+    /// Decide per line by content.
+    #[default]
+    Auto,
+    /// HAProxy output only: any other line is a reject (`unknown_format`).
+    Haproxy,
+    /// Every line has a syslog header: one without is a reject (`bad_syslog_header`).
+    Syslog,
+    /// Application lines: the message is never read as HAProxy's.
+    App,
+}
+
 /// Parses one line. `raw` is the line without its terminator; trailing `\r`, `\n` and NUL bytes
 /// (which UDP senders append) are ignored.
 pub fn parse_line<'a>(raw: &'a [u8], opts: &ParseOptions) -> Line<'a> {
-    let record = parse_record(trim_end(raw), opts);
+    parse_line_as(raw, opts, Expect::Auto)
+}
+
+/// [`parse_line`] with an expectation of what the line is.
+pub fn parse_line_as<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect) -> Line<'a> {
+    let record = parse_record(trim_end(raw), opts, expect);
     let (header, record) = match record {
         Ok((header, record)) => (header, record),
         Err((header, reason, message)) => (header, Record::Reject(Reject { reason, message })),
@@ -28,13 +47,21 @@ type Failure<'a> = (SyslogHeader<'a>, RejectReason, &'a [u8]);
 fn parse_record<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
+    expect: Expect,
 ) -> Result<(SyslogHeader<'a>, Record<'a>), Failure<'a>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err((SyslogHeader::default(), RejectReason::Empty, line));
     }
     let (mut header, form, msg) =
         syslog::parse_header(line, opts).map_err(|r| (SyslogHeader::default(), r, line))?;
-    let record = match haproxy::parse_message(msg, opts) {
+    if form == HeaderForm::None && expect == Expect::Syslog {
+        return Err((header, RejectReason::BadSyslogHeader, msg));
+    }
+    let parsed = match expect {
+        Expect::App => Message::NotHaproxy,
+        _ => haproxy::parse_message(msg, opts),
+    };
+    let record = match parsed {
         Message::Http(h) => {
             fix_year(&mut header, form, h.accept_ts);
             Record::Http(h)
@@ -51,7 +78,10 @@ fn parse_record<'a>(
             Record::App(e)
         }
         Message::Reject(reason) => return Err((header, reason, msg)),
-        Message::NotHaproxy if form == HeaderForm::None => {
+        Message::NotHaproxy if form == HeaderForm::None && expect != Expect::App => {
+            return Err((header, RejectReason::UnknownFormat, msg));
+        }
+        Message::NotHaproxy if expect == Expect::Haproxy => {
             return Err((header, RejectReason::UnknownFormat, msg));
         }
         Message::NotHaproxy => {
@@ -141,6 +171,18 @@ mod tests {
                 message: b"hello there"
             })
         );
+    }
+
+    #[test]
+    fn expectations() {
+        let reason = |raw: &[u8], e| match parse_line_as(raw, &opts(), e).record {
+            Record::Reject(r) => Some(r.reason),
+            _ => None,
+        };
+        assert_eq!(reason(b"<13>Nov 22 01:22:06 h a: hi", Expect::Haproxy), Some(RejectReason::UnknownFormat));
+        assert_eq!(reason(b"Proxy fe started.", Expect::Syslog), Some(RejectReason::BadSyslogHeader));
+        assert_eq!(reason(b"hello", Expect::App), None);
+        assert_eq!(reason(b"hello", Expect::Auto), Some(RejectReason::UnknownFormat));
     }
 
     #[test]
