@@ -1,0 +1,371 @@
+//! The per-group statistics of each report kind, and their cells. Counting follows halog
+//! where halog reports the same thing (see `docs/halog.md`): a request is *ok* when HAProxy
+//! logged none of its five timers as `-1`, a status class is the status's first digit.
+
+use weir_model::HttpLog;
+
+use crate::timers::TimerSeries;
+use crate::{Error, TimerHistograms, TimerId};
+
+/// Formats a mean with three decimals, or an empty cell when there was nothing to average.
+fn avg(sum: u64, n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{:.3}", sum as f64 / n as f64)
+    }
+}
+
+/// A percentage with two decimals (0.00 when the denominator is 0, as halog prints it).
+fn pct(part: u64, whole: u64) -> String {
+    format!("{:.2}", part as f64 * 100.0 / whole.max(1) as f64)
+}
+
+/// Whether HAProxy logged all five timers (halog's "ok" in `-srv` and `-u`).
+#[inline]
+fn all_timers_known(h: &HttpLog<'_>) -> bool {
+    let t = &h.timings;
+    t.request.is_some()
+        && t.queue.is_some()
+        && t.connect.is_some()
+        && t.response.is_some()
+        && t.total.is_some()
+}
+
+/// 0 for other, 1..=5 for 1xx..5xx.
+#[inline]
+fn status_class(h: &HttpLog<'_>) -> usize {
+    match h.status {
+        Some(s @ 100..=599) => (s / 100) as usize,
+        _ => 0,
+    }
+}
+
+/// Requests per HTTP status code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatusCounts {
+    /// Index = status, for the codes below 1000.
+    codes: Box<[u64; 1000]>,
+    /// Status `-1` (none sent).
+    none: u64,
+    /// Codes of 1000 and above (HAProxy logs what the server sent).
+    high: Vec<(u16, u64)>,
+}
+
+impl Default for StatusCounts {
+    fn default() -> Self {
+        StatusCounts {
+            codes: Box::new([0; 1000]),
+            none: 0,
+            high: Vec::new(),
+        }
+    }
+}
+
+impl StatusCounts {
+    #[inline]
+    pub(crate) fn add(&mut self, h: &HttpLog<'_>) {
+        match h.status {
+            None => self.none += 1,
+            Some(s) if (s as usize) < self.codes.len() => self.codes[s as usize] += 1,
+            Some(s) => add_to(&mut self.high, s, 1),
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &StatusCounts) {
+        for (a, b) in self.codes.iter_mut().zip(o.codes.iter()) {
+            *a += b;
+        }
+        self.none += o.none;
+        for &(s, n) in &o.high {
+            add_to(&mut self.high, s, n);
+        }
+    }
+
+    /// `status,count` rows, `-1` first, then ascending (halog's order).
+    pub(crate) fn rows(&self, mut push: impl FnMut([String; 2])) {
+        if self.none > 0 {
+            push(["-1".into(), self.none.to_string()]);
+        }
+        for (s, &n) in self.codes.iter().enumerate().filter(|(_, n)| **n > 0) {
+            push([s.to_string(), n.to_string()]);
+        }
+        let mut high = self.high.clone();
+        high.sort_unstable();
+        for (s, n) in high {
+            push([s.to_string(), n.to_string()]);
+        }
+    }
+}
+
+fn add_to<K: PartialEq + Copy>(v: &mut Vec<(K, u64)>, k: K, n: u64) {
+    match v.iter_mut().find(|(x, _)| *x == k) {
+        Some((_, c)) => *c += n,
+        None => v.push((k, n)),
+    }
+}
+
+/// Requests per termination code (the first two characters of the termination state).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TerminationCounts {
+    /// Few distinct codes occur: a short list beats a map.
+    codes: Vec<([u8; 2], u64)>,
+}
+
+impl TerminationCounts {
+    #[inline]
+    pub(crate) fn add(&mut self, h: &HttpLog<'_>) {
+        let b = h.termination_state.as_bytes();
+        let code = [
+            b.first().copied().unwrap_or(b'?'),
+            b.get(1).copied().unwrap_or(b'?'),
+        ];
+        add_to(&mut self.codes, code, 1);
+    }
+
+    pub(crate) fn merge(&mut self, o: &TerminationCounts) {
+        for &(c, n) in &o.codes {
+            add_to(&mut self.codes, c, n);
+        }
+    }
+
+    /// `code,count` rows in byte order of the code (halog's order).
+    pub(crate) fn rows(&self, mut push: impl FnMut([String; 2])) {
+        let mut codes = self.codes.clone();
+        codes.sort_unstable();
+        for (c, n) in codes {
+            push([String::from_utf8_lossy(&c).into_owned(), n.to_string()]);
+        }
+    }
+}
+
+/// halog `-srv` for one server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ServerStats {
+    /// Index 0 = other, 1..=5 = 1xx..5xx.
+    classes: [u64; 6],
+    requests: u64,
+    ok: u64,
+    connect_sum: u64,
+    connect_n: u64,
+    response_sum: u64,
+    response_n: u64,
+}
+
+impl ServerStats {
+    /// Columns, the group key (backend, server) included.
+    pub(crate) const COLUMNS: [&'static str; 13] = [
+        "backend",
+        "server",
+        "1xx",
+        "2xx",
+        "3xx",
+        "4xx",
+        "5xx",
+        "other",
+        "requests",
+        "ok",
+        "ok_pct",
+        "avg_connect_ms",
+        "avg_response_ms",
+    ];
+
+    #[inline]
+    pub(crate) fn add(&mut self, h: &HttpLog<'_>) {
+        self.classes[status_class(h)] += 1;
+        self.requests += 1;
+        self.ok += all_timers_known(h) as u64;
+        if let Some(c) = h.timings.connect {
+            self.connect_sum += c.max(0) as u64;
+            self.connect_n += 1;
+        }
+        if let Some(r) = h.timings.response {
+            self.response_sum += r.max(0) as u64;
+            self.response_n += 1;
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &ServerStats) {
+        for (a, b) in self.classes.iter_mut().zip(o.classes) {
+            *a += b;
+        }
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.connect_sum += o.connect_sum;
+        self.connect_n += o.connect_n;
+        self.response_sum += o.response_sum;
+        self.response_n += o.response_n;
+    }
+
+    /// The cells after the key: `1xx..5xx,other,requests,ok,ok_pct,avg_connect_ms,avg_response_ms`.
+    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
+        let c = self.classes;
+        [
+            c[1].to_string(),
+            c[2].to_string(),
+            c[3].to_string(),
+            c[4].to_string(),
+            c[5].to_string(),
+            c[0].to_string(),
+            self.requests.to_string(),
+            self.ok.to_string(),
+            pct(self.ok, self.requests),
+            avg(self.connect_sum, self.connect_n),
+            avg(self.response_sum, self.response_n),
+        ]
+        .into_iter()
+    }
+}
+
+/// Per backend: the server columns, bytes, and total-time quantiles.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BackendStats {
+    base: ServerStats,
+    bytes: u64,
+    total: TimerSeries,
+}
+
+impl BackendStats {
+    /// Columns, the group key (backend) included.
+    pub(crate) const COLUMNS: [&'static str; 17] = [
+        "backend",
+        "1xx",
+        "2xx",
+        "3xx",
+        "4xx",
+        "5xx",
+        "other",
+        "requests",
+        "ok",
+        "ok_pct",
+        "avg_connect_ms",
+        "avg_response_ms",
+        "bytes_sum",
+        "total_p50",
+        "total_p95",
+        "total_p99",
+        "total_max",
+    ];
+
+    pub(crate) fn new(sigfig: u8) -> Result<BackendStats, Error> {
+        Ok(BackendStats {
+            base: ServerStats::default(),
+            bytes: 0,
+            total: TimerSeries::new(sigfig)?,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, h: &HttpLog<'_>) {
+        self.base.add(h);
+        self.bytes += h.bytes_read;
+        if let Some(t) = h.timings.total {
+            self.total.record(t.max(0) as u64);
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &BackendStats) -> Result<(), Error> {
+        self.base.merge(&o.base);
+        self.bytes += o.bytes;
+        self.total.merge(&o.total)
+    }
+
+    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
+        let q = |q: f64| self.total.quantile(q).map(|v| v.to_string()).unwrap_or_default();
+        let tail = [self.bytes.to_string(), q(0.5), q(0.95), q(0.99), q(1.0)];
+        self.base.cells().chain(tail)
+    }
+}
+
+/// halog `-u` for one URL path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct UrlStats {
+    pub(crate) requests: u64,
+    /// Requests with a `-1` timer (not ok).
+    errors: u64,
+    total_sum: u64,
+    total_n: u64,
+    ok_total_sum: u64,
+    bytes: u64,
+}
+
+impl UrlStats {
+    /// Columns, the group key (path) included.
+    pub(crate) const COLUMNS: [&'static str; 9] = [
+        "path",
+        "requests",
+        "errors",
+        "total_ms_sum",
+        "total_ms_avg",
+        "ok_total_ms_sum",
+        "ok_total_ms_avg",
+        "bytes_avg",
+        "bytes_sum",
+    ];
+
+    #[inline]
+    pub(crate) fn add(&mut self, h: &HttpLog<'_>) {
+        self.requests += 1;
+        let ok = all_timers_known(h);
+        self.errors += !ok as u64;
+        if let Some(t) = h.timings.total {
+            let t = t.max(0) as u64;
+            self.total_sum += t;
+            self.total_n += 1;
+            if ok {
+                self.ok_total_sum += t;
+            }
+        }
+        self.bytes += h.bytes_read;
+    }
+
+    pub(crate) fn merge(&mut self, o: &UrlStats) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.total_sum += o.total_sum;
+        self.total_n += o.total_n;
+        self.ok_total_sum += o.ok_total_sum;
+        self.bytes += o.bytes;
+    }
+
+    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
+        [
+            self.requests.to_string(),
+            self.errors.to_string(),
+            self.total_sum.to_string(),
+            avg(self.total_sum, self.total_n),
+            self.ok_total_sum.to_string(),
+            avg(self.ok_total_sum, self.requests - self.errors),
+            avg(self.bytes, self.requests),
+            self.bytes.to_string(),
+        ]
+        .into_iter()
+    }
+}
+
+/// Columns of the timers report after the group key.
+pub(crate) const TIMER_COLUMNS: [&str; 9] = [
+    "timer", "count", "mean", "p50", "p90", "p95", "p99", "p999", "max",
+];
+
+/// One timers row after the group key: the series name, then its summary (empty cells when
+/// the series is empty, except `count`, which is 0).
+pub(crate) fn timer_cells(id: TimerId, h: &TimerHistograms) -> impl Iterator<Item = String> {
+    let name = id.name().to_string();
+    let cells: Vec<String> = match h.summary(id) {
+        Some(s) => vec![
+            s.count.to_string(),
+            format!("{:.3}", s.mean),
+            s.p50.to_string(),
+            s.p90.to_string(),
+            s.p95.to_string(),
+            s.p99.to_string(),
+            s.p999.to_string(),
+            s.max.to_string(),
+        ],
+        None => std::iter::once("0".to_string())
+            .chain(std::iter::repeat_n(String::new(), 7))
+            .collect(),
+    };
+    std::iter::once(name).chain(cells)
+}
