@@ -1,0 +1,274 @@
+//! The spool's tables and their Arrow schemas: the on-disk contract of DESIGN §3.
+//!
+//! Column names are snake_case and stable; a change of a name or type bumps
+//! [`SPOOL_FORMAT_VERSION`]. Every table's first column is its time (the sort key of each row
+//! group and the source of its `date=/hour=` partition).
+//!
+//! Type choices, for the readers people actually use (DuckDB, pyarrow/pandas, R's arrow, Spark):
+//! - times are `TIMESTAMP(MICROS, "UTC")`;
+//! - durations are nullable `INT32` milliseconds (HAProxy's `-1` is null);
+//! - `status` is nullable `INT16`: HTTP codes are three digits, and every reader maps a signed
+//!   16-bit integer to its plain integer type;
+//! - ports, connection counters and queues are `INT32`, not `UINT16`/`UINT32`: R's arrow turns
+//!   `uint32` into doubles and Spark reads unsigned Parquet types poorly, while the Parquet
+//!   physical type (and so the file size) is the same `INT32` either way;
+//! - byte counts are `INT64`;
+//! - strings are plain `Utf8` in Arrow; the Parquet writer dictionary-encodes them (a writer
+//!   property, see [`crate::writer`]), so low-cardinality columns cost a few bits a row while
+//!   readers see ordinary strings.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+/// The version of the spool layout and of every table schema below. Written to `<spool>/FORMAT`
+/// and to each file's key-value metadata (`weir.spool_format`).
+pub const SPOOL_FORMAT_VERSION: u32 = 1;
+
+/// A table of the spool: one folder `<spool>/<name>/`, one schema.
+///
+/// `windows` and `metrics` join this enum when their writers land; every match over it is
+/// exhaustive so the compiler lists what they need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// HAProxy HTTP and HTTPS request logs.
+    Requests,
+    /// HAProxy TCP session logs.
+    Tcp,
+    /// Application lines and HAProxy event / connection-error lines.
+    App,
+    /// Lines that could not be parsed, verbatim.
+    Rejects,
+}
+
+impl Table {
+    /// Every table written by [`crate::SpoolWriter`].
+    pub const ALL: [Table; 4] = [Table::Requests, Table::Tcp, Table::App, Table::Rejects];
+
+    /// The folder name under the spool root, also the name used by queries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Requests => "requests",
+            Table::Tcp => "tcp",
+            Table::App => "app",
+            Table::Rejects => "rejects",
+        }
+    }
+
+    /// The table named `name`, as [`Table::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// A dense index (0..[`Table::ALL`]`.len()`) for per-table arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The Arrow schema of this table.
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Requests => REQUESTS.clone(),
+            Table::Tcp => TCP.clone(),
+            Table::App => APP.clone(),
+            Table::Rejects => REJECTS.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The time type of every timestamp column.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(name, timestamp_type(), nullable)
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn i32f(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Int32, nullable)
+}
+
+fn boolean(name: &str) -> Field {
+    Field::new(name, DataType::Boolean, false)
+}
+
+/// `list<string>`, with arrow-rs's default item field (`item`, nullable) so that
+/// `ListBuilder<StringBuilder>` output matches it.
+fn string_list(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    )
+}
+
+/// `map<string,string>` with the field names `MapBuilder` uses by default.
+fn string_map(name: &str) -> Field {
+    let entries = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ]);
+    Field::new(
+        name,
+        DataType::Map(
+            Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+            false,
+        ),
+        true,
+    )
+}
+
+/// The connection fields shared by `requests` and `tcp`, from `ts` to `server`.
+fn connection_head() -> Vec<Field> {
+    vec![
+        ts("ts", false),
+        ts("received_at", true),
+        utf8("host", true),
+        utf8("process", true),
+        utf8("pid", true),
+        utf8("client_ip", false),
+        i32f("client_port", true),
+        utf8("frontend", false),
+        boolean("ssl"),
+        utf8("backend", false),
+        utf8("server", false),
+    ]
+}
+
+/// The counters shared by `requests` and `tcp`, from `actconn` to `backend_queue`.
+fn connection_counters() -> Vec<Field> {
+    vec![
+        i32f("actconn", false),
+        i32f("feconn", false),
+        i32f("beconn", false),
+        i32f("srv_conn", false),
+        i32f("retries", false),
+        boolean("redispatched"),
+        i32f("srv_queue", false),
+        i32f("backend_queue", false),
+    ]
+}
+
+static REQUESTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = connection_head();
+    f.extend([
+        i32f("request_ms", true),
+        i32f("queue_ms", true),
+        i32f("connect_ms", true),
+        i32f("response_ms", true),
+        i32f("total_ms", true),
+        boolean("total_logasap"),
+        Field::new("status", DataType::Int16, true),
+        Field::new("bytes_read", DataType::Int64, false),
+        boolean("bytes_logasap"),
+        utf8("req_cookie", true),
+        utf8("resp_cookie", true),
+        utf8("termination_state", false),
+    ]);
+    f.extend(connection_counters());
+    f.extend([
+        string_list("req_headers"),
+        string_list("resp_headers"),
+        utf8("method", true),
+        utf8("path", true),
+        utf8("query", true),
+        utf8("http_version", true),
+        boolean("request_bad"),
+        utf8("request_raw", true),
+        utf8("ssl_version", true),
+        utf8("ssl_cipher", true),
+        utf8("ssl_sni", true),
+        utf8("ssl_fc_err", true),
+        i32f("fc_err", true),
+        i32f("ssl_c_err", true),
+        i32f("ssl_c_ca_err", true),
+        Field::new("ssl_resumed", DataType::Boolean, true),
+        boolean("truncated"),
+        boolean("clf"),
+    ]);
+    Arc::new(Schema::new(f))
+});
+
+static TCP: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut f = connection_head();
+    f.extend([
+        i32f("queue_ms", true),
+        i32f("connect_ms", true),
+        i32f("total_ms", true),
+        boolean("total_logasap"),
+        Field::new("bytes_read", DataType::Int64, false),
+        boolean("bytes_logasap"),
+        utf8("termination_state", false),
+    ]);
+    f.extend(connection_counters());
+    Arc::new(Schema::new(f))
+});
+
+static APP: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("ts", true),
+        ts("received_at", true),
+        utf8("host", true),
+        utf8("app", true),
+        utf8("proc", true),
+        Field::new("severity", DataType::Int8, true),
+        Field::new("facility", DataType::Int8, true),
+        utf8("kind", false),
+        utf8("message", false),
+        string_map("fields"),
+    ]))
+});
+
+static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("received_at", false),
+        utf8("peer", true),
+        utf8("source", true),
+        utf8("reason", false),
+        Field::new("raw", DataType::Binary, false),
+    ]))
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_first_column_is_time() {
+        for t in Table::ALL {
+            assert_eq!(Table::from_name(t.name()), Some(t));
+            assert_eq!(Table::ALL[t.index()], t);
+            assert_eq!(t.schema().field(0).data_type(), &timestamp_type());
+        }
+        assert_eq!(Table::from_name("windows"), None);
+    }
+
+    #[test]
+    fn column_names_are_unique_snake_case() {
+        for t in Table::ALL {
+            let s = t.schema();
+            let mut names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+            for n in &names {
+                assert!(
+                    n.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                    "{t}.{n}"
+                );
+            }
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), s.fields().len(), "{t} has duplicate columns");
+        }
+    }
+}

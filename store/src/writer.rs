@@ -1,0 +1,1103 @@
+//! [`SpoolWriter`]: parsed lines in, published Parquet files out.
+//!
+//! Each appended [`Line`] lands in the Arrow builders of its table and hour partition
+//! (`date=YYYY-MM-DD/hour=HH` of the event time; rows without one use `received_at`, else the
+//! writer's clock). A partition's builders become one sorted row group when they hold
+//! `row_group_rows` rows, or earlier when the writer's buffered bytes pass
+//! `max_buffered_bytes` (the largest partition goes first). Row groups go into that partition's
+//! open file, which is published when it passes `rotate_rows` / `rotate_bytes`, when it is older
+//! than `rotate_age`, when more than `max_open_partitions` partitions are open (the least recently
+//! used goes), and at [`SpoolWriter::finish`].
+//!
+//! Several writers may share one spool (one per import worker): they must share the
+//! [`SpoolOptions::sequence`] counter, or use distinct `node`/`boot` names, so that file names
+//! `<node>-<boot>-<seq>.parquet` never collide.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow_array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
+use arrow_select::take::take_record_batch;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use weir_model::{Line, Micros, Record};
+
+use crate::error::StoreError;
+use crate::file::{ensure_dir, sync_dir, OpenFile, PublishedFile};
+use crate::partition::Partition;
+use crate::rows::TableRows;
+use crate::schema::{Table, SPOOL_FORMAT_VERSION};
+
+/// Where and how a [`SpoolWriter`] writes. [`SpoolOptions::new`] gives DESIGN's defaults.
+#[derive(Debug, Clone)]
+pub struct SpoolOptions {
+    /// The spool root folder; created when missing.
+    pub root: PathBuf,
+    /// The node id, first part of every file name.
+    pub node: String,
+    /// Distinguishes runs of the same node (a restart count for `serve`, a unique run id for
+    /// `import`): second part of every file name.
+    pub boot: String,
+    /// The file sequence number, third part of every file name. Writers that share `node` and
+    /// `boot` must share this counter.
+    pub sequence: Arc<AtomicU64>,
+    /// zstd level of every column (1..=22; DESIGN's default 3).
+    pub zstd_level: i32,
+    /// Rows per row group (and per sort): 128 Ki by default.
+    pub row_group_rows: usize,
+    /// A file is published once it holds this many rows.
+    pub rotate_rows: u64,
+    /// A file is published once it holds this many bytes (128 MiB by default).
+    pub rotate_bytes: u64,
+    /// A partition's rows are published at most this long after the first of them arrived
+    /// (5 minutes by default; `None` for never, as `import` wants).
+    pub rotate_age: Option<Duration>,
+    /// Bound on the bytes held in Arrow builders across all partitions of this writer.
+    pub max_buffered_bytes: usize,
+    /// Bound on partitions with buffered rows or an open file; past it the least recently used
+    /// is published.
+    pub max_open_partitions: usize,
+    /// fsync files and folders on publish (on by default; tests may turn it off).
+    pub fsync: bool,
+}
+
+impl SpoolOptions {
+    /// Defaults for a spool at `root`, files named `<node>-<boot>-<seq>.parquet`.
+    pub fn new(root: impl Into<PathBuf>, node: impl Into<String>, boot: impl Into<String>) -> Self {
+        SpoolOptions {
+            root: root.into(),
+            node: node.into(),
+            boot: boot.into(),
+            sequence: Arc::new(AtomicU64::new(0)),
+            zstd_level: 3,
+            row_group_rows: 128 * 1024,
+            rotate_rows: 16 * 1024 * 1024,
+            rotate_bytes: 128 * 1024 * 1024,
+            rotate_age: Some(Duration::from_secs(300)),
+            max_buffered_bytes: 128 * 1024 * 1024,
+            max_open_partitions: 32,
+            fsync: true,
+        }
+    }
+
+    fn validate(&self) -> Result<(), StoreError> {
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && !s.starts_with('.')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        let bad = |name: &'static str, reason: String| Err(StoreError::InvalidOption { name, reason });
+        if !name_ok(&self.node) {
+            return bad(
+                "node",
+                format!("{:?}: use letters, digits, '-', '_', '.'", self.node),
+            );
+        }
+        if !name_ok(&self.boot) {
+            return bad(
+                "boot",
+                format!("{:?}: use letters, digits, '-', '_', '.'", self.boot),
+            );
+        }
+        if ZstdLevel::try_new(self.zstd_level).is_err() {
+            return bad("zstd_level", format!("{} is not in 1..=22", self.zstd_level));
+        }
+        if self.row_group_rows == 0
+            || self.rotate_rows == 0
+            || self.rotate_bytes == 0
+            || self.max_open_partitions == 0
+        {
+            return bad(
+                "row_group_rows/rotate_rows/rotate_bytes/max_open_partitions",
+                "must be > 0".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the caller knows about a line that the line does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordMeta<'a> {
+    /// When weir received the line (`None` for a file import that has no arrival time).
+    pub received_at: Option<Micros>,
+    /// The sender's address, for network input.
+    pub peer: Option<&'a str>,
+}
+
+/// What a writer did: rows per table and the files it published.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolStats {
+    rows: [u64; Table::ALL.len()],
+    /// Every published file, in publishing order.
+    pub files: Vec<PublishedFile>,
+}
+
+impl SpoolStats {
+    /// Rows appended to `table`.
+    pub fn rows(&self, table: Table) -> u64 {
+        self.rows[table.index()]
+    }
+
+    /// Rows appended, all tables.
+    pub fn total_rows(&self) -> u64 {
+        self.rows.iter().sum()
+    }
+
+    /// Bytes of the published files.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Adds another writer's stats to these (import sums its workers).
+    pub fn merge(&mut self, other: SpoolStats) {
+        for (a, b) in self.rows.iter_mut().zip(other.rows) {
+            *a += b;
+        }
+        self.files.extend(other.files);
+    }
+}
+
+/// Builder rows are weighed as their line's length plus this much for fixed-width columns,
+/// offsets and validity bits: a cheap, slightly pessimistic estimate of builder memory.
+const ROW_OVERHEAD_BYTES: usize = 128;
+
+/// How often (in appends) `rotate_age` is checked, to keep `Instant::now` off the hot path.
+const AGE_CHECK_EVERY: u64 = 4096;
+
+/// The rows of one table and hour not yet published.
+#[derive(Debug)]
+struct PartitionState {
+    rows: TableRows,
+    buffered_rows: usize,
+    buffered_bytes: usize,
+    file: Option<OpenFile>,
+    /// When the oldest unpublished row of this partition arrived.
+    since: Instant,
+    last_append: u64,
+}
+
+type Key = (Table, Partition);
+
+/// Appends parsed lines to the spool's Parquet files. One per thread; see the module docs.
+#[derive(Debug)]
+pub struct SpoolWriter {
+    opts: SpoolOptions,
+    props: Vec<WriterProperties>,
+    partitions: HashMap<Key, PartitionState>,
+    buffered_bytes: usize,
+    appends: u64,
+    stats: SpoolStats,
+}
+
+impl SpoolWriter {
+    /// Opens (creating when needed) the spool at `opts.root`, checking or writing its `FORMAT`.
+    pub fn create(opts: SpoolOptions) -> Result<Self, StoreError> {
+        opts.validate()?;
+        std::fs::create_dir_all(&opts.root).map_err(StoreError::io("create", &opts.root))?;
+        ensure_format(&opts)?;
+        let props = Table::ALL
+            .iter()
+            .map(|&t| writer_properties(t, &opts))
+            .collect::<Result<_, _>>()?;
+        Ok(SpoolWriter {
+            opts,
+            props,
+            partitions: HashMap::new(),
+            buffered_bytes: 0,
+            appends: 0,
+            stats: SpoolStats::default(),
+        })
+    }
+
+    /// Appends one line to its table. Rows become visible in the spool when their file is
+    /// published (rotation or [`SpoolWriter::finish`]).
+    pub fn append(&mut self, line: &Line<'_>, meta: &RecordMeta<'_>) -> Result<(), StoreError> {
+        let (table, time) = match &line.record {
+            Record::Http(r) => (Table::Requests, r.accept_ts),
+            Record::Tcp(r) => (Table::Tcp, r.accept_ts),
+            Record::App(r) => (Table::App, r.ts.or(meta.received_at).unwrap_or_else(now_micros)),
+            Record::Reject(_) => (Table::Rejects, meta.received_at.unwrap_or_else(now_micros)),
+        };
+        let key = (table, Partition::of(time));
+        self.appends += 1;
+        if !self.partitions.contains_key(&key) {
+            self.make_room()?;
+        }
+        let appends = self.appends;
+        let p = self.partitions.entry(key).or_insert_with(|| PartitionState {
+            rows: TableRows::new(table),
+            buffered_rows: 0,
+            buffered_bytes: 0,
+            file: None,
+            since: Instant::now(),
+            last_append: appends,
+        });
+        if p.buffered_rows == 0 && p.file.is_none() {
+            p.since = Instant::now();
+        }
+        p.last_append = appends;
+        let h = &line.header;
+        match (&mut p.rows, &line.record) {
+            (TableRows::Requests(b), Record::Http(r)) => b.append(h, r, meta.received_at),
+            (TableRows::Tcp(b), Record::Tcp(r)) => b.append(h, r, meta.received_at),
+            (TableRows::App(b), Record::App(r)) => b.append(h, r, meta.received_at),
+            (TableRows::Rejects(b), Record::Reject(r)) => b.append(h, r, line.raw, time, meta.peer),
+            // The key's table was derived from the record just above.
+            _ => unreachable!("partition table matches its record"),
+        }
+        let weight = line.raw.len() + ROW_OVERHEAD_BYTES;
+        p.buffered_rows += 1;
+        p.buffered_bytes += weight;
+        let full = p.buffered_rows >= self.opts.row_group_rows;
+        self.buffered_bytes += weight;
+        self.stats.rows[table.index()] += 1;
+        if full {
+            self.flush_partition(key)?;
+        }
+        while self.buffered_bytes > self.opts.max_buffered_bytes {
+            let Some(largest) = self
+                .partitions
+                .iter()
+                .max_by_key(|(_, p)| p.buffered_bytes)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            self.flush_partition(largest)?;
+        }
+        if self.opts.rotate_age.is_some() && self.appends.is_multiple_of(AGE_CHECK_EVERY) {
+            self.rotate_aged()?;
+        }
+        Ok(())
+    }
+
+    /// Publishes every partition whose oldest unpublished row is older than `rotate_age`. The
+    /// writer checks this every few thousand appends; a server also calls it from a timer so that
+    /// a quiet spool still publishes.
+    pub fn rotate_aged(&mut self) -> Result<(), StoreError> {
+        let Some(age) = self.opts.rotate_age else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let aged: Vec<Key> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.since) >= age)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in aged {
+            self.publish_partition(key)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes everything buffered so far, leaving the writer usable (a server calls this
+    /// before deleting the WAL segment the rows came from).
+    pub fn publish_all(&mut self) -> Result<(), StoreError> {
+        let mut keys: Vec<Key> = self.partitions.keys().copied().collect();
+        keys.sort_unstable();
+        for key in keys {
+            self.publish_partition(key)?;
+        }
+        Ok(())
+    }
+
+    /// What was written so far.
+    pub fn stats(&self) -> &SpoolStats {
+        &self.stats
+    }
+
+    /// Publishes everything and returns what was written.
+    pub fn finish(mut self) -> Result<SpoolStats, StoreError> {
+        self.publish_all()?;
+        Ok(std::mem::take(&mut self.stats))
+    }
+
+    /// Before a new partition opens: publishes the least recently used one when at the bound.
+    fn make_room(&mut self) -> Result<(), StoreError> {
+        if self.partitions.len() < self.opts.max_open_partitions {
+            return Ok(());
+        }
+        if let Some(lru) = self
+            .partitions
+            .iter()
+            .min_by_key(|(_, p)| p.last_append)
+            .map(|(k, _)| *k)
+        {
+            self.publish_partition(lru)?;
+        }
+        Ok(())
+    }
+
+    /// Turns the partition's buffered rows into one sorted row group of its open file, then
+    /// publishes the file if it is due for rotation.
+    fn flush_partition(&mut self, key: Key) -> Result<(), StoreError> {
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return Ok(());
+        };
+        if p.buffered_rows == 0 {
+            return Ok(());
+        }
+        let (table, partition) = key;
+        self.buffered_bytes -= p.buffered_bytes;
+        p.buffered_bytes = 0;
+        p.buffered_rows = 0;
+        let batch = sort_by_time(RecordBatch::try_new(table.schema(), p.rows.finish())?)?;
+        if p.file.is_none() {
+            let dir = self.opts.root.join(table.name()).join(partition.dir());
+            ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
+            let seq = self.opts.sequence.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
+            let props = self.props[table.index()].clone();
+            p.file = Some(OpenFile::create(table, &dir, &name, table.schema(), props)?);
+        }
+        let Some(file) = p.file.as_mut() else {
+            return Ok(());
+        };
+        file.write_row_group(&batch)?;
+        if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
+            if let Some(file) = p.file.take() {
+                self.stats.files.push(file.publish(self.opts.fsync)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the partition's buffered rows and publishes its file, forgetting the partition.
+    fn publish_partition(&mut self, key: Key) -> Result<(), StoreError> {
+        self.flush_partition(key)?;
+        if let Some(p) = self.partitions.remove(&key) {
+            if let Some(file) = p.file {
+                self.stats.files.push(file.publish(self.opts.fsync)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The writer's clock, for rows that carry no time.
+fn now_micros() -> Micros {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as Micros)
+}
+
+/// Sorts a batch by its first column (the table's time; nulls first), keeping the arrival order
+/// of equal times. Batches already in order (the common case for one log) are returned as they
+/// are after one pass.
+fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
+    let Some(times) = batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+    else {
+        return Ok(batch);
+    };
+    let key = |i: usize| {
+        if times.is_null(i) {
+            i64::MIN
+        } else {
+            times.value(i)
+        }
+    };
+    if (1..times.len()).all(|i| key(i - 1) <= key(i)) {
+        return Ok(batch);
+    }
+    let mut order: Vec<u32> = (0..times.len() as u32).collect();
+    order.sort_by_key(|&i| key(i as usize));
+    Ok(take_record_batch(&batch, &UInt32Array::from(order))?)
+}
+
+/// The Parquet properties of one table's files.
+///
+/// Every column is zstd-compressed and dictionary-encoded with page statistics, except the time
+/// columns: nearly unique and sorted, they are smaller as `DELTA_BINARY_PACKED` than as a
+/// dictionary.
+fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperties, StoreError> {
+    let level = ZstdLevel::try_new(opts.zstd_level)?;
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(opts.row_group_rows))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: true,
+        }]))
+        .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
+            KeyValue::new("weir.table".to_owned(), table.name().to_owned()),
+        ]));
+    for field in table.schema().fields() {
+        if matches!(field.name().as_str(), "ts" | "received_at") {
+            let col = ColumnPath::from(field.name().as_str());
+            b = b
+                .set_column_dictionary_enabled(col.clone(), false)
+                .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    Ok(b.build())
+}
+
+/// The content of `<spool>/FORMAT`.
+fn format_text() -> String {
+    format!("{SPOOL_FORMAT_VERSION}\n")
+}
+
+/// Checks `<spool>/FORMAT`, or writes it (atomically: several writers may start at once).
+fn ensure_format(opts: &SpoolOptions) -> Result<(), StoreError> {
+    let path = opts.root.join("FORMAT");
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found.trim() == SPOOL_FORMAT_VERSION.to_string() => Ok(()),
+        Ok(found) => Err(StoreError::FormatMismatch {
+            path,
+            found,
+            expected: SPOOL_FORMAT_VERSION,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_format(&opts.root, &path, opts),
+        Err(e) => Err(StoreError::Io {
+            op: "read",
+            path,
+            source: e,
+        }),
+    }
+}
+
+fn write_format(root: &Path, path: &Path, opts: &SpoolOptions) -> Result<(), StoreError> {
+    let seq = opts.sequence.fetch_add(1, Ordering::Relaxed);
+    let tmp = root.join(format!(".FORMAT.{}-{}-{seq}.tmp", opts.node, opts.boot));
+    std::fs::write(&tmp, format_text()).map_err(StoreError::io("write", &tmp))?;
+    if opts.fsync {
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(StoreError::io("fsync", &tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(StoreError::io("rename", &tmp))?;
+    if opts.fsync {
+        sync_dir(root)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
+    use arrow_array::{
+        ArrayRef, BinaryArray, BooleanArray, Int16Array, Int32Array, Int64Array, Int8Array, StringArray,
+    };
+    use weir_model::{AppKind, AppLog, SyslogHeader};
+
+    use super::*;
+    use crate::reader::{read_table, table_files};
+    use crate::testutil::{app_conn_error, app_plain, at, bad_http, header, http, line, reject_line, tcp};
+
+    fn opts(root: &Path) -> SpoolOptions {
+        SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(root, "node1", "boot1")
+        }
+    }
+
+    fn ts(v: Vec<Option<Micros>>) -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+    }
+    fn s(v: Vec<Option<&str>>) -> ArrayRef {
+        Arc::new(StringArray::from(v))
+    }
+    fn i32s(v: Vec<Option<i32>>) -> ArrayRef {
+        Arc::new(Int32Array::from(v))
+    }
+    fn bools(v: Vec<bool>) -> ArrayRef {
+        Arc::new(BooleanArray::from(v))
+    }
+    fn string_lists(v: Vec<Option<Vec<&str>>>) -> ArrayRef {
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for item in v {
+            match item {
+                Some(items) => {
+                    for i in items {
+                        b.values().append_value(i);
+                    }
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
+    }
+
+    /// Reads `table` back and compares every column, by name, with `want`.
+    fn assert_table(root: &Path, table: Table, want: Vec<ArrayRef>) {
+        let batches = read_table(root, table).unwrap();
+        assert_eq!(batches.len(), 1, "{table}: one batch");
+        let got = &batches[0];
+        assert_eq!(got.schema().fields(), table.schema().fields(), "{table}: schema");
+        assert_eq!(got.num_columns(), want.len(), "{table}: column count");
+        for (i, w) in want.iter().enumerate() {
+            let name = table.schema().field(i).name().clone();
+            assert_eq!(got.column(i).as_ref(), w.as_ref(), "{table}.{name}");
+        }
+    }
+
+    #[test]
+    fn requests_round_trip_sorted_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        let (bad, good) = (bad_http(at(10)), http(at(0)));
+        let meta = RecordMeta {
+            received_at: Some(at(100)),
+            peer: None,
+        };
+        w.append(&line(Record::Http(bad), b"bad line"), &meta).unwrap();
+        w.append(&line(Record::Http(good), b"good line"), &RecordMeta::default())
+            .unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.rows(Table::Requests), 2);
+        assert_eq!(stats.files.len(), 1);
+        let n = || vec![Some("lb1"), Some("lb1")];
+        assert_table(
+            dir.path(),
+            Table::Requests,
+            vec![
+                ts(vec![Some(at(0)), Some(at(10))]),
+                ts(vec![None, Some(at(100))]),
+                s(n()),
+                s(vec![Some("haproxy"); 2]),
+                s(vec![Some("12136"); 2]),
+                s(vec![Some("10.0.0.1"), Some("::1")]),
+                i32s(vec![Some(39164), None]),
+                s(vec![Some("fe_https"), Some("fe_http")]),
+                bools(vec![true, false]),
+                s(vec![Some("be_app"), Some("fe_http")]),
+                s(vec![Some("web1"), Some("<NOSRV>")]),
+                i32s(vec![Some(1), None]),
+                i32s(vec![Some(0), None]),
+                i32s(vec![Some(2), None]),
+                i32s(vec![Some(40), None]),
+                i32s(vec![Some(45), Some(5)]),
+                bools(vec![false, false]),
+                Arc::new(Int16Array::from(vec![Some(200), None])),
+                Arc::new(Int64Array::from(vec![1234, 0])),
+                bools(vec![false, false]),
+                s(vec![None, None]),
+                s(vec![Some("SID=1"), None]),
+                s(vec![Some("----"), Some("CR--")]),
+                i32s(vec![Some(10); 2]),
+                i32s(vec![Some(9); 2]),
+                i32s(vec![Some(3); 2]),
+                i32s(vec![Some(1); 2]),
+                i32s(vec![Some(0), Some(3)]),
+                bools(vec![false, true]),
+                i32s(vec![Some(0); 2]),
+                i32s(vec![Some(0); 2]),
+                string_lists(vec![Some(vec!["example.com", "a|b"]), None]),
+                string_lists(vec![None, None]),
+                s(vec![Some("GET"), None]),
+                s(vec![Some("/api/x"), None]),
+                s(vec![Some("id=1"), None]),
+                s(vec![Some("HTTP/1.1"), None]),
+                bools(vec![false, true]),
+                s(vec![None, Some("<BADREQ>")]),
+                s(vec![Some("TLSv1.3"), None]),
+                s(vec![Some("TLS_AES_256_GCM_SHA384"), None]),
+                s(vec![Some("example.com"), None]),
+                s(vec![Some("0"), None]),
+                i32s(vec![Some(0), None]),
+                i32s(vec![Some(0), None]),
+                i32s(vec![Some(0), None]),
+                Arc::new(BooleanArray::from(vec![Some(true), None])),
+                bools(vec![false, true]),
+                bools(vec![false, true]),
+            ],
+        );
+    }
+
+    #[test]
+    fn request_raw_is_kept_only_when_the_parts_lose_it() {
+        let mut r = http(at(0));
+        assert_eq!(crate::rows::request_raw_if_lossy(&r.request), None);
+        r.request.raw = "GET  /api/x?id=1 HTTP/1.1";
+        assert_eq!(crate::rows::request_raw_if_lossy(&r.request), Some(r.request.raw));
+        r.request = weir_model::RequestLine {
+            raw: "GET /x",
+            method: Some("GET"),
+            path: Some("/x"),
+            ..r.request
+        };
+        r.request.http_version = None;
+        r.request.query = None;
+        assert_eq!(crate::rows::request_raw_if_lossy(&r.request), Some("GET /x"));
+    }
+
+    #[test]
+    fn tcp_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        w.append(
+            &line(Record::Tcp(tcp(at(5))), b"tcp"),
+            &RecordMeta {
+                received_at: Some(at(6)),
+                peer: None,
+            },
+        )
+        .unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.rows(Table::Tcp), 1);
+        assert_table(
+            dir.path(),
+            Table::Tcp,
+            vec![
+                ts(vec![Some(at(5))]),
+                ts(vec![Some(at(6))]),
+                s(vec![Some("lb1")]),
+                s(vec![Some("haproxy")]),
+                s(vec![Some("12136")]),
+                s(vec![Some("192.168.1.2")]),
+                i32s(vec![Some(5000)]),
+                s(vec![Some("fe_tcp")]),
+                bools(vec![false]),
+                s(vec![Some("be_db")]),
+                s(vec![Some("db1")]),
+                i32s(vec![Some(0)]),
+                i32s(vec![None]),
+                i32s(vec![Some(5007)]),
+                bools(vec![true]),
+                Arc::new(Int64Array::from(vec![212])),
+                bools(vec![false]),
+                s(vec![Some("--")]),
+                i32s(vec![Some(1)]),
+                i32s(vec![Some(1)]),
+                i32s(vec![Some(1)]),
+                i32s(vec![Some(1)]),
+                i32s(vec![Some(0)]),
+                bools(vec![false]),
+                i32s(vec![Some(0)]),
+                i32s(vec![Some(0)]),
+            ],
+        );
+    }
+
+    #[test]
+    fn app_round_trip_with_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        let event = AppLog {
+            kind: AppKind::HaproxyEvent,
+            ts: Some(at(2)),
+            message: "Server be_app/web1 is DOWN",
+            client: None,
+            subject: Some("be_app/web1"),
+        };
+        // No time in the record: the row's partition comes from received_at, `ts` stays null.
+        let bare = weir_model::Line {
+            header: SyslogHeader::default(),
+            record: Record::App(app_plain(None)),
+            raw: b"at=info",
+        };
+        w.append(
+            &bare,
+            &RecordMeta {
+                received_at: Some(at(3)),
+                peer: None,
+            },
+        )
+        .unwrap();
+        w.append(
+            &line(Record::App(app_conn_error(at(1))), b"e"),
+            &RecordMeta::default(),
+        )
+        .unwrap();
+        w.append(&line(Record::App(event), b"ev"), &RecordMeta::default())
+            .unwrap();
+        w.finish().unwrap();
+        let mut fields = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for (k, v) in [("at", "info"), ("path", "/a b"), ("status", "200")] {
+            fields.keys().append_value(k);
+            fields.values().append_value(v);
+        }
+        fields.append(true).unwrap();
+        for (k, v) in [
+            ("client_ip", "10.0.0.9"),
+            ("client_port", "4242"),
+            ("subject", "fe_https/1"),
+        ] {
+            fields.keys().append_value(k);
+            fields.values().append_value(v);
+        }
+        fields.append(true).unwrap();
+        fields.keys().append_value("subject");
+        fields.values().append_value("be_app/web1");
+        fields.append(true).unwrap();
+        let h = header();
+        assert_table(
+            dir.path(),
+            Table::App,
+            vec![
+                ts(vec![None, Some(at(1)), Some(at(2))]),
+                ts(vec![Some(at(3)), None, None]),
+                s(vec![None, h.host, h.host]),
+                s(vec![None, h.app, h.app]),
+                s(vec![None, h.procid, h.procid]),
+                Arc::new(Int8Array::from(vec![None, Some(6), Some(6)])),
+                Arc::new(Int8Array::from(vec![None, Some(16), Some(16)])),
+                s(vec![
+                    Some("app"),
+                    Some("haproxy_conn_error"),
+                    Some("haproxy_event"),
+                ]),
+                s(vec![
+                    Some(app_plain(None).message),
+                    Some(app_conn_error(0).message),
+                    Some(event.message),
+                ]),
+                Arc::new(fields.finish()),
+            ],
+        );
+    }
+
+    #[test]
+    fn rejects_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        let meta = RecordMeta {
+            received_at: Some(at(7)),
+            peer: Some("127.0.0.1:5514"),
+        };
+        w.append(&reject_line(b"<13>garbage \xff", header()), &meta)
+            .unwrap();
+        let no_header = SyslogHeader {
+            host: None,
+            app: Some("web"),
+            ..SyslogHeader::default()
+        };
+        w.append(
+            &reject_line(b"x", no_header),
+            &RecordMeta {
+                received_at: Some(at(8)),
+                peer: None,
+            },
+        )
+        .unwrap();
+        w.append(
+            &reject_line(b"", SyslogHeader::default()),
+            &RecordMeta {
+                received_at: Some(at(9)),
+                peer: None,
+            },
+        )
+        .unwrap();
+        w.finish().unwrap();
+        assert_table(
+            dir.path(),
+            Table::Rejects,
+            vec![
+                ts(vec![Some(at(7)), Some(at(8)), Some(at(9))]),
+                s(vec![Some("127.0.0.1:5514"), None, None]),
+                s(vec![Some("lb1/haproxy"), Some("-/web"), None]),
+                s(vec![Some("unknown_format"); 3]),
+                Arc::new(BinaryArray::from(vec![&b"<13>garbage \xff"[..], b"x", b""])),
+            ],
+        );
+    }
+
+    #[test]
+    fn publish_is_atomic_and_names_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            fsync: true,
+            ..opts(dir.path())
+        };
+        let shared = o.sequence.clone();
+        let mut a = SpoolWriter::create(o.clone()).unwrap();
+        let mut b = SpoolWriter::create(SpoolOptions {
+            sequence: shared,
+            ..o
+        })
+        .unwrap();
+        for i in 0..10 {
+            a.append(&line(Record::Http(http(at(i))), b"a"), &RecordMeta::default())
+                .unwrap();
+            b.append(&line(Record::Http(http(at(i))), b"b"), &RecordMeta::default())
+                .unwrap();
+        }
+        let part = dir.path().join("requests/date=2026-11-22/hour=01");
+        let listing = || {
+            let mut v: Vec<String> = std::fs::read_dir(&part)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        // Nothing published before finish; writers at work leave only hidden temporaries.
+        assert_eq!(
+            table_files(dir.path(), Table::Requests).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+        let (sa, sb) = (a.finish().unwrap(), b.finish().unwrap());
+        let names = listing();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("node1-boot1-") && n.ends_with(".parquet")),
+            "{names:?}"
+        );
+        assert_ne!(sa.files[0].path, sb.files[0].path);
+        assert_eq!(
+            sa.files[0].bytes,
+            std::fs::metadata(&sa.files[0].path).unwrap().len()
+        );
+        assert_eq!(std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(), "1\n");
+        let root: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(root.iter().all(|n| !n.ends_with(".tmp")), "{root:?}");
+    }
+
+    #[test]
+    fn a_dropped_writer_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(SpoolOptions {
+            row_group_rows: 2,
+            ..opts(dir.path())
+        })
+        .unwrap();
+        for i in 0..5 {
+            w.append(&line(Record::Http(http(at(i))), b"a"), &RecordMeta::default())
+                .unwrap();
+        }
+        let part = dir.path().join("requests/date=2026-11-22/hour=01");
+        assert_eq!(
+            std::fs::read_dir(&part).unwrap().count(),
+            1,
+            "a temporary is being written"
+        );
+        drop(w);
+        assert_eq!(std::fs::read_dir(&part).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn rows_go_to_the_hour_of_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        let hour = 3_600_000;
+        for t in [at(0), at(hour), at(-2 * hour), at(1)] {
+            w.append(&line(Record::Http(http(t)), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        let stats = w.finish().unwrap();
+        let mut dirs: Vec<String> = stats
+            .files
+            .iter()
+            .map(|f| {
+                f.path
+                    .parent()
+                    .unwrap()
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        dirs.sort();
+        assert_eq!(
+            dirs,
+            [
+                "requests/date=2026-11-21/hour=23",
+                "requests/date=2026-11-22/hour=01",
+                "requests/date=2026-11-22/hour=02"
+            ]
+        );
+        let rows: Vec<u64> = stats.files.iter().map(|f| f.rows).collect();
+        assert_eq!(rows.iter().sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn files_rotate_by_rows_and_row_groups_stay_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            row_group_rows: 10,
+            rotate_rows: 25,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        // Descending times: every row group needs its sort.
+        for i in (0..100).rev() {
+            w.append(&line(Record::Http(http(at(i))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        let stats = w.finish().unwrap();
+        let rows: Vec<u64> = stats.files.iter().map(|f| f.rows).collect();
+        assert_eq!(rows, [30, 30, 30, 10]);
+        for f in &stats.files {
+            let meta =
+                parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&f.path).unwrap())
+                    .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+                    .unwrap();
+            for rg in meta.row_groups() {
+                assert!(rg.num_rows() <= 10);
+                assert_eq!(rg.sorting_columns().map(|c| c.len()), Some(1));
+            }
+            for rg in 0..meta.num_row_groups() {
+                let file = std::fs::File::open(&f.path).unwrap();
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .with_row_groups(vec![rg])
+                    .build()
+                    .unwrap();
+                for batch in reader {
+                    let batch = batch.unwrap();
+                    let t = batch
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .unwrap();
+                    assert!(
+                        t.values().windows(2).all(|w| w[0] <= w[1]),
+                        "sorted within a row group"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn memory_bound_flushes_early_and_lru_partitions_publish() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            max_buffered_bytes: 3 * (ROW_OVERHEAD_BYTES + 1),
+            max_open_partitions: 2,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        for i in 0..7 {
+            w.append(&line(Record::Http(http(at(i))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        assert!(w.buffered_bytes <= 3 * (ROW_OVERHEAD_BYTES + 1));
+        // Two more hours: the third partition evicts the least recently used (the first).
+        w.append(
+            &line(Record::Tcp(tcp(at(3_600_000))), b"x"),
+            &RecordMeta::default(),
+        )
+        .unwrap();
+        assert!(w.stats().files.is_empty());
+        w.append(
+            &line(Record::Tcp(tcp(at(7_200_000))), b"x"),
+            &RecordMeta::default(),
+        )
+        .unwrap();
+        assert_eq!(w.stats().files.len(), 1);
+        assert_eq!(
+            (w.stats().files[0].table, w.stats().files[0].rows),
+            (Table::Requests, 7)
+        );
+        let stats = w.finish().unwrap();
+        assert_eq!(
+            (
+                stats.rows(Table::Requests),
+                stats.rows(Table::Tcp),
+                stats.files.len()
+            ),
+            (7, 2, 3)
+        );
+        let total: usize = read_table(dir.path(), Table::Requests)
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(total, 7);
+    }
+
+    #[test]
+    fn rows_age_out_of_the_buffers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(SpoolOptions {
+            rotate_age: Some(Duration::ZERO),
+            ..opts(dir.path())
+        })
+        .unwrap();
+        w.append(&line(Record::Http(http(at(0))), b"x"), &RecordMeta::default())
+            .unwrap();
+        w.rotate_aged().unwrap();
+        assert_eq!(w.stats().files.len(), 1);
+        w.append(&line(Record::Http(http(at(1))), b"x"), &RecordMeta::default())
+            .unwrap();
+        w.publish_all().unwrap();
+        assert_eq!(w.stats().files.len(), 2);
+        assert_eq!(w.finish().unwrap().files.len(), 2);
+    }
+
+    #[test]
+    fn sorting_keeps_arrival_order_of_equal_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        for (t, ip) in [(5, "a"), (1, "b"), (5, "c"), (1, "d")] {
+            let mut r = http(at(t));
+            r.client.ip = ip;
+            w.append(&line(Record::Http(r), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let batch = &read_table(dir.path(), Table::Requests).unwrap()[0];
+        let ips = batch
+            .column_by_name("client_ip")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(ips.iter().flatten().collect::<Vec<_>>(), ["b", "d", "a", "c"]);
+    }
+
+    #[test]
+    fn a_spool_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("FORMAT"), "99\n").unwrap();
+        let err = SpoolWriter::create(opts(dir.path())).unwrap_err();
+        assert!(
+            matches!(err, StoreError::FormatMismatch { expected: 1, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for o in [
+            SpoolOptions {
+                node: "a/b".into(),
+                ..opts(dir.path())
+            },
+            SpoolOptions {
+                boot: String::new(),
+                ..opts(dir.path())
+            },
+            SpoolOptions {
+                zstd_level: 99,
+                ..opts(dir.path())
+            },
+            SpoolOptions {
+                row_group_rows: 0,
+                ..opts(dir.path())
+            },
+        ] {
+            assert!(matches!(
+                SpoolWriter::create(o),
+                Err(StoreError::InvalidOption { .. })
+            ));
+        }
+    }
+}
