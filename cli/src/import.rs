@@ -1,0 +1,158 @@
+//! `weir import`: log files in, Parquet spool out.
+//!
+//! The inputs are cut into chunks ([`weir_ingest::read::for_each_chunk`]); every worker thread
+//! parses its chunks and appends the records to a [`SpoolWriter`] of its own, so parsing and
+//! Parquet encoding both use every core and never wait on each other. Each line lands in exactly
+//! one table (`requests`, `tcp`, `app`, `rejects`), and the summary printed at the end adds up
+//! to the number of lines read.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::Context;
+use weir_ingest::read::{for_each_chunk, DEFAULT_CHUNK_BYTES};
+use weir_ingest::{parse_line_as, Expect};
+use weir_model::{Record, RejectReason};
+use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
+
+use crate::inputs;
+
+/// `weir import`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Log files to read: paths, `-` for standard input, gzip or zstd compressed or not.
+    #[arg(value_name = "FILE")]
+    files: Vec<String>,
+    /// The spool folder to write into.
+    #[arg(long, default_value = "./weir-spool", value_name = "DIR")]
+    spool: PathBuf,
+    /// What the lines are: decide per line (auto), or insist on one kind.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Node id in file names (default: this host's name).
+    #[arg(long)]
+    node: Option<String>,
+    /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// zstd level of the Parquet files.
+    #[arg(long, default_value_t = 3)]
+    zstd_level: i32,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    /// Decide per line by content.
+    Auto,
+    /// HAProxy output only; any other line is a reject.
+    Haproxy,
+    /// Every line must carry a syslog header.
+    Syslog,
+    /// Application lines (never read as HAProxy's).
+    App,
+}
+
+impl From<FormatArg> for Expect {
+    fn from(f: FormatArg) -> Expect {
+        match f {
+            FormatArg::Auto => Expect::Auto,
+            FormatArg::Haproxy => Expect::Haproxy,
+            FormatArg::Syslog => Expect::Syslog,
+            FormatArg::App => Expect::App,
+        }
+    }
+}
+
+/// One worker's state.
+struct Worker {
+    writer: Result<SpoolWriter, weir_store::StoreError>,
+    lines: u64,
+    rejects: BTreeMap<RejectReason, u64>,
+}
+
+/// Runs `weir import`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let opts = inputs::parse_options(&args.timezone)?;
+    let expect = Expect::from(args.format);
+    let inputs = inputs::inputs(&args.files);
+    let threads = inputs::threads(args.threads);
+    let node = args.node.clone().unwrap_or_else(crate::default_node);
+    let run_id = format!("i{}", inputs::now_micros() / 1000);
+    let seq = Arc::new(AtomicU64::new(0));
+    let received_at = inputs::now_micros();
+    let bar = inputs::progress_bar(&inputs);
+    let started = std::time::Instant::now();
+
+    let workers = for_each_chunk(
+        &inputs,
+        threads,
+        DEFAULT_CHUNK_BYTES,
+        |_| Worker {
+            writer: SpoolWriter::create(SpoolOptions {
+                sequence: seq.clone(),
+                zstd_level: args.zstd_level,
+                rotate_age: None,
+                ..SpoolOptions::new(&args.spool, &node, &run_id)
+            }),
+            lines: 0,
+            rejects: BTreeMap::new(),
+        },
+        |w, chunk| {
+            let Ok(writer) = w.writer.as_mut() else { return };
+            let meta = RecordMeta {
+                received_at: Some(received_at),
+                peer: None,
+            };
+            for raw in chunk.lines() {
+                let line = parse_line_as(raw, &opts, expect);
+                w.lines += 1;
+                if let Record::Reject(r) = &line.record {
+                    *w.rejects.entry(r.reason).or_default() += 1;
+                }
+                if let Err(e) = writer.append(&line, &meta) {
+                    w.writer = Err(e);
+                    return;
+                }
+            }
+        },
+        |n| bar.inc(n),
+    )?;
+    bar.finish_and_clear();
+
+    let mut lines = 0;
+    let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
+    let mut total = SpoolStats::default();
+    for w in workers {
+        lines += w.lines;
+        for (r, n) in w.rejects {
+            *rejects.entry(r).or_default() += n;
+        }
+        let stats = w
+            .writer
+            .and_then(SpoolWriter::finish)
+            .with_context(|| format!("writing the spool in {}", args.spool.display()))?;
+        total.merge(stats);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "weir: imported {lines} lines in {secs:.2}s ({:.0} lines/s) into {}",
+        lines as f64 / secs.max(1e-9),
+        args.spool.display()
+    );
+    for table in Table::ALL {
+        eprintln!("  {:<9} {:>12} rows", table.name(), total.rows(table));
+    }
+    for (reason, n) in &rejects {
+        eprintln!("    rejected {n} ({reason})");
+    }
+    eprintln!("  {} files, {} bytes", total.files.len(), total.bytes());
+    let stored = total.total_rows();
+    anyhow::ensure!(stored == lines, "read {lines} lines but stored {stored} rows");
+    Ok(())
+}
