@@ -1,0 +1,346 @@
+//! Lines that open with `client [accept date]`: the HTTP/HTTPS log, the TCP log and the
+//! connection-error line share this prefix; the token after the date and the number of timers
+//! tell them apart (`frontend/bind:` is an error, five timers HTTP, three TCP).
+
+use weir_model::{
+    AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, RejectReason, RequestLine, TcpLog, Timings,
+};
+
+use super::fields::{
+    accept_date, backend_server, client_addr, conn_counts, cookie, find_near, frontend, next_field, plus_u64,
+    queues, split_slash, status, timer, Field, Text,
+};
+use super::request::{request_line, suffix};
+use super::Message;
+use crate::ParseOptions;
+
+/// Parses a message whose first token is followed by ` [`. `client` is that token, `rest`
+/// starts at the `[`.
+#[inline]
+pub(crate) fn parse<'a>(msg: &'a [u8], client: &'a [u8], rest: &'a [u8], opts: &ParseOptions) -> Message<'a> {
+    let (after_date, ts) = match accept_date(rest, opts.zone) {
+        Ok((r, ts)) => (r, ts),
+        Err(_) => {
+            return if looks_like_traffic_after_bad_date(rest) {
+                Message::Reject(RejectReason::BadDate)
+            } else {
+                Message::NotHaproxy
+            };
+        }
+    };
+    let t = match Text::new(msg) {
+        Ok(t) => t,
+        Err(r) => return Message::Reject(r),
+    };
+    let client = match client_addr(t, client) {
+        Ok(c) => c,
+        Err(r) => return Message::Reject(r),
+    };
+    let Some(after_date) = after_date.strip_prefix(b" ") else {
+        return Message::Reject(RejectReason::BadProxyNames);
+    };
+    match next_field(after_date) {
+        Field::Full(fe, _) if fe.ends_with(b":") => conn_error(t, msg, client, ts, &fe[..fe.len() - 1]),
+        Field::Full(fe, rest) => match proxied(t, client, ts, fe, rest) {
+            Ok(m) => m,
+            Err(r) => Message::Reject(r),
+        },
+        Field::Last(_) | Field::End => Message::Reject(RejectReason::BadProxyNames),
+    }
+}
+
+/// After an unreadable `[date]`: is the rest still shaped like a traffic line
+/// (`] frontend backend/server ...` or `] frontend/bind: ...`)? Then it is a broken HAProxy
+/// line; otherwise some other program's line that happens to start alike.
+fn looks_like_traffic_after_bad_date(rest: &[u8]) -> bool {
+    let Some(close) = memchr::memchr(b']', rest) else {
+        return false;
+    };
+    let Some(after) = rest[close + 1..].strip_prefix(b" ") else {
+        return false;
+    };
+    match next_field(after) {
+        Field::Full(fe, _) if fe.ends_with(b":") => memchr::memchr(b'/', fe).is_some(),
+        Field::Full(_, rest) => match next_field(rest) {
+            Field::Full(bs, rest) => {
+                memchr::memchr(b'/', bs).is_some()
+                    && matches!(next_field(rest), Field::Full(t, _) | Field::Last(t) if split_slash::<3>(t).is_some() || split_slash::<5>(t).is_some())
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn conn_error<'a>(
+    t: Text<'a>,
+    msg: &'a [u8],
+    client: ClientAddr<'a>,
+    ts: Micros,
+    subject: &'a [u8],
+) -> Message<'a> {
+    let (Ok(message), Ok(subject)) = (t.of(msg), t.of(subject)) else {
+        return Message::Reject(RejectReason::InvalidUtf8);
+    };
+    Message::Event(AppLog {
+        kind: AppKind::HaproxyConnError,
+        ts: Some(ts),
+        message,
+        client: Some(client),
+        subject: Some(subject),
+    })
+}
+
+/// A mandatory field: it must be followed by a space, or it may have been cut.
+#[inline]
+fn full(f: Field<'_>, reason: RejectReason) -> Result<(&[u8], &[u8]), RejectReason> {
+    match f {
+        Field::Full(t, r) => Ok((t, r)),
+        _ => Err(reason),
+    }
+}
+
+/// `frontend backend/server timers ...`: HTTP when five timers, TCP when three.
+#[inline]
+fn proxied<'a>(
+    t: Text<'a>,
+    client: ClientAddr<'a>,
+    accept_ts: Micros,
+    fe: &'a [u8],
+    rest: &'a [u8],
+) -> Result<Message<'a>, RejectReason> {
+    let (frontend, ssl) = frontend(t, fe)?;
+    let (bs, rest) = full(next_field(rest), RejectReason::BadProxyNames)?;
+    let (backend, server) = backend_server(t, bs)?;
+    let (tm, rest) = full(next_field(rest), RejectReason::BadTimers)?;
+    if let Some(t5) = split_slash::<5>(tm) {
+        let mut timings = Timings::default();
+        let mut logasap = false;
+        let slots = [
+            &mut timings.request,
+            &mut timings.queue,
+            &mut timings.connect,
+            &mut timings.response,
+            &mut timings.total,
+        ];
+        for (k, (slot, b)) in slots.into_iter().zip(t5).enumerate() {
+            let (v, plus) = timer(b).ok_or(RejectReason::BadTimers)?;
+            if plus && k != 4 {
+                return Err(RejectReason::BadTimers);
+            }
+            *slot = v;
+            logasap = plus;
+        }
+        timings.total_logasap = logasap;
+        let (st, rest) = full(next_field(rest), RejectReason::BadStatus)?;
+        let status = status(st).ok_or(RejectReason::BadStatus)?;
+        let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
+        let (bytes_read, bytes_logasap) = plus_u64(by).ok_or(RejectReason::BadBytes)?;
+        let mut log = HttpLog {
+            client,
+            accept_ts,
+            frontend,
+            ssl,
+            backend,
+            server,
+            timings,
+            status,
+            bytes_read,
+            bytes_logasap,
+            req_cookie: None,
+            resp_cookie: None,
+            termination_state: "",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            req_headers: None,
+            resp_headers: None,
+            request: RequestLine::default(),
+            tls: None,
+            truncated: false,
+            clf: false,
+        };
+        http_tail(t, rest, &mut log)?;
+        return Ok(Message::Http(log));
+    }
+    if let Some([tw, tc, tt]) = split_slash::<3>(tm) {
+        let (queue_ms, p1) = timer(tw).ok_or(RejectReason::BadTimers)?;
+        let (connect_ms, p2) = timer(tc).ok_or(RejectReason::BadTimers)?;
+        let (total_ms, total_logasap) = timer(tt).ok_or(RejectReason::BadTimers)?;
+        if p1 || p2 {
+            return Err(RejectReason::BadTimers);
+        }
+        return tcp(
+            t,
+            client,
+            accept_ts,
+            frontend,
+            ssl,
+            backend,
+            server,
+            [queue_ms, connect_ms, total_ms],
+            total_logasap,
+            rest,
+        )
+        .map(Message::Tcp);
+    }
+    Err(RejectReason::BadTimers)
+}
+
+/// The TCP log after its timers. Every field is required: [`TcpLog`] has no way to say a
+/// field is missing, so a cut line is a reject naming the first field it lacks.
+#[allow(clippy::too_many_arguments)]
+fn tcp<'a>(
+    t: Text<'a>,
+    client: ClientAddr<'a>,
+    accept_ts: Micros,
+    frontend: &'a str,
+    ssl: bool,
+    backend: &'a str,
+    server: &'a str,
+    [queue_ms, connect_ms, total_ms]: [Option<i32>; 3],
+    total_logasap: bool,
+    rest: &'a [u8],
+) -> Result<TcpLog<'a>, RejectReason> {
+    let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
+    let (bytes_read, bytes_logasap) = plus_u64(by).ok_or(RejectReason::BadBytes)?;
+    let (ts, rest) = full(next_field(rest), RejectReason::BadTerminationState)?;
+    if ts.len() != 2 {
+        return Err(RejectReason::BadTerminationState);
+    }
+    let termination_state = t.of(ts)?;
+    let (cc, rest) = full(next_field(rest), RejectReason::BadConnCounts)?;
+    let c = split_slash::<5>(cc)
+        .and_then(conn_counts)
+        .ok_or(RejectReason::BadConnCounts)?;
+    // The queues end the built-in layout; a custom suffix after them is ignored.
+    let q = match next_field(rest) {
+        Field::Full(q, _) | Field::Last(q) => q,
+        Field::End => return Err(RejectReason::BadQueues),
+    };
+    let (srv_queue, backend_queue) = queues(q).ok_or(RejectReason::BadQueues)?;
+    Ok(TcpLog {
+        client,
+        accept_ts,
+        frontend,
+        ssl,
+        backend,
+        server,
+        queue_ms,
+        connect_ms,
+        total_ms,
+        total_logasap,
+        bytes_read,
+        bytes_logasap,
+        termination_state,
+        actconn: c.actconn,
+        feconn: c.feconn,
+        beconn: c.beconn,
+        srv_conn: c.srv_conn,
+        retries: c.retries,
+        redispatched: c.redispatched,
+        srv_queue,
+        backend_queue,
+    })
+}
+
+/// Marks the record cut short and stops.
+macro_rules! cut {
+    ($log:expr) => {{
+        $log.truncated = true;
+        return Ok(());
+    }};
+}
+
+/// The HTTP log after the byte count: cookies, termination state, counters, queues, 0–2
+/// capture blocks, the request line and an optional suffix. The line may stop anywhere here
+/// (HAProxy's `len`): what was read completely is kept and `truncated` is set; a field that
+/// runs into the end of the message may be partial and is dropped.
+fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(), RejectReason> {
+    let Field::Full(cc, rest) = next_field(rest) else {
+        cut!(log)
+    };
+    log.req_cookie = cookie(t, cc)?;
+    let Field::Full(cs, rest) = next_field(rest) else {
+        cut!(log)
+    };
+    log.resp_cookie = cookie(t, cs)?;
+    let Field::Full(ts, rest) = next_field(rest) else {
+        cut!(log)
+    };
+    if ts.len() != 4 {
+        return Err(RejectReason::BadTerminationState);
+    }
+    log.termination_state = t.of(ts)?;
+    let Field::Full(cc, rest) = next_field(rest) else {
+        cut!(log)
+    };
+    let c = split_slash::<5>(cc)
+        .and_then(conn_counts)
+        .ok_or(RejectReason::BadConnCounts)?;
+    log.actconn = c.actconn;
+    log.feconn = c.feconn;
+    log.beconn = c.beconn;
+    log.srv_conn = c.srv_conn;
+    log.retries = c.retries;
+    log.redispatched = c.redispatched;
+    let Field::Full(q, mut rest) = next_field(rest) else {
+        cut!(log)
+    };
+    let (sq, bq) = queues(q).ok_or(RejectReason::BadQueues)?;
+    log.srv_queue = sq;
+    log.backend_queue = bq;
+
+    // Capture blocks: `}` `|` `"` are escaped inside (`#7D` ...), spaces are not.
+    let mut blocks = 0;
+    while let Some(inner) = rest.strip_prefix(b"{") {
+        if blocks == 2 {
+            return Err(RejectReason::BadCaptures);
+        }
+        let close = find_near(inner, b'}');
+        let body = &inner[..close.unwrap_or(inner.len())];
+        if find_near(body, b'"').is_some() {
+            // A raw quote cannot be inside a block: this `{` was never closed.
+            return Err(RejectReason::BadCaptures);
+        }
+        let caps = Some(Captures(t.of(body)?));
+        if blocks == 0 {
+            log.req_headers = caps;
+        } else {
+            log.resp_headers = caps;
+        }
+        blocks += 1;
+        let Some(close) = close else { cut!(log) };
+        match &inner[close + 1..] {
+            [] => cut!(log),
+            [b' ', r @ ..] => rest = r,
+            _ => return Err(RejectReason::BadCaptures),
+        }
+    }
+
+    let Some(req) = rest.strip_prefix(b"\"") else {
+        return if rest.is_empty() {
+            cut!(log)
+        } else {
+            Err(RejectReason::BadRequestLine)
+        };
+    };
+    let Some(close) = find_near(req, b'"') else {
+        log.request = request_line(t, req, false)?;
+        cut!(log)
+    };
+    log.request = request_line(t, &req[..close], true)?;
+    if let [b' ', s @ ..] = &req[close + 1..] {
+        if !s.is_empty() {
+            let sfx = suffix(t, s)?;
+            log.tls = sfx.tls;
+            log.truncated = sfx.truncated;
+        }
+    }
+    Ok(())
+}
