@@ -83,9 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let inputs = inputs::inputs(&args.files);
     let threads = inputs::threads(args.threads);
     let node = args.node.clone().unwrap_or_else(crate::default_node);
-    let run_id = format!("i{}", inputs::now_micros() / 1000);
+    let run_id = format!("i{}", weir_model::time::now_micros() / 1000);
     let seq = Arc::new(AtomicU64::new(0));
-    let received_at = inputs::now_micros();
+    let received_at = weir_model::time::now_micros();
     let bar = inputs::progress_bar(&inputs);
     let started = std::time::Instant::now();
 

@@ -13,9 +13,11 @@ use crate::UsageError;
 /// timestamps get the current year, corrected per line by the request's own date.
 pub fn parse_options(timezone: &str) -> anyhow::Result<ParseOptions> {
     let zone = Zone::parse(timezone).ok_or_else(|| {
-        UsageError(format!("--timezone {timezone:?}: expected UTC or a fixed offset such as +02:00"))
+        UsageError(format!(
+            "--timezone {timezone:?}: expected UTC or a fixed offset such as +02:00"
+        ))
     })?;
-    let (year, ..) = weir_model::time::civil_from_micros(now_micros());
+    let (year, ..) = weir_model::time::civil_from_micros(weir_model::time::now_micros());
     Ok(ParseOptions { zone, year })
 }
 
@@ -50,12 +52,4 @@ pub fn progress_bar(inputs: &[Input]) -> ProgressBar {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
-}
-
-/// The wall clock, in microseconds since the epoch.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

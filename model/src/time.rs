@@ -39,6 +39,14 @@ pub const fn micros_from_civil(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32,
     (days * 86_400 + h as i64 * 3600 + mi as i64 * 60 + s as i64) * MICROS_PER_SEC + us as i64
 }
 
+/// The wall clock now.
+pub fn now_micros() -> Micros {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// Month number (1..=12) of an English three-letter abbreviation such as `b"Nov"`.
 #[inline]
 pub fn month_from_abbrev(m: &[u8]) -> Option<u32> {

@@ -1,0 +1,199 @@
+//! Network receivers: sockets in, [`Batch`]es of messages out.
+//!
+//! A receiver never parses and never waits on what comes after it: it reads as many messages
+//! as one system call gives ([`udp`] uses `recvmmsg`), copies them compactly into a [`Batch`],
+//! and hands the batch to the pipeline with a non-blocking send. When the pipeline is full the
+//! batch is dropped and counted ([`ReceiverCounters::dropped_queue_full`]); over TCP ([`tcp`])
+//! the connection waits instead, which pushes back on the sender through TCP itself.
+//!
+//! Oversized and broken frames travel in the batch too ([`EntryKind`]), so that the pipeline
+//! stores their bytes in the rejects table and every message is counted exactly once.
+
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use weir_model::{Micros, RejectReason};
+
+/// Messages from one receive call (UDP) or one read (TCP), stored back to back in `data`.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The messages' bytes.
+    pub data: Vec<u8>,
+    /// Where each message is in `data`, who sent it, and what it is.
+    pub entries: Vec<Entry>,
+    /// When the batch was received.
+    pub received_at: Micros,
+}
+
+impl Batch {
+    /// The bytes of one entry.
+    #[inline]
+    pub fn bytes(&self, e: &Entry) -> &[u8] {
+        &self.data[e.start as usize..e.end as usize]
+    }
+
+    /// Appends a message.
+    pub fn push(&mut self, bytes: &[u8], peer: SocketAddr, kind: EntryKind) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(bytes);
+        self.entries.push(Entry {
+            start,
+            end: self.data.len() as u32,
+            peer,
+            kind,
+        });
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.entries.clear();
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No messages.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One message of a [`Batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Start offset in [`Batch::data`].
+    pub start: u32,
+    /// End offset (exclusive).
+    pub end: u32,
+    /// The sender.
+    pub peer: SocketAddr,
+    /// A message, or what was wrong with the frame.
+    pub kind: EntryKind,
+}
+
+/// What a [`Entry`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A whole message, to be parsed.
+    Message,
+    /// A message longer than `max_line`: only its first bytes are kept.
+    TooLong {
+        /// The message's full length, when known.
+        len: u64,
+    },
+    /// A frame that could not be delimited (bad octet count, stream cut mid-frame): its bytes.
+    BadFrame,
+}
+
+impl EntryKind {
+    /// The reject reason of a frame that is not a message.
+    pub fn reject_reason(self) -> Option<RejectReason> {
+        match self {
+            EntryKind::Message => None,
+            EntryKind::TooLong { .. } => Some(RejectReason::TooLong),
+            EntryKind::BadFrame => Some(RejectReason::BadFraming),
+        }
+    }
+}
+
+/// Counters shared by the receivers, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReceiverCounters {
+    /// UDP datagrams received.
+    pub udp_datagrams: AtomicU64,
+    /// UDP bytes received.
+    pub udp_bytes: AtomicU64,
+    /// `recvmmsg` calls that returned data (datagrams / calls = batching).
+    pub udp_batches: AtomicU64,
+    /// TCP frames received (messages and bad frames).
+    pub tcp_frames: AtomicU64,
+    /// TCP bytes received.
+    pub tcp_bytes: AtomicU64,
+    /// TCP connections accepted.
+    pub tcp_connections: AtomicU64,
+    /// TCP connections open now.
+    pub tcp_open: AtomicU64,
+    /// Messages dropped because the pipeline queue was full (UDP only).
+    pub dropped_queue_full: AtomicU64,
+    /// Receive errors other than time-outs.
+    pub receive_errors: AtomicU64,
+}
+
+impl ReceiverCounters {
+    #[inline]
+    fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Reads the kernel's UDP counters from `/proc/net/snmp` (`InErrors`, `RcvbufErrors`), so that a
+/// loss before weir is visible as well as weir's own. `None` where the file is not there.
+pub fn kernel_udp_drops() -> Option<KernelUdpDrops> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    parse_snmp(&text)
+}
+
+/// The kernel's UDP error counters (all sockets of the machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KernelUdpDrops {
+    /// Datagrams received.
+    pub in_datagrams: u64,
+    /// Datagrams that could not be delivered (includes receive-buffer overflows).
+    pub in_errors: u64,
+    /// Datagrams dropped because a socket's receive buffer was full.
+    pub rcvbuf_errors: u64,
+}
+
+fn parse_snmp(text: &str) -> Option<KernelUdpDrops> {
+    let mut lines = text.lines().filter(|l| l.starts_with("Udp: "));
+    let names: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let values: Vec<&str> = lines.next()?.split_whitespace().collect();
+    let get = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .and_then(|i| values.get(i)?.parse().ok())
+    };
+    Some(KernelUdpDrops {
+        in_datagrams: get("InDatagrams")?,
+        in_errors: get("InErrors")?,
+        rcvbuf_errors: get("RcvbufErrors")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snmp_udp_counters() {
+        let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\nUdp: 2107 4 17 2180 11 0 0 0 0\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        assert_eq!(
+            parse_snmp(text),
+            Some(KernelUdpDrops {
+                in_datagrams: 2107,
+                in_errors: 17,
+                rcvbuf_errors: 11
+            })
+        );
+        assert_eq!(parse_snmp("Ip: a\nIp: 1\n"), None);
+    }
+
+    #[test]
+    fn batch_keeps_entries_apart() {
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut b = Batch::default();
+        b.push(b"one", peer, EntryKind::Message);
+        b.push(b"two!", peer, EntryKind::TooLong { len: 70000 });
+        let got: Vec<&[u8]> = b.entries.iter().map(|e| b.bytes(e)).collect();
+        assert_eq!(got, vec![&b"one"[..], b"two!"]);
+        assert_eq!(b.entries[1].kind.reject_reason(), Some(RejectReason::TooLong));
+        b.clear();
+        assert!(b.is_empty());
+    }
+}

@@ -1,0 +1,253 @@
+//! The UDP receiver: one thread per socket, `recvmmsg` into a scratch area, messages copied back
+//! to back into a [`Batch`] and sent on without blocking.
+//!
+//! The socket gets a large `SO_RCVBUF` and may share its address with others (`SO_REUSEPORT`,
+//! the kernel spreads senders over them). A read time-out lets the loop notice shutdown; at
+//! shutdown what the kernel already holds is drained before the thread ends, so a clean stop
+//! loses nothing that reached the socket.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{Batch, EntryKind, ReceiverCounters};
+
+/// How a UDP receiver reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpOptions {
+    /// Longest message kept whole; a longer datagram becomes a `TooLong` entry.
+    pub max_line: usize,
+    /// Datagrams asked for per `recvmmsg` call.
+    pub batch: usize,
+    /// How often the loop looks at the shutdown flag when no data arrives.
+    pub poll: Duration,
+}
+
+impl Default for UdpOptions {
+    fn default() -> Self {
+        UdpOptions {
+            max_line: 65536,
+            batch: 64,
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Binds a UDP socket with `SO_RCVBUF` set to `rcvbuf` (the kernel may cap it at
+/// `net.core.rmem_max`) and, when `reuse_port`, `SO_REUSEPORT`.
+pub fn bind(addr: SocketAddr, rcvbuf: usize, reuse_port: bool) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // Best effort: an unprivileged process gets at most rmem_max.
+    let _ = socket.set_recv_buffer_size(rcvbuf);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// The receive buffer the kernel actually granted.
+pub fn recv_buffer_size(socket: &UdpSocket) -> io::Result<usize> {
+    socket2::SockRef::from(socket).recv_buffer_size()
+}
+
+/// Where batches go, and where spent batches come back for reuse.
+#[derive(Debug, Clone)]
+pub struct BatchSink {
+    /// Full batches, to the pipeline.
+    pub tx: flume::Sender<Batch>,
+    /// Spent batches, from the pipeline (their memory is reused).
+    pub recycled: flume::Receiver<Batch>,
+}
+
+impl BatchSink {
+    /// An empty batch, reused when one is available.
+    pub fn fresh(&self) -> Batch {
+        let mut b = self.recycled.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    }
+}
+
+/// Reads `socket` until `shutdown` is set, then drains what the kernel holds and returns.
+pub fn run(
+    socket: UdpSocket,
+    opts: UdpOptions,
+    sink: BatchSink,
+    counters: Arc<ReceiverCounters>,
+    shutdown: Arc<AtomicBool>,
+) -> io::Result<()> {
+    socket.set_read_timeout(Some(opts.poll))?;
+    let slot = opts.max_line + 1;
+    let n = opts.batch.max(1);
+    let mut scratch = vec![0u8; slot * n];
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(n, None);
+    let mut meta: Vec<(usize, Option<SocketAddr>, bool)> = Vec::with_capacity(n);
+    let fd = socket.as_raw_fd();
+    let mut draining = false;
+    loop {
+        if !draining && shutdown.load(Ordering::Relaxed) {
+            draining = true;
+        }
+        // MSG_TRUNC makes Linux report an oversized datagram's real length.
+        let wait = if draining {
+            MsgFlags::MSG_DONTWAIT
+        } else {
+            MsgFlags::MSG_WAITFORONE
+        };
+        let flags = wait | MsgFlags::MSG_TRUNC;
+        meta.clear();
+        {
+            let mut iovs: Vec<[io::IoSliceMut<'_>; 1]> = scratch
+                .chunks_mut(slot)
+                .map(|c| [io::IoSliceMut::new(c)])
+                .collect();
+            match recvmmsg(fd, &mut headers, iovs.iter_mut(), flags, None) {
+                Ok(results) => {
+                    for r in results {
+                        let truncated = r.flags.contains(MsgFlags::MSG_TRUNC);
+                        meta.push((r.bytes, r.address.and_then(to_socket_addr), truncated));
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {
+                    if draining {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    ReceiverCounters::add(&counters.receive_errors, 1);
+                    if draining {
+                        return Ok(());
+                    }
+                    tracing::warn!(error = %e, "UDP receive failed");
+                    continue;
+                }
+            }
+        }
+        if meta.is_empty() {
+            if draining {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut batch = sink.fresh();
+        batch.received_at = weir_model::time::now_micros();
+        let mut bytes = 0u64;
+        for (i, &(len, peer, truncated)) in meta.iter().enumerate() {
+            let data = &scratch[i * slot..i * slot + len.min(slot)];
+            let peer = peer.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+            bytes += len as u64;
+            if truncated || len > opts.max_line {
+                batch.push(
+                    &data[..opts.max_line.min(data.len())],
+                    peer,
+                    EntryKind::TooLong { len: len as u64 },
+                );
+            } else {
+                batch.push(data, peer, EntryKind::Message);
+            }
+        }
+        let count = batch.len() as u64;
+        ReceiverCounters::add(&counters.udp_datagrams, count);
+        ReceiverCounters::add(&counters.udp_bytes, bytes);
+        ReceiverCounters::add(&counters.udp_batches, 1);
+        match sink.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(flume::TrySendError::Full(_)) => ReceiverCounters::add(&counters.dropped_queue_full, count),
+            Err(flume::TrySendError::Disconnected(_)) => return Ok(()),
+        }
+    }
+}
+
+fn to_socket_addr(s: SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    if let Some(v6) = s.as_sockaddr_in6() {
+        return Some(SocketAddr::V6((*v6).into()));
+    }
+    let _ = s.family();
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(cap: usize) -> (BatchSink, flume::Receiver<Batch>) {
+        let (tx, rx) = flume::bounded(cap);
+        let (_rtx, recycled) = flume::bounded(1);
+        (BatchSink { tx, recycled }, rx)
+    }
+
+    #[test]
+    fn receives_batches_and_drains_at_shutdown() {
+        let socket = bind("127.0.0.1:0".parse().unwrap(), 1 << 20, false).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let big = vec![b'x'; 3000];
+        for i in 0..100 {
+            sender.send_to(format!("<13>line {i}").as_bytes(), addr).unwrap();
+        }
+        sender.send_to(&big, addr).unwrap();
+        let (sink, rx) = sink(1000);
+        let counters = Arc::new(ReceiverCounters::default());
+        // Shutdown already set: the receiver only drains what the kernel holds.
+        let shutdown = Arc::new(AtomicBool::new(true));
+        let opts = UdpOptions {
+            max_line: 1000,
+            ..UdpOptions::default()
+        };
+        run(socket, opts, sink, counters.clone(), shutdown).unwrap();
+        let mut got = Vec::new();
+        for b in rx.try_iter() {
+            for e in &b.entries {
+                got.push((b.bytes(e).to_vec(), e.kind, e.peer));
+            }
+        }
+        assert_eq!(got.len(), 101);
+        assert_eq!(got[7].0, b"<13>line 7");
+        assert_eq!(got[7].2, sender.local_addr().unwrap());
+        assert_eq!(got[100].1, EntryKind::TooLong { len: 3000 });
+        assert_eq!(got[100].0.len(), 1000);
+        assert_eq!(counters.udp_datagrams.load(Ordering::Relaxed), 101);
+    }
+
+    #[test]
+    fn a_full_pipeline_drops_and_counts_without_blocking() {
+        let socket = bind("127.0.0.1:0".parse().unwrap(), 1 << 20, false).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..50 {
+            sender.send_to(format!("m{i}").as_bytes(), addr).unwrap();
+        }
+        let (sink, rx) = sink(1);
+        let counters = Arc::new(ReceiverCounters::default());
+        let opts = UdpOptions {
+            batch: 10,
+            ..UdpOptions::default()
+        };
+        run(
+            socket,
+            opts,
+            sink,
+            counters.clone(),
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let kept: u64 = rx.try_iter().map(|b| b.len() as u64).sum();
+        let dropped = counters.dropped_queue_full.load(Ordering::Relaxed);
+        assert_eq!(kept + dropped, 50);
+        assert!(dropped > 0);
+    }
+}
