@@ -9,6 +9,7 @@
 //! Oversized and broken frames travel in the batch too ([`EntryKind`]), so that the pipeline
 //! stores their bytes in the rejects table and every message is counted exactly once.
 
+pub mod tcp;
 pub mod udp;
 
 use std::net::SocketAddr;

@@ -1,0 +1,174 @@
+//! The TCP receiver: a tokio task per connection, [`FrameDecoder`] over what each read returns,
+//! one [`Batch`] per read. A full pipeline makes the connection wait (TCP pushes back on the
+//! sender) instead of dropping; a stream cut mid-frame leaves its bytes as a `BadFrame` entry.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::udp::BatchSink;
+use super::{Batch, EntryKind, ReceiverCounters};
+use crate::framing::{Frame, FrameDecoder};
+
+/// Bytes asked for per read.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Accepts connections on `listener` until `shutdown` turns true; each connection is read by
+/// its own task until it closes or shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    max_line: usize,
+    sink: BatchSink,
+    counters: Arc<ReceiverCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    counters.tcp_connections.fetch_add(1, Ordering::Relaxed);
+                    let (sink, counters, shutdown) = (sink.clone(), counters.clone(), shutdown.clone());
+                    tasks.spawn(connection(stream, peer, max_line, sink, counters, shutdown));
+                }
+                Err(e) => {
+                    counters.receive_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "TCP accept failed");
+                }
+            },
+            _ = shutdown.changed() => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    max_line: usize,
+    sink: BatchSink,
+    counters: Arc<ReceiverCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    counters.tcp_open.fetch_add(1, Ordering::Relaxed);
+    let mut decoder = FrameDecoder::new(max_line);
+    let mut buf = vec![0u8; READ_BYTES];
+    loop {
+        let n = tokio::select! {
+            r = stream.read(&mut buf) => match r {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TCP read failed");
+                    0
+                }
+            },
+            _ = shutdown.changed() => 0,
+        };
+        let mut batch = sink.fresh();
+        batch.received_at = weir_model::time::now_micros();
+        if n == 0 {
+            if let Some(frame) = decoder.finish() {
+                push(&mut batch, frame, peer);
+            }
+        } else {
+            counters.tcp_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            decoder.extend(&buf[..n]);
+            while let Some(frame) = decoder.next_frame() {
+                push(&mut batch, frame, peer);
+            }
+        }
+        counters
+            .tcp_frames
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !batch.is_empty() && sink.tx.send_async(batch).await.is_err() {
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    counters.tcp_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn push(batch: &mut Batch, frame: Frame<'_>, peer: SocketAddr) {
+    let kind = match frame {
+        Frame::Line(_) => EntryKind::Message,
+        Frame::TooLong { len, .. } => EntryKind::TooLong { len: len as u64 },
+        Frame::BadCount(_) | Frame::Partial(_) => EntryKind::BadFrame,
+    };
+    batch.push(frame.bytes(), peer, kind);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn frames_from_many_connections_and_a_cut_stream() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = flume::bounded(1000);
+        let (_rtx, recycled) = flume::bounded(1);
+        let counters = Arc::new(ReceiverCounters::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            listener,
+            100,
+            BatchSink { tx, recycled },
+            counters.clone(),
+            stop_rx,
+        ));
+        let mut clients = Vec::new();
+        for c in 0..4 {
+            clients.push(tokio::spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                for i in 0..50 {
+                    let msg = format!("<13>c{c} m{i}");
+                    if i % 2 == 0 {
+                        s.write_all(format!("{} {msg}", msg.len()).as_bytes())
+                            .await
+                            .unwrap();
+                    } else {
+                        s.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
+                    }
+                }
+                s.write_all(&[b'y'; 300]).await.unwrap();
+                s.write_all(b"\n<13>half").await.unwrap();
+            }));
+        }
+        for c in clients {
+            c.await.unwrap();
+        }
+        let mut messages = 0;
+        let mut too_long = 0;
+        let mut bad = Vec::new();
+        while messages + too_long + bad.len() < 4 * 52 {
+            let b = rx.recv_async().await.unwrap();
+            for e in &b.entries {
+                match e.kind {
+                    EntryKind::Message => messages += 1,
+                    EntryKind::TooLong { len } => {
+                        assert_eq!((len, b.bytes(e).len()), (300, 100));
+                        too_long += 1;
+                    }
+                    EntryKind::BadFrame => bad.push(b.bytes(e).to_vec()),
+                }
+            }
+        }
+        assert_eq!((messages, too_long), (200, 4));
+        assert_eq!(bad, vec![b"<13>half".to_vec(); 4]);
+        stop_tx.send(true).unwrap();
+        server.await.unwrap();
+        assert_eq!(counters.tcp_connections.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.tcp_open.load(Ordering::Relaxed), 0);
+    }
+}
