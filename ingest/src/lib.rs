@@ -3,17 +3,24 @@
 //! The data path, in module order: [`read`] opens inputs (files, `-`, `.gz`, `.zst`) and cuts
 //! them into line-aligned chunks that worker threads parse in parallel; [`syslog`] reads the
 //! syslog header of a line (RFC 3164 in all of HAProxy's variants, RFC 5424, rsyslog files
-//! without PRI, or none); [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs,
+//! without PRI, or none). Over TCP, [`framing`] first cuts the byte stream into messages,
+//! detecting per frame RFC 6587 octet counting or LF termination, with `max_line` enforced on
+//! both. [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs,
 //! connection errors and events; [`app`] reads application lines. [`line::parse_line`] composes
-//! them into one [`weir_model::Line`]: the single entry point for every caller.
+//! them into one [`weir_model::Line`]: the single entry point for every caller. Last, the
+//! [`router`] (logplex-style) fans parsed lines out to live tails: a recent-lines ring per
+//! source, capped drop-oldest queues per tail session, so neither a noisy source nor a slow
+//! reader ever holds up ingest.
 //!
 //! Nothing here allocates per field: records borrow from the input, and a failure is a small
 //! `Copy` [`weir_model::RejectReason`], never a panic (the `fuzz/` targets hold us to it).
 
+pub mod framing;
 pub mod haproxy;
 pub mod line;
 pub mod options;
 pub mod read;
+pub mod router;
 pub mod syslog;
 
 pub use line::{parse_line, parse_line_as, Expect};

@@ -1,0 +1,1460 @@
+//! The router (as in Heroku's logplex): parsed lines in, live tails out, sans I/O. [`Router`]
+//! keeps one source per (host, app-name, procid prefix) with a ring of its recent lines (the
+//! backlog of `tail -n`) and counters; each [`TailSession`] has its own capped queue that drops
+//! its *oldest* line when full and then tells its reader so in band, with logplex's
+//! `Error L11 (tail buffer overflow)`.
+//!
+//! Publishing never waits on a reader: a publisher holds one source's lock and, for each
+//! matching tail, that tail's queue lock, just long enough to push a pointer. A reader waits on
+//! its own condition variable with no lock held, so a slow tail only loses its own lines, and a
+//! noisy source only fills its own ring and the queues of the tails that asked for it.
+//!
+//! Ordering: lines of one source reach every tail in publish order. Across sources, the backlog
+//! is merged in publish order; live lines follow the backlog.
+
+use hashbrown::{Equivalent, HashMap};
+use std::borrow::Cow;
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::hash::RandomState;
+use std::ops::Deref;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+use weir_model::time::format_rfc3339;
+use weir_model::{Line, Micros, Record, SyslogHeader};
+
+/// The longest host, app-name or procid prefix kept in a [`SourceKey`], in bytes (RFC 5424's
+/// HOSTNAME limit); longer values are cut at a character boundary.
+pub const MAX_KEY_PART: usize = 255;
+
+/// The router's limits (the config's `[router]` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Lines kept per source for the backlog of new tails (`tail -n`).
+    pub recent_lines: usize,
+    /// Lines a tail session may hold before it drops its oldest (at least 1).
+    pub tail_queue: usize,
+    /// Sources tracked at once; the least recently active is evicted past it (at least 1).
+    pub max_sources: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            recent_lines: 1500,
+            tail_queue: 1024,
+            max_sources: 10_000,
+        }
+    }
+}
+
+/// What a line came from: `(host, app-name, procid prefix)`, e.g. `lb1/haproxy`, `host/app/web.1`.
+///
+/// The procid prefix is the syslog PROCID with numeric process ids dropped: HAProxy's pid
+/// changes on every reload while it stays the same source, whereas Heroku's `web.1` names a
+/// dyno, which is a source of its own (and `--ps web` selects all `web.*` dynos).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct SourceKey {
+    /// HOSTNAME, empty when the line had none.
+    pub host: String,
+    /// APP-NAME (the RFC 3164 tag), empty when none.
+    pub app: String,
+    /// The procid prefix (see the type's doc), empty for none or a numeric pid.
+    pub proc_prefix: String,
+}
+
+/// A borrowed [`SourceKey`], to look a source up without allocating. Hashes as the owned key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SourceRef<'a> {
+    /// HOSTNAME.
+    pub host: &'a str,
+    /// APP-NAME.
+    pub app: &'a str,
+    /// Procid prefix.
+    pub proc_prefix: &'a str,
+}
+
+impl<'a> SourceRef<'a> {
+    /// The source of a line with these header fields: the procid is reduced to its prefix
+    /// ([`proc_prefix`]) and each part is cut to [`MAX_KEY_PART`] bytes.
+    pub fn new(host: Option<&'a str>, app: Option<&'a str>, procid: Option<&'a str>) -> SourceRef<'a> {
+        SourceRef {
+            host: clip(host.unwrap_or("")),
+            app: clip(app.unwrap_or("")),
+            proc_prefix: clip(proc_prefix(procid)),
+        }
+    }
+
+    /// The source of a parsed line's syslog header.
+    pub fn from_header(header: &SyslogHeader<'a>) -> SourceRef<'a> {
+        SourceRef::new(header.host, header.app, header.procid)
+    }
+
+    /// The owned key.
+    pub fn to_key(&self) -> SourceKey {
+        SourceKey {
+            host: self.host.to_owned(),
+            app: self.app.to_owned(),
+            proc_prefix: self.proc_prefix.to_owned(),
+        }
+    }
+}
+
+impl SourceKey {
+    /// The borrowed form, for [`Router::publish`].
+    pub fn as_source_ref(&self) -> SourceRef<'_> {
+        SourceRef {
+            host: &self.host,
+            app: &self.app,
+            proc_prefix: &self.proc_prefix,
+        }
+    }
+}
+
+impl Equivalent<SourceKey> for SourceRef<'_> {
+    fn equivalent(&self, key: &SourceKey) -> bool {
+        self.host == key.host && self.app == key.app && self.proc_prefix == key.proc_prefix
+    }
+}
+
+impl fmt::Display for SourceKey {
+    /// `host/app`, then `/proc` when there is a procid prefix; an empty part shows as `-`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let part = |s: &str| {
+            if s.is_empty() {
+                "-".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        write!(f, "{}/{}", part(&self.host), part(&self.app))?;
+        if !self.proc_prefix.is_empty() {
+            write!(f, "/{}", self.proc_prefix)?;
+        }
+        Ok(())
+    }
+}
+
+/// The procid prefix of a PROCID: `""` for none, `-`, or a process id (digits, optionally with
+/// dotted parts such as a thread number: `13668`, `13668.2`); else the PROCID itself (`web.1`,
+/// `router`).
+pub fn proc_prefix(procid: Option<&str>) -> &str {
+    match procid {
+        None | Some("-") => "",
+        Some(p)
+            if p.starts_with(|c: char| c.is_ascii_digit())
+                && p.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+        {
+            ""
+        }
+        Some(p) => p,
+    }
+}
+
+fn clip(s: &str) -> &str {
+    if s.len() <= MAX_KEY_PART {
+        return s;
+    }
+    let mut end = MAX_KEY_PART;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// One routed line: its raw text and the few fields tail filters need.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineData {
+    /// The line as received, without its framing.
+    pub raw: Box<[u8]>,
+    /// When weir read it.
+    pub received_at: Micros,
+    /// The HAProxy backend, for HTTP and TCP logs.
+    pub backend: Option<Box<str>>,
+    /// The HTTP status, for HTTP logs.
+    pub status: Option<u16>,
+    /// The total time (Ta, or Tt for TCP) in milliseconds, when logged.
+    pub total_ms: Option<i32>,
+    /// The line was a reject (counted in the source's `rejects`).
+    pub rejected: bool,
+}
+
+impl LineData {
+    /// The routed form of a parsed line.
+    pub fn from_line(line: &Line<'_>, received_at: Micros) -> LineData {
+        let mut data = LineData {
+            raw: line.raw.into(),
+            received_at,
+            ..LineData::default()
+        };
+        match &line.record {
+            Record::Http(h) => {
+                data.backend = Some(h.backend.into());
+                data.status = h.status;
+                data.total_ms = h.timings.total;
+            }
+            Record::Tcp(t) => {
+                data.backend = Some(t.backend.into());
+                data.total_ms = t.total_ms;
+            }
+            Record::App(_) => {}
+            Record::Reject(_) => data.rejected = true,
+        }
+        data
+    }
+
+    /// The raw text, invalid UTF-8 replaced.
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw)
+    }
+}
+
+/// A [`LineData`] shared by the recent rings and every tail queue: cloning is one `Arc` bump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedLine(Arc<LineData>);
+
+impl From<LineData> for RoutedLine {
+    fn from(data: LineData) -> RoutedLine {
+        RoutedLine(Arc::new(data))
+    }
+}
+
+impl Deref for RoutedLine {
+    type Target = LineData;
+    fn deref(&self) -> &LineData {
+        &self.0
+    }
+}
+
+/// A bad tail filter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// `--status` was neither a class (`5xx`) nor a code (`503`).
+    #[error("bad status filter {0:?}: expected a class such as 5xx or a code such as 503")]
+    BadStatus(String),
+}
+
+/// The `--status` of a tail: a class or one code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// `5xx`: every status from 500 to 599.
+    Class(u8),
+    /// `503`: that status only.
+    Code(u16),
+}
+
+impl StatusFilter {
+    /// Whether `status` is selected.
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusFilter::Class(c) => status / 100 == u16::from(c),
+            StatusFilter::Code(c) => status == c,
+        }
+    }
+}
+
+impl FromStr for StatusFilter {
+    type Err = FilterError;
+
+    /// `1xx` to `5xx` (any case), or a code from 100 to 599.
+    fn from_str(s: &str) -> Result<StatusFilter, FilterError> {
+        let bad = || FilterError::BadStatus(s.to_owned());
+        let b = s.as_bytes();
+        if b.len() != 3 || !(b'1'..=b'5').contains(&b[0]) {
+            return Err(bad());
+        }
+        if b[1..].eq_ignore_ascii_case(b"xx") {
+            return Ok(StatusFilter::Class(b[0] - b'0'));
+        }
+        s.parse::<u16>().map(StatusFilter::Code).map_err(|_| bad())
+    }
+}
+
+/// What a tail asks for; every field set must match (an empty filter matches everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TailFilter {
+    /// The app-name, exactly.
+    pub app: Option<String>,
+    /// The host, exactly.
+    pub host: Option<String>,
+    /// The process: `web.1` exactly, or `web` for every `web.*`.
+    pub ps: Option<String>,
+    /// The HAProxy backend, exactly.
+    pub backend: Option<String>,
+    /// The HTTP status class or code.
+    pub status: Option<StatusFilter>,
+    /// Lines whose total time is at least this many milliseconds.
+    pub slow_ms: Option<i32>,
+}
+
+impl TailFilter {
+    /// The part of the filter that depends on the source only.
+    pub fn matches_source(&self, key: &SourceKey) -> bool {
+        let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        eq(&self.app, &key.app)
+            && eq(&self.host, &key.host)
+            && self.ps.as_deref().is_none_or(|ps| {
+                key.proc_prefix == ps
+                    || key
+                        .proc_prefix
+                        .strip_prefix(ps)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+    }
+
+    /// The part of the filter that depends on the line only.
+    pub fn matches_line(&self, line: &LineData) -> bool {
+        self.backend
+            .as_deref()
+            .is_none_or(|b| line.backend.as_deref() == Some(b))
+            && self
+                .status
+                .is_none_or(|s| line.status.is_some_and(|st| s.matches(st)))
+            && self
+                .slow_ms
+                .is_none_or(|ms| line.total_ms.is_some_and(|t| t >= ms))
+    }
+
+    /// Whether a line of this source is selected.
+    pub fn matches(&self, key: &SourceKey, line: &LineData) -> bool {
+        self.matches_source(key) && self.matches_line(line)
+    }
+}
+
+/// A source's identity and counters, shared with the entries that carry its lines.
+#[derive(Debug)]
+struct SourceMeta {
+    key: Arc<SourceKey>,
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    rejects: AtomicU64,
+    drops: AtomicU64,
+    last_received: AtomicI64,
+    /// The router clock at its last line, for LRU eviction.
+    last_tick: AtomicU64,
+}
+
+/// One line in a ring or queue: its place in publish order, its source, the line.
+#[derive(Debug, Clone)]
+struct Entry {
+    seq: u64,
+    source: Arc<SourceMeta>,
+    line: RoutedLine,
+}
+
+/// One source: counters, and behind its lock the recent ring and the tails that want it.
+#[derive(Debug)]
+struct Source {
+    meta: Arc<SourceMeta>,
+    state: Mutex<SourceState>,
+}
+
+#[derive(Debug)]
+struct SourceState {
+    recent: VecDeque<Entry>,
+    sessions: Vec<Arc<SessionShared>>,
+}
+
+/// Wakes an async reader; set with [`TailSession::set_waker`].
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A tail's queue, shared by the publishers and its one reader.
+struct SessionShared {
+    filter: TailFilter,
+    capacity: usize,
+    closed: AtomicBool,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Entry>,
+    /// Drops since the reader last got the L11 notice, and when the first of them happened.
+    dropped: u64,
+    first_drop: Option<Micros>,
+    dropped_total: u64,
+    waiting: bool,
+    waker: Option<Waker>,
+}
+
+impl fmt::Debug for SessionShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionShared")
+            .field("filter", &self.filter)
+            .field("capacity", &self.capacity)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionShared {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// Queues a line, dropping the oldest when full; true when one was dropped.
+    fn push(&self, entry: Entry, now: Micros) -> bool {
+        let mut q = lock(&self.queue);
+        let was_empty = q.items.is_empty() && q.dropped == 0;
+        let mut dropped = false;
+        if q.items.len() >= self.capacity {
+            if let Some(old) = q.items.pop_front() {
+                old.source.drops.fetch_add(1, Relaxed);
+                q.dropped += 1;
+                q.dropped_total += 1;
+                q.first_drop.get_or_insert(now);
+                dropped = true;
+            }
+        }
+        q.items.push_back(entry);
+        let notify = q.waiting;
+        let waker = if was_empty { q.waker.clone() } else { None };
+        drop(q);
+        if notify {
+            self.ready.notify_one();
+        }
+        if let Some(w) = waker {
+            w();
+        }
+        dropped
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Relaxed);
+        let waker = {
+            let q = lock(&self.queue);
+            q.waker.clone()
+        };
+        self.ready.notify_all();
+        if let Some(w) = waker {
+            w();
+        }
+    }
+}
+
+impl Queue {
+    /// The L11 notice if lines were dropped since the last one, else the oldest line.
+    fn take(&mut self) -> Option<TailItem> {
+        if self.dropped > 0 {
+            let notice = Overflow {
+                dropped: self.dropped,
+                since: self.first_drop.take().unwrap_or_default(),
+            };
+            self.dropped = 0;
+            return Some(TailItem::Overflow(notice));
+        }
+        self.items.pop_front().map(TailItem::from)
+    }
+}
+
+/// What a tail reader receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailItem {
+    /// A line.
+    Line(TailLine),
+    /// The in-band notice that lines were dropped (logplex's L11).
+    Overflow(Overflow),
+}
+
+impl From<Entry> for TailItem {
+    fn from(e: Entry) -> TailItem {
+        TailItem::Line(TailLine {
+            source: e.source.key.clone(),
+            line: e.line,
+        })
+    }
+}
+
+impl fmt::Display for TailItem {
+    /// A line's text, or the notice.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TailItem::Line(l) => f.write_str(&l.line.text()),
+            TailItem::Overflow(o) => o.fmt(f),
+        }
+    }
+}
+
+/// A line delivered to a tail, with its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailLine {
+    /// Where it came from.
+    pub source: Arc<SourceKey>,
+    /// The line.
+    pub line: RoutedLine,
+}
+
+/// `dropped` lines were lost from a full tail queue, the first of them at `since` (the
+/// `received_at` of the line whose arrival pushed it out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow {
+    /// How many lines were dropped.
+    pub dropped: u64,
+    /// When the first was dropped.
+    pub since: Micros,
+}
+
+impl fmt::Display for Overflow {
+    /// `Error L11 (tail buffer overflow): N messages dropped since 2026-11-22T01:22:06.958000Z`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Error L11 (tail buffer overflow): {} messages dropped since {}",
+            self.dropped,
+            format_rfc3339(self.since)
+        )
+    }
+}
+
+/// Why [`TailSession::recv_timeout`] returned without an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// Nothing arrived in time.
+    #[error("no line within the timeout")]
+    Timeout,
+    /// The session was closed and everything queued has been read.
+    #[error("tail session closed")]
+    Closed,
+}
+
+/// A tail's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailStats {
+    /// Lines waiting in the queue (backlog not counted).
+    pub queued: usize,
+    /// Lines dropped from the queue since the session began.
+    pub dropped: u64,
+}
+
+/// A live tail: first the backlog, then live lines through a capped drop-oldest queue. Closed
+/// (and unsubscribed) when dropped.
+#[derive(Debug)]
+pub struct TailSession {
+    shared: Arc<SessionShared>,
+    backlog: VecDeque<Entry>,
+}
+
+impl TailSession {
+    /// The filter this tail was opened with.
+    pub fn filter(&self) -> &TailFilter {
+        &self.shared.filter
+    }
+
+    /// The next item if one is ready: a backlog line, then the L11 notice if lines were
+    /// dropped, then the oldest queued line.
+    pub fn try_recv(&mut self) -> Option<TailItem> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Some(e.into());
+        }
+        lock(&self.shared.queue).take()
+    }
+
+    /// The next item, waiting up to `timeout` for one. A closed session first yields what it
+    /// had queued, then [`RecvError::Closed`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<TailItem, RecvError> {
+        if let Some(e) = self.backlog.pop_front() {
+            return Ok(e.into());
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut q = lock(&self.shared.queue);
+        loop {
+            if let Some(item) = q.take() {
+                return Ok(item);
+            }
+            if self.shared.is_closed() {
+                return Err(RecvError::Closed);
+            }
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(w) if !w.is_zero() => w,
+                    _ => return Err(RecvError::Timeout),
+                },
+                None => Duration::from_secs(3600),
+            };
+            q.waiting = true;
+            q = self
+                .shared
+                .ready
+                .wait_timeout(q, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            q.waiting = false;
+        }
+    }
+
+    /// Moves up to `max` ready items into `out` without waiting; returns how many.
+    pub fn drain_into(&mut self, out: &mut Vec<TailItem>, max: usize) -> usize {
+        let before = out.len();
+        while out.len() - before < max {
+            match self.backlog.pop_front() {
+                Some(e) => out.push(e.into()),
+                None => break,
+            }
+        }
+        if out.len() - before < max {
+            let mut q = lock(&self.shared.queue);
+            while out.len() - before < max {
+                match q.take() {
+                    Some(item) => out.push(item),
+                    None => break,
+                }
+            }
+        }
+        out.len() - before
+    }
+
+    /// Calls `waker` (outside any lock) whenever the queue goes from empty to non-empty and
+    /// when the session is closed: the hook for an async reader.
+    pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
+        lock(&self.shared.queue).waker = Some(Arc::new(waker));
+    }
+
+    /// A handle that closes this session from another thread, waking a blocked reader.
+    pub fn closer(&self) -> TailCloser {
+        TailCloser(self.shared.clone())
+    }
+
+    /// Stops delivery to this session; queued items can still be read.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// The queue's counters.
+    pub fn stats(&self) -> TailStats {
+        let q = lock(&self.shared.queue);
+        TailStats {
+            queued: q.items.len(),
+            dropped: q.dropped_total,
+        }
+    }
+}
+
+impl Drop for TailSession {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// Closes a [`TailSession`] from elsewhere (client gone, shutdown).
+#[derive(Debug, Clone)]
+pub struct TailCloser(Arc<SessionShared>);
+
+impl TailCloser {
+    /// Closes the session and wakes its reader.
+    pub fn close(&self) {
+        self.0.close();
+    }
+}
+
+/// One source's counters, for `/api/sources`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceStats {
+    /// The source.
+    pub key: SourceKey,
+    /// Lines published.
+    pub lines: u64,
+    /// Bytes of those lines.
+    pub bytes: u64,
+    /// Of those lines, how many were rejects.
+    pub rejects: u64,
+    /// Its lines dropped from full tail queues.
+    pub drops: u64,
+    /// The `received_at` of its last line.
+    pub last_received: Micros,
+    /// Lines in its recent ring.
+    pub recent: usize,
+}
+
+/// The router's counters. Line counters include sources evicted since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouterStats {
+    /// Sources tracked now.
+    pub sources: usize,
+    /// Open tail sessions.
+    pub sessions: usize,
+    /// Lines published.
+    pub lines: u64,
+    /// Bytes published.
+    pub bytes: u64,
+    /// Rejected lines published.
+    pub rejects: u64,
+    /// Lines dropped from full tail queues.
+    pub drops: u64,
+    /// Sources evicted to stay within `max_sources`.
+    pub evictions: u64,
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    rejects: AtomicU64,
+    drops: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// The logplex-style router. Share it behind an `Arc`: every method takes `&self`.
+///
+/// ```
+/// use weir_ingest::router::{LineData, Router, RouterConfig, SourceRef, TailFilter};
+///
+/// let router = Router::new(RouterConfig::default());
+/// let lb1 = SourceRef::new(Some("lb1"), Some("haproxy"), Some("13668"));
+/// router.publish(lb1, LineData { raw: b"first".as_slice().into(), ..Default::default() }.into());
+/// let mut tail = router.subscribe(TailFilter::default(), 10);
+/// router.publish(lb1, LineData { raw: b"second".as_slice().into(), ..Default::default() }.into());
+/// assert_eq!(tail.try_recv().unwrap().to_string(), "first");
+/// assert_eq!(tail.try_recv().unwrap().to_string(), "second");
+/// assert_eq!(router.sources()[0].key.to_string(), "lb1/haproxy");
+/// ```
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    sources: RwLock<HashMap<SourceKey, Arc<Source>, RandomState>>,
+    /// Every open session, so that a new source starts with the tails that want it.
+    sessions: Mutex<Vec<Arc<SessionShared>>>,
+    /// Publish order, also the LRU clock.
+    clock: AtomicU64,
+    totals: Totals,
+}
+
+impl Router {
+    /// A router with these limits.
+    pub fn new(config: RouterConfig) -> Router {
+        let config = RouterConfig {
+            tail_queue: config.tail_queue.max(1),
+            max_sources: config.max_sources.max(1),
+            ..config
+        };
+        Router {
+            config,
+            sources: RwLock::new(HashMap::with_hasher(RandomState::new())),
+            sessions: Mutex::new(Vec::new()),
+            clock: AtomicU64::new(0),
+            totals: Totals::default(),
+        }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// Routes one line of `source`: counts it, keeps it in the source's recent ring and queues
+    /// it for every matching tail. Never waits on a reader.
+    pub fn publish(&self, source: SourceRef<'_>, line: RoutedLine) {
+        let src = self.source(source);
+        let meta = &src.meta;
+        let bytes = line.raw.len() as u64;
+        meta.lines.fetch_add(1, Relaxed);
+        meta.bytes.fetch_add(bytes, Relaxed);
+        meta.last_received.store(line.received_at, Relaxed);
+        self.totals.lines.fetch_add(1, Relaxed);
+        self.totals.bytes.fetch_add(bytes, Relaxed);
+        if line.rejected {
+            meta.rejects.fetch_add(1, Relaxed);
+            self.totals.rejects.fetch_add(1, Relaxed);
+        }
+        let now = line.received_at;
+        let mut st = lock(&src.state);
+        // Taken under the source lock, so one source's lines are numbered in ring order.
+        let seq = self.clock.fetch_add(1, Relaxed);
+        meta.last_tick.store(seq, Relaxed);
+        let entry = Entry {
+            seq,
+            source: meta.clone(),
+            line,
+        };
+        let mut any_closed = false;
+        for session in &st.sessions {
+            if session.is_closed() {
+                any_closed = true;
+            } else if session.filter.matches_line(&entry.line) && session.push(entry.clone(), now) {
+                self.totals.drops.fetch_add(1, Relaxed);
+            }
+        }
+        if any_closed {
+            st.sessions.retain(|s| !s.is_closed());
+        }
+        if self.config.recent_lines > 0 {
+            if st.recent.len() >= self.config.recent_lines {
+                st.recent.pop_front();
+            }
+            st.recent.push_back(entry);
+        }
+    }
+
+    /// Opens a tail: the last `backlog` matching lines still in the recent rings (oldest
+    /// first), then every matching line published from now on.
+    pub fn subscribe(&self, filter: TailFilter, backlog: usize) -> TailSession {
+        let shared = Arc::new(SessionShared {
+            filter,
+            capacity: self.config.tail_queue,
+            closed: AtomicBool::new(false),
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+        });
+        // The newest `backlog` matching entries, as a min-heap on publish order.
+        let mut newest: BinaryHeap<std::cmp::Reverse<BySeq>> = BinaryHeap::new();
+        {
+            // Holding the map's read lock keeps new sources out until the session is registered:
+            // a source created later copies it from `self.sessions`.
+            let map = read(&self.sources);
+            {
+                let mut registry = lock(&self.sessions);
+                registry.retain(|s| !s.is_closed());
+                registry.push(shared.clone());
+            }
+            for src in map.values() {
+                if !shared.filter.matches_source(&src.meta.key) {
+                    continue;
+                }
+                let mut st = lock(&src.state);
+                for e in st.recent.iter().rev() {
+                    if newest.len() == backlog && newest.peek().is_none_or(|m| m.0 .0.seq >= e.seq) {
+                        break;
+                    }
+                    if shared.filter.matches_line(&e.line) {
+                        newest.push(std::cmp::Reverse(BySeq(e.clone())));
+                        if newest.len() > backlog {
+                            newest.pop();
+                        }
+                    }
+                }
+                // In the same critical section as the backlog read: no line is missed or doubled.
+                st.sessions.push(shared.clone());
+            }
+        }
+        let mut lines: Vec<Entry> = newest.into_iter().map(|r| r.0 .0).collect();
+        lines.sort_unstable_by_key(|e| e.seq);
+        TailSession {
+            shared,
+            backlog: lines.into(),
+        }
+    }
+
+    /// Every tracked source with its counters, sorted by key.
+    pub fn sources(&self) -> Vec<SourceStats> {
+        let srcs: Vec<Arc<Source>> = read(&self.sources).values().cloned().collect();
+        let mut out: Vec<SourceStats> = srcs
+            .iter()
+            .map(|s| {
+                let m = &s.meta;
+                SourceStats {
+                    key: (*m.key).clone(),
+                    lines: m.lines.load(Relaxed),
+                    bytes: m.bytes.load(Relaxed),
+                    rejects: m.rejects.load(Relaxed),
+                    drops: m.drops.load(Relaxed),
+                    last_received: m.last_received.load(Relaxed),
+                    recent: lock(&s.state).recent.len(),
+                }
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// The router's counters.
+    pub fn stats(&self) -> RouterStats {
+        let t = &self.totals;
+        RouterStats {
+            sources: read(&self.sources).len(),
+            sessions: lock(&self.sessions).iter().filter(|s| !s.is_closed()).count(),
+            lines: t.lines.load(Relaxed),
+            bytes: t.bytes.load(Relaxed),
+            rejects: t.rejects.load(Relaxed),
+            drops: t.drops.load(Relaxed),
+            evictions: t.evictions.load(Relaxed),
+        }
+    }
+
+    /// The source for `key`, created (evicting the least recently active one if the table is
+    /// full) when it is new.
+    fn source(&self, key: SourceRef<'_>) -> Arc<Source> {
+        if let Some(s) = read(&self.sources).get(&key) {
+            return s.clone();
+        }
+        let mut map = write(&self.sources);
+        if let Some(s) = map.get(&key) {
+            return s.clone();
+        }
+        if map.len() >= self.config.max_sources {
+            // A linear scan, only when a new source arrives at the cap: no per-line LRU upkeep.
+            let victim = map
+                .iter()
+                .min_by_key(|(_, s)| s.meta.last_tick.load(Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(victim) = victim {
+                map.remove(&victim);
+                self.totals.evictions.fetch_add(1, Relaxed);
+            }
+        }
+        let owned = key.to_key();
+        let sessions: Vec<Arc<SessionShared>> = lock(&self.sessions)
+            .iter()
+            .filter(|s| !s.is_closed() && s.filter.matches_source(&owned))
+            .cloned()
+            .collect();
+        let src = Arc::new(Source {
+            meta: Arc::new(SourceMeta {
+                key: Arc::new(owned.clone()),
+                lines: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+                rejects: AtomicU64::new(0),
+                drops: AtomicU64::new(0),
+                last_received: AtomicI64::new(0),
+                last_tick: AtomicU64::new(self.clock.load(Relaxed)),
+            }),
+            state: Mutex::new(SourceState {
+                recent: VecDeque::new(),
+                sessions,
+            }),
+        });
+        map.insert(owned, src.clone());
+        src
+    }
+}
+
+/// An entry ordered by publish order only.
+struct BySeq(Entry);
+
+impl PartialEq for BySeq {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.seq == other.0.seq
+    }
+}
+impl Eq for BySeq {}
+impl PartialOrd for BySeq {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for BySeq {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.seq.cmp(&other.0.seq)
+    }
+}
+
+// A panic while a lock was held cannot leave a ring or queue half-updated in a way that
+// matters (each update is one push or pop), so a poisoned lock is used as is.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+    use std::sync::atomic::AtomicUsize;
+
+    const T0: Micros = 1_795_310_526_958_000; // 2026-11-22T01:22:06.958000Z
+
+    fn src<'a>(host: &'a str, app: &'a str, procid: Option<&'a str>) -> SourceRef<'a> {
+        SourceRef::new(Some(host), Some(app), procid)
+    }
+
+    fn text(raw: &str, at: Micros) -> RoutedLine {
+        LineData {
+            raw: raw.as_bytes().into(),
+            received_at: at,
+            ..LineData::default()
+        }
+        .into()
+    }
+
+    fn http(raw: &str, backend: &str, status: u16, total_ms: i32) -> RoutedLine {
+        LineData {
+            raw: raw.as_bytes().into(),
+            received_at: T0,
+            backend: Some(backend.into()),
+            status: Some(status),
+            total_ms: Some(total_ms),
+            rejected: false,
+        }
+        .into()
+    }
+
+    /// Everything ready, rendered.
+    fn drain(tail: &mut TailSession) -> Vec<String> {
+        let mut items = Vec::new();
+        tail.drain_into(&mut items, usize::MAX);
+        items.iter().map(ToString::to_string).collect()
+    }
+
+    fn config(recent_lines: usize, tail_queue: usize, max_sources: usize) -> RouterConfig {
+        RouterConfig {
+            recent_lines,
+            tail_queue,
+            max_sources,
+        }
+    }
+
+    #[test]
+    fn router_and_sessions_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Router>();
+        send_sync::<TailSession>();
+        send_sync::<TailCloser>();
+        send_sync::<RoutedLine>();
+    }
+
+    #[test]
+    fn source_keys_drop_pids_and_keep_dynos() {
+        let k = src("lb1", "haproxy", Some("13668"));
+        assert_eq!(k.proc_prefix, "");
+        assert_eq!(k.to_key().to_string(), "lb1/haproxy");
+        let k = src("host", "app", Some("web.1"));
+        assert_eq!(k.to_key().to_string(), "host/app/web.1");
+        assert_eq!(proc_prefix(Some("13668.2")), "");
+        assert_eq!(proc_prefix(Some("-")), "");
+        assert_eq!(proc_prefix(Some("router")), "router");
+        assert_eq!(SourceRef::new(None, None, None).to_key().to_string(), "-/-");
+        let long = "é".repeat(200);
+        assert_eq!(SourceRef::new(Some(&long), None, None).host.len(), 254);
+        let header = SyslogHeader {
+            host: Some("lb1"),
+            app: Some("haproxy"),
+            procid: Some("7"),
+            ..Default::default()
+        };
+        assert_eq!(SourceRef::from_header(&header), src("lb1", "haproxy", None));
+    }
+
+    #[test]
+    fn borrowed_and_owned_keys_hash_alike() {
+        let state = RandomState::new();
+        let r = src("lb1", "haproxy", Some("x.1"));
+        assert_eq!(state.hash_one(r), state.hash_one(r.to_key()));
+        assert_eq!(r.to_key().as_source_ref(), r);
+    }
+
+    #[test]
+    fn status_filter_parses_classes_and_codes() {
+        assert_eq!("5xx".parse(), Ok(StatusFilter::Class(5)));
+        assert_eq!("4XX".parse(), Ok(StatusFilter::Class(4)));
+        assert_eq!("503".parse(), Ok(StatusFilter::Code(503)));
+        for bad in ["6xx", "50", "5000", "x03", "5x3", "", "-1"] {
+            assert_eq!(
+                bad.parse::<StatusFilter>(),
+                Err(FilterError::BadStatus(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        assert!(StatusFilter::Class(5).matches(599) && !StatusFilter::Class(5).matches(600));
+        assert!(StatusFilter::Code(503).matches(503) && !StatusFilter::Code(503).matches(502));
+    }
+
+    #[test]
+    fn filters_match_source_and_line_fields() {
+        let web1 = src("h", "app", Some("web.1")).to_key();
+        let web12 = src("h", "app", Some("web.12")).to_key();
+        let webx = src("h", "app", Some("webx.1")).to_key();
+        let ps = |p: &str| TailFilter {
+            ps: Some(p.to_owned()),
+            ..TailFilter::default()
+        };
+        assert!(ps("web").matches_source(&web1) && ps("web").matches_source(&web12));
+        assert!(!ps("web").matches_source(&webx));
+        assert!(ps("web.1").matches_source(&web1) && !ps("web.1").matches_source(&web12));
+        let lb = src("lb1", "haproxy", Some("1")).to_key();
+        assert!(!ps("web").matches_source(&lb));
+        let by_host = TailFilter {
+            host: Some("lb1".into()),
+            app: Some("haproxy".into()),
+            ..Default::default()
+        };
+        assert!(by_host.matches_source(&lb) && !by_host.matches_source(&web1));
+
+        let ok = http("a", "be_app", 200, 12);
+        let err = http("b", "be_app", 503, 3000);
+        let plain = text("c", T0);
+        assert!(TailFilter::default().matches(&lb, &plain));
+        let f = TailFilter {
+            status: Some(StatusFilter::Class(5)),
+            ..Default::default()
+        };
+        assert!(f.matches_line(&err) && !f.matches_line(&ok) && !f.matches_line(&plain));
+        let f = TailFilter {
+            slow_ms: Some(1000),
+            ..Default::default()
+        };
+        assert!(f.matches_line(&err) && !f.matches_line(&ok) && !f.matches_line(&plain));
+        let f = TailFilter {
+            backend: Some("be_app".into()),
+            status: Some(StatusFilter::Code(200)),
+            ..Default::default()
+        };
+        assert!(f.matches_line(&ok) && !f.matches_line(&err) && !f.matches_line(&plain));
+        let f = TailFilter {
+            backend: Some("be_other".into()),
+            ..Default::default()
+        };
+        assert!(!f.matches_line(&ok));
+    }
+
+    #[test]
+    fn line_data_from_parsed_lines() {
+        let opts = crate::ParseOptions::default();
+        let raw = b"<134>Nov 22 01:23:07 lb-test haproxy[13668]: 127.0.0.1:59732 [22/Nov/2026:01:23:07.610] \
+            fe_http be_nosrv/<NOSRV> 0/-1/-1/-1/0 503 217 - - SC-- 1/1/0/0/0 0/0 \"GET /down HTTP/1.1\"";
+        let line = crate::parse_line(raw, &opts);
+        let data = LineData::from_line(&line, T0);
+        assert_eq!(&*data.raw, &raw[..]);
+        assert_eq!(
+            (data.backend.as_deref(), data.status, data.total_ms),
+            (Some("be_nosrv"), Some(503), Some(0))
+        );
+        assert!(!data.rejected);
+        assert_eq!(
+            SourceRef::from_header(&line.header).to_key().to_string(),
+            "lb-test/haproxy"
+        );
+        let junk = crate::parse_line(b"\xff\xfe", &opts);
+        assert!(LineData::from_line(&junk, T0).rejected);
+    }
+
+    #[test]
+    fn backlog_is_the_newest_matching_lines_in_publish_order_then_live() {
+        let router = Router::new(config(5, 100, 10));
+        let (a, b) = (src("h", "a", None), src("h", "b", None));
+        for i in 0..8 {
+            router.publish(a, text(&format!("a{i}"), T0));
+            if i % 2 == 0 {
+                router.publish(b, text(&format!("b{i}"), T0));
+            }
+        }
+        // Rings keep 5 lines each: a3..a7, b0..b6.
+        let mut all = router.subscribe(TailFilter::default(), 4);
+        assert_eq!(drain(&mut all), ["a5", "a6", "b6", "a7"]);
+        let mut only_b = router.subscribe(
+            TailFilter {
+                app: Some("b".into()),
+                ..Default::default()
+            },
+            100,
+        );
+        assert_eq!(drain(&mut only_b), ["b0", "b2", "b4", "b6"]);
+        let mut whole = router.subscribe(TailFilter::default(), 100);
+        assert_eq!(
+            drain(&mut whole),
+            ["b0", "b2", "a3", "a4", "b4", "a5", "a6", "b6", "a7"]
+        );
+        let mut none = router.subscribe(TailFilter::default(), 0);
+        assert_eq!(drain(&mut none), Vec::<String>::new());
+
+        router.publish(b, text("b-live", T0));
+        router.publish(a, text("a-live", T0));
+        assert_eq!(drain(&mut all), ["b-live", "a-live"]);
+        assert_eq!(drain(&mut only_b), ["b-live"]);
+        assert_eq!(drain(&mut none), ["b-live", "a-live"]);
+        let stats = router.sources();
+        assert_eq!(
+            stats.iter().map(|s| (s.lines, s.recent)).collect::<Vec<_>>(),
+            [(9, 5), (5, 5)]
+        );
+    }
+
+    #[test]
+    fn backlog_applies_line_filters() {
+        let router = Router::new(RouterConfig::default());
+        let lb = src("lb1", "haproxy", Some("1"));
+        for (i, status) in [200, 503, 200, 502, 404, 500].into_iter().enumerate() {
+            router.publish(lb, http(&format!("r{i} {status}"), "be", status, 10));
+        }
+        let f = TailFilter {
+            status: Some("5xx".parse().expect("5xx")),
+            ..Default::default()
+        };
+        let mut tail = router.subscribe(f, 2);
+        assert_eq!(drain(&mut tail), ["r3 502", "r5 500"]);
+        router.publish(lb, http("r6 200", "be", 200, 10));
+        router.publish(lb, http("r7 504", "be", 504, 10));
+        assert_eq!(drain(&mut tail), ["r7 504"]);
+    }
+
+    #[test]
+    fn full_queue_drops_oldest_and_says_l11_first() {
+        let router = Router::new(config(0, 3, 10));
+        let lb = src("lb1", "haproxy", None);
+        let mut tail = router.subscribe(TailFilter::default(), 0);
+        for i in 0..5 {
+            router.publish(lb, text(&format!("l{i}"), T0 + i * 1_000_000));
+        }
+        assert_eq!(
+            tail.stats(),
+            TailStats {
+                queued: 3,
+                dropped: 2
+            }
+        );
+        assert_eq!(
+            tail.try_recv().map(|i| i.to_string()).as_deref(),
+            Some("Error L11 (tail buffer overflow): 2 messages dropped since 2026-11-22T01:22:09.958000Z")
+        );
+        assert_eq!(drain(&mut tail), ["l2", "l3", "l4"]);
+        assert_eq!(tail.try_recv(), None);
+        router.publish(lb, text("l5", T0));
+        assert_eq!(drain(&mut tail), ["l5"], "no notice without a new drop");
+        for i in 6..10 {
+            router.publish(lb, text(&format!("l{i}"), T0 + 100_000_000));
+        }
+        let items = drain(&mut tail);
+        assert_eq!(
+            items[0],
+            "Error L11 (tail buffer overflow): 1 messages dropped since 2026-11-22T01:23:46.958000Z"
+        );
+        assert_eq!(items[1..], ["l7", "l8", "l9"]);
+        assert_eq!(tail.stats().dropped, 3);
+        assert_eq!(router.sources()[0].drops, 3);
+        assert_eq!(router.stats().drops, 3);
+    }
+
+    #[test]
+    fn overflow_notice_is_an_item_of_its_own() {
+        let o = TailItem::Overflow(Overflow {
+            dropped: 1,
+            since: T0,
+        });
+        assert_eq!(
+            o.to_string(),
+            "Error L11 (tail buffer overflow): 1 messages dropped since 2026-11-22T01:22:06.958000Z"
+        );
+    }
+
+    #[test]
+    fn noisy_source_does_not_starve_a_quiet_one() {
+        const FLOOD: u64 = 1_000_000;
+        const QUIET: u64 = 100;
+        let router = Router::new(RouterConfig::default());
+        let (flood, quiet) = (src("lb1", "haproxy", None), src("app1", "web", Some("web.1")));
+        let mut flood_tail = router.subscribe(
+            TailFilter {
+                app: Some("haproxy".into()),
+                ..Default::default()
+            },
+            0,
+        );
+        let mut quiet_tail = router.subscribe(
+            TailFilter {
+                ps: Some("web".into()),
+                ..Default::default()
+            },
+            0,
+        );
+        let quiet_lines = std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..FLOOD {
+                    router.publish(flood, text(&format!("flood {i}"), T0 + i as Micros));
+                }
+            });
+            s.spawn(|| {
+                for i in 0..QUIET {
+                    router.publish(quiet, text(&format!("quiet {i}"), T0 + i as Micros));
+                }
+            });
+            // The quiet tail's reader runs alongside both publishers.
+            let reader = s.spawn(|| {
+                let mut got = Vec::new();
+                while got.len() < QUIET as usize {
+                    match quiet_tail.recv_timeout(Duration::from_secs(60)) {
+                        Ok(item) => got.push(item.to_string()),
+                        Err(e) => panic!("quiet tail: {e} after {} lines", got.len()),
+                    }
+                }
+                got
+            });
+            reader.join().expect("reader")
+        });
+        assert_eq!(
+            quiet_lines,
+            (0..QUIET).map(|i| format!("quiet {i}")).collect::<Vec<_>>()
+        );
+        assert_eq!(quiet_tail.stats().dropped, 0);
+
+        let cap = RouterConfig::default().tail_queue as u64;
+        let first = flood_tail.try_recv().expect("an item").to_string();
+        assert_eq!(
+            first,
+            format!(
+                "Error L11 (tail buffer overflow): {} messages dropped since {}",
+                FLOOD - cap,
+                format_rfc3339(T0 + cap as Micros)
+            )
+        );
+        let rest = drain(&mut flood_tail);
+        assert_eq!(rest.len() as u64, cap);
+        assert_eq!(rest[0], format!("flood {}", FLOOD - cap));
+        assert_eq!(rest[rest.len() - 1], format!("flood {}", FLOOD - 1));
+
+        let stats = router.sources();
+        let by_key = |k: &str| stats.iter().find(|s| s.key.to_string() == k).expect(k).clone();
+        let (f, q) = (by_key("lb1/haproxy"), by_key("app1/web/web.1"));
+        assert_eq!((f.lines, f.drops, f.recent), (FLOOD, FLOOD - cap, 1500));
+        assert_eq!((q.lines, q.drops, q.recent), (QUIET, 0, QUIET as usize));
+        let totals = router.stats();
+        assert_eq!(
+            (totals.lines, totals.drops, totals.sources, totals.sessions),
+            (FLOOD + QUIET, FLOOD - cap, 2, 2)
+        );
+    }
+
+    #[test]
+    fn least_recently_active_source_is_evicted() {
+        let router = Router::new(config(10, 10, 3));
+        let mut tail = router.subscribe(
+            TailFilter {
+                host: Some("b".into()),
+                ..Default::default()
+            },
+            0,
+        );
+        for h in ["a", "b", "c", "a"] {
+            router.publish(src(h, "x", None), text(h, T0));
+        }
+        router.publish(src("d", "x", None), text("d", T0));
+        let hosts = |r: &Router| r.sources().iter().map(|s| s.key.host.clone()).collect::<Vec<_>>();
+        assert_eq!(hosts(&router), ["a", "c", "d"]);
+        assert_eq!(router.stats().evictions, 1);
+        // A returning source starts afresh, and the tails that want it still get its lines.
+        router.publish(src("b", "x", None), text("b again", T0));
+        assert_eq!(hosts(&router), ["a", "b", "d"]);
+        assert_eq!(router.stats().evictions, 2);
+        assert_eq!(router.sources()[1].lines, 1);
+        assert_eq!(drain(&mut tail), ["b", "b again"]);
+        assert_eq!(router.stats().lines, 6);
+    }
+
+    #[test]
+    fn rejects_and_bytes_are_counted() {
+        let router = Router::new(RouterConfig::default());
+        let s = src("h", "a", None);
+        router.publish(s, text("12345", T0));
+        router.publish(
+            s,
+            LineData {
+                raw: b"\xff\xfe".as_slice().into(),
+                rejected: true,
+                ..Default::default()
+            }
+            .into(),
+        );
+        let st = &router.sources()[0];
+        assert_eq!((st.lines, st.bytes, st.rejects, st.last_received), (2, 7, 1, 0));
+        let t = router.stats();
+        assert_eq!((t.lines, t.bytes, t.rejects), (2, 7, 1));
+    }
+
+    #[test]
+    fn recv_timeout_times_out_and_close_wakes_a_blocked_reader() {
+        let router = Router::new(RouterConfig::default());
+        let mut tail = router.subscribe(TailFilter::default(), 0);
+        assert_eq!(tail.recv_timeout(Duration::ZERO), Err(RecvError::Timeout));
+        router.publish(src("h", "a", None), text("x", T0));
+        assert_eq!(
+            tail.recv_timeout(Duration::ZERO).map(|i| i.to_string()),
+            Ok("x".to_owned())
+        );
+
+        let closer = tail.closer();
+        let blocked = std::thread::spawn(move || {
+            let r = tail.recv_timeout(Duration::from_secs(600));
+            (r, tail)
+        });
+        closer.close();
+        let (r, tail) = blocked.join().expect("reader");
+        assert_eq!(r, Err(RecvError::Closed));
+        router.publish(src("h", "a", None), text("after close", T0));
+        assert_eq!(tail.stats().queued, 0);
+        drop(tail);
+        assert_eq!(router.stats().sessions, 0);
+    }
+
+    #[test]
+    fn closed_session_keeps_what_it_had_queued() {
+        let router = Router::new(RouterConfig::default());
+        let mut tail = router.subscribe(TailFilter::default(), 0);
+        router.publish(src("h", "a", None), text("queued", T0));
+        tail.close();
+        assert_eq!(
+            tail.recv_timeout(Duration::from_secs(600)).map(|i| i.to_string()),
+            Ok("queued".into())
+        );
+        assert_eq!(
+            tail.recv_timeout(Duration::from_secs(600)),
+            Err(RecvError::Closed)
+        );
+    }
+
+    #[test]
+    fn waker_fires_when_the_queue_becomes_non_empty() {
+        let router = Router::new(RouterConfig::default());
+        let mut tail = router.subscribe(TailFilter::default(), 0);
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        tail.set_waker(move || {
+            w.fetch_add(1, Relaxed);
+        });
+        let s = src("h", "a", None);
+        router.publish(s, text("1", T0));
+        router.publish(s, text("2", T0));
+        assert_eq!(wakes.load(Relaxed), 1);
+        assert_eq!(drain(&mut tail).len(), 2);
+        router.publish(s, text("3", T0));
+        assert_eq!(wakes.load(Relaxed), 2);
+        tail.close();
+        assert_eq!(wakes.load(Relaxed), 3);
+    }
+
+    #[test]
+    fn dropped_sessions_are_unsubscribed() {
+        let router = Router::new(RouterConfig::default());
+        let s = src("h", "a", None);
+        router.publish(s, text("0", T0));
+        let tail = router.subscribe(TailFilter::default(), 0);
+        assert_eq!(router.stats().sessions, 1);
+        drop(tail);
+        assert_eq!(router.stats().sessions, 0);
+        router.publish(s, text("1", T0));
+        let src_state = read(&router.sources).get(&s).expect("source").clone();
+        assert!(
+            lock(&src_state.state).sessions.is_empty(),
+            "pruned on the next publish"
+        );
+    }
+
+    #[test]
+    fn subscribing_while_publishing_misses_and_doubles_nothing() {
+        let router = Router::new(config(100_000, 100_000, 10));
+        let s = src("h", "a", None);
+        let n = 20_000;
+        let tails = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for i in 0..n {
+                    router.publish(s, text(&i.to_string(), T0));
+                }
+            });
+            (0..20)
+                .map(|_| router.subscribe(TailFilter::default(), usize::MAX))
+                .collect::<Vec<_>>()
+        });
+        for mut t in tails {
+            let got: Vec<u64> = drain(&mut t)
+                .iter()
+                .map(|l| l.parse().expect("a number"))
+                .collect();
+            assert_eq!(got, (0..n).collect::<Vec<_>>());
+        }
+    }
+}
