@@ -1381,6 +1381,9 @@ impl HaproxyGen {
         let mut tr = self.backends[b].tr.sample(&mut self.rng) * slow * if overloaded { 4.0 } else { 1.0 };
         if self.rng.random_bool(0.002) {
             tr *= log_normal(15.0, 1.0).sample(&mut self.rng);
+        } else if self.rng.random_bool(0.0003) {
+            // A hung request: the server never answers.
+            tr = f64::from(TIMEOUT_SERVER);
         }
         let head = head + tc;
         let timers = [Some(tr_req), Some(tw), Some(tc), None];
@@ -1468,7 +1471,9 @@ impl HaproxyGen {
 
     /// `http-request redirect`: 301 to https on a plain frontend, 302 elsewhere.
     fn redirect(&mut self, fe: &'static FrontendSpec, host: &str, absolute: Option<&str>) -> HttpFields {
-        let (status, fixed) = if fe.ssl { (302u16, 78u64) } else { (301, 90) };
+        // HAProxy 2.6 logs 85 bytes for a 302 to `/new`: 81 plus the location; "Moved Permanently"
+        // is 12 bytes longer than "Found".
+        let (status, fixed) = if fe.ssl { (302u16, 81u64) } else { (301, 93) };
         let b = 0;
         let spec = self.backends[b].spec;
         let path = spec.paths[self.backends[b].paths.sample(&mut self.rng)];
@@ -1504,35 +1509,58 @@ impl HaproxyGen {
         let session = log_normal(2_000.0, 2.0).sample(&mut self.rng).min(3.6e6) as u32;
         let bytes = log_normal(8_000.0, 1.5).sample(&mut self.rng) as u64;
         let tc = self.connect_time();
+        // HAProxy 2.6 logs Tw as 0 or 1 on an unqueued TCP session.
+        let tw = self.rng.random_range(0..2);
         let (server, tw, tc, tt, bytes, state) = match self.rng.random_range(0..1000) {
             0..=2 => ("<NOSRV>", None, None, self.rng.random_range(0..3), 0, "SC"),
             3..=5 => (
                 TCP_SERVERS[srv],
-                Some(0),
+                Some(tw),
                 None,
                 RETRIES * 1000 + self.rng.random_range(0..10),
                 0,
                 "SC",
             ),
-            6..=35 => (TCP_SERVERS[srv], Some(0), Some(tc), session + tc, bytes, "CD"),
+            6..=35 => (
+                TCP_SERVERS[srv],
+                Some(tw),
+                Some(tc),
+                session + tw + tc,
+                bytes,
+                "CD",
+            ),
             36..=65 => (
                 TCP_SERVERS[srv],
-                Some(0),
+                Some(tw),
                 Some(tc),
-                session + tc + TCP_TIMEOUT_CLIENT,
+                session + tw + tc + TCP_TIMEOUT_CLIENT,
                 bytes,
                 "cD",
             ),
-            66..=75 => (TCP_SERVERS[srv], Some(0), Some(tc), session + tc, bytes, "SD"),
+            66..=75 => (
+                TCP_SERVERS[srv],
+                Some(tw),
+                Some(tc),
+                session + tw + tc,
+                bytes,
+                "SD",
+            ),
             76..=80 => (
                 TCP_SERVERS[srv],
-                Some(0),
+                Some(tw),
                 Some(tc),
-                session + tc + TCP_TIMEOUT_CLIENT,
+                session + tw + tc + TCP_TIMEOUT_CLIENT,
                 bytes,
                 "sD",
             ),
-            _ => (TCP_SERVERS[srv], Some(0), Some(tc), session + tc, bytes, "--"),
+            _ => (
+                TCP_SERVERS[srv],
+                Some(tw),
+                Some(tc),
+                session + tw + tc,
+                bytes,
+                "--",
+            ),
         };
         let counts = self.conn_counts(fe.weight * 10, true, server != "<NOSRV>");
         let retries = if state == "SC" && tw.is_some() { RETRIES } else { 0 };
