@@ -8,11 +8,13 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. A broken pipe (`weir report
 //! ... | head`) is success.
 
+mod config;
 mod gen;
 mod import;
 mod inputs;
 mod output;
 mod report;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,10 @@ enum Command {
     Report(report::Args),
     /// Generate realistic HAProxy log lines (deterministic for a seed).
     Gen(gen::Args),
+    /// Run the syslog server: UDP and TCP in, Parquet spool, live tails and /metrics out.
+    Serve(serve::Args),
+    /// Print the default configuration, or check a config file.
+    Config(config::Args),
 }
 
 /// A usage or configuration error: exit code 2.
@@ -55,6 +61,8 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Report(a) => report::run(a),
         Command::Gen(a) => gen::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Config(a) => config::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@
 pub mod framing;
 pub mod haproxy;
 pub mod line;
+pub mod listen;
 pub mod options;
 pub mod read;
 pub mod router;

@@ -1,0 +1,341 @@
+//! `weir.toml`: every key optional, defaults in one place ([`Config::default`]), documented for
+//! users in [`DEFAULT_TOML`], which `weir config default` prints and a test parses back.
+//!
+//! Each stage owns its section (`IngestConfig`, `RouterConfig`, ...); `serve` turns them into
+//! runtime types. Unknown keys are errors that name the key, so a typo never silently
+//! falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Deserializer};
+
+use crate::UsageError;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Node id, the first part of every spool file name.
+    pub node: String,
+    /// Receivers.
+    pub ingest: IngestConfig,
+    /// Per-source buffers and tail sessions.
+    pub router: RouterSection,
+    /// The Parquet spool.
+    pub store: StoreConfig,
+    /// The HTTP API.
+    pub http: HttpConfig,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// UDP syslog addresses.
+    pub udp: Vec<SocketAddr>,
+    /// TCP syslog addresses (LF or RFC 6587 octet-counted framing, detected per frame).
+    pub tcp: Vec<SocketAddr>,
+    /// Longest accepted line or frame, in bytes; longer ones are rejects (`too_long`).
+    pub max_line: usize,
+    /// SO_RCVBUF asked for on UDP sockets.
+    #[serde(deserialize_with = "de_bytes")]
+    pub rcvbuf: u64,
+    /// UDP sockets per address (SO_REUSEPORT), each with its own receive thread.
+    pub udp_sockets: usize,
+    /// The zone of HAProxy's accept dates: UTC or a fixed offset such as "+02:00".
+    pub haproxy_timezone: String,
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterSection {
+    /// Lines kept per source, served as the backlog of `tail -n`.
+    pub recent_lines: usize,
+    /// Capacity of each tail session's queue; when full the oldest line is dropped.
+    pub tail_queue: usize,
+    /// Most sources tracked at once; the least recently active is evicted.
+    pub max_sources: usize,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The spool folder.
+    pub spool: PathBuf,
+    /// zstd level of the Parquet files (1..=22).
+    pub zstd_level: i32,
+    /// A file is published when it reaches this size.
+    #[serde(deserialize_with = "de_bytes")]
+    pub rotate_size: u64,
+    /// ... or when its oldest row is this old.
+    #[serde(deserialize_with = "de_duration")]
+    pub rotate_age: Duration,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of the HTTP API (`/metrics`, `/api/tail`, `/api/sources`, `/healthz`).
+    pub listen: SocketAddr,
+}
+
+const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node: crate::default_node(),
+            ingest: IngestConfig::default(),
+            router: RouterSection::default(),
+            store: StoreConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let addr: SocketAddr = DEFAULT_SYSLOG.parse().expect("valid default address");
+        IngestConfig {
+            udp: vec![addr],
+            tcp: vec![addr],
+            max_line: 65536,
+            rcvbuf: 32 << 20,
+            udp_sockets: 1,
+            haproxy_timezone: "UTC".into(),
+        }
+    }
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        RouterSection {
+            recent_lines: 1500,
+            tail_queue: 1024,
+            max_sources: 10_000,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            spool: PathBuf::from("./weir-spool"),
+            zstd_level: 3,
+            rotate_size: 128 << 20,
+            rotate_age: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9514".parse().expect("valid default address"),
+        }
+    }
+}
+
+/// What `weir config default` prints: every key with its default and what it does.
+pub const DEFAULT_TOML: &str = r#"# weir.toml: every key is optional; these are the defaults.
+
+# Node id: the first part of every spool file name (default: the host name).
+# node = "lb1"
+
+[ingest]
+# UDP syslog listeners. HAProxy: `log 127.0.0.1:5514 local0`.
+udp = ["127.0.0.1:5514"]
+# TCP syslog listeners; LF-terminated and RFC 6587 octet-counted frames are told apart per frame.
+# HAProxy: `log tcp@127.0.0.1:5514 local0`.
+tcp = ["127.0.0.1:5514"]
+# Longest line or frame in bytes; a longer one is kept as a reject (too_long).
+max_line = 65536
+# Receive buffer asked of the kernel for each UDP socket (capped by net.core.rmem_max).
+rcvbuf = "32MiB"
+# UDP sockets per address, bound with SO_REUSEPORT, each read by its own thread.
+udp_sockets = 1
+# The zone HAProxy writes its accept dates in: "UTC" or a fixed offset such as "+02:00".
+haproxy_timezone = "UTC"
+
+[router]
+# Lines kept per source (host, app, process) for `weir tail -n`.
+recent_lines = 1500
+# Queue of each tail session; when a reader falls behind the oldest line is dropped and the
+# reader is told: "Error L11 (tail buffer overflow): N messages dropped since T".
+tail_queue = 1024
+# Sources tracked at once; past it the least recently active one is forgotten.
+max_sources = 10000
+
+[store]
+# The Parquet spool folder (Hive-partitioned: <table>/date=YYYY-MM-DD/hour=HH/).
+spool = "./weir-spool"
+# zstd level of the Parquet files (1..=22).
+zstd_level = 3
+# A Parquet file is published when it reaches this size...
+rotate_size = "128MiB"
+# ...or when its oldest row is this old.
+rotate_age = "5m"
+
+[http]
+# The HTTP API: /metrics, /api/tail, /api/sources, /healthz.
+listen = "127.0.0.1:9514"
+"#;
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Config::parse(&text).map_err(|e| UsageError(format!("{}: {e:#}", path.display())).into())
+    }
+
+    /// Parses and checks config text.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone do not.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            weir_ingest::Zone::parse(&self.ingest.haproxy_timezone).is_some(),
+            "ingest.haproxy_timezone = {:?}: expected UTC or a fixed offset such as +02:00",
+            self.ingest.haproxy_timezone
+        );
+        anyhow::ensure!(
+            self.ingest.max_line >= 480,
+            "ingest.max_line must be at least 480 bytes"
+        );
+        anyhow::ensure!(
+            self.ingest.udp_sockets >= 1,
+            "ingest.udp_sockets must be at least 1"
+        );
+        anyhow::ensure!(
+            self.router.tail_queue >= 1,
+            "router.tail_queue must be at least 1"
+        );
+        anyhow::ensure!(
+            self.router.max_sources >= 1,
+            "router.max_sources must be at least 1"
+        );
+        anyhow::ensure!(
+            (1..=22).contains(&self.store.zstd_level),
+            "store.zstd_level must be in 1..=22"
+        );
+        anyhow::ensure!(!self.node.is_empty(), "node must not be empty");
+        Ok(())
+    }
+}
+
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Int(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Int(n) => Ok(n),
+        Size::Text(s) => s
+            .parse::<bytesize::ByteSize>()
+            .map(|b| b.as_u64())
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a size such as \"32MiB\": {e}"))),
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration such as \"5m\": {e}")))
+}
+
+/// `weir config`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Print every key with its default value and what it does.
+    Default,
+    /// Check a config file; exit 2 with the file, line and key when it is wrong.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// Runs `weir config`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.action {
+        Action::Default => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Action::Check { file } => {
+            Config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_is_the_default_config() {
+        let parsed = Config::parse(DEFAULT_TOML).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        let c = Config::parse(
+            "[ingest]\nrcvbuf = \"64MiB\"\n[store]\nrotate_age = \"90s\"\nrotate_size = 1000\n",
+        )
+        .unwrap();
+        assert_eq!(c.ingest.rcvbuf, 64 << 20);
+        assert_eq!(c.store.rotate_age, Duration::from_secs(90));
+        assert_eq!(c.store.rotate_size, 1000);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse("[router]\nrecent_line = 5\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("recent_line"), "{msg}");
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(Config::parse("[ingest]\nhaproxy_timezone = \"Mars/Olympus\"\n").is_err());
+        assert!(Config::parse("[store]\nzstd_level = 40\n").is_err());
+        assert!(Config::parse("[store]\nrotate_age = \"soon\"\n").is_err());
+        assert!(Config::parse("[ingest]\nudp = [\"nope\"]\n").is_err());
+    }
+
+    #[test]
+    fn samples_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no sample configs in {}", dir.display());
+    }
+}

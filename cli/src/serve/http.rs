@@ -1,0 +1,186 @@
+//! The HTTP API of `weir serve`: `/healthz`, `/metrics` (Prometheus text), `/api/sources`
+//! (JSON) and `/api/tail` (a stream of lines: text, or NDJSON with `Accept:
+//! application/x-ndjson`).
+//!
+//! A tail is a [`TailSession`] read on a blocking thread of its own and forwarded through a small
+//! channel to the response body; when the client goes away the session ends with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router as HttpRouter;
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use weir_ingest::listen::ReceiverCounters;
+use weir_ingest::router::{Router, StatusFilter, TailFilter, TailItem, TailSession};
+
+use super::metrics::Metrics;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The router tails read from.
+    pub router: Arc<Router>,
+    /// weir's counters.
+    pub metrics: Arc<Metrics>,
+    /// The receivers' counters.
+    pub receivers: Arc<ReceiverCounters>,
+    /// Turns true at shutdown: open tails end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The routes.
+pub fn routes(state: ApiState) -> HttpRouter {
+    HttpRouter::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/sources", get(sources))
+        .route("/api/tail", get(tail))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    let text = s.metrics.render(&s.receivers, &s.router);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn sources(State(s): State<ApiState>) -> Response {
+    let list: Vec<serde_json::Value> = s
+        .router
+        .sources()
+        .into_iter()
+        .map(|x| {
+            serde_json::json!({
+                "source": x.key.to_string(),
+                "host": x.key.host,
+                "app": x.key.app,
+                "ps": x.key.proc_prefix,
+                "lines": x.lines,
+                "bytes": x.bytes,
+                "rejects": x.rejects,
+                "drops": x.drops,
+                "recent": x.recent,
+                "last_received": weir_model::time::format_rfc3339(x.last_received),
+            })
+        })
+        .collect();
+    axum::Json(list).into_response()
+}
+
+/// Query parameters of `/api/tail`.
+#[derive(Debug, Default, Deserialize)]
+pub struct TailQuery {
+    app: Option<String>,
+    host: Option<String>,
+    ps: Option<String>,
+    backend: Option<String>,
+    status: Option<String>,
+    slow: Option<i32>,
+    n: Option<usize>,
+}
+
+async fn tail(State(s): State<ApiState>, Query(q): Query<TailQuery>, headers: HeaderMap) -> Response {
+    let status = match q.status.as_deref().map(str::parse::<StatusFilter>).transpose() {
+        Ok(st) => st,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let filter = TailFilter {
+        app: q.app,
+        host: q.host,
+        ps: q.ps,
+        backend: q.backend,
+        status,
+        slow_ms: q.slow,
+    };
+    let ndjson = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"));
+    let session = s.router.subscribe(filter, q.n.unwrap_or(0));
+    let (tx, rx) = mpsc::channel::<Result<String, std::io::Error>>(64);
+    let shutdown = s.shutdown.clone();
+    std::thread::Builder::new()
+        .name("weir-tail".into())
+        .spawn(move || forward(session, tx, ndjson, shutdown))
+        .map_err(|e| tracing::error!(error = %e, "cannot start a tail thread"))
+        .ok();
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let content_type = if ndjson {
+        "application/x-ndjson"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Reads the session until the client leaves or the server shuts down.
+fn forward(
+    mut session: TailSession,
+    tx: mpsc::Sender<Result<String, std::io::Error>>,
+    ndjson: bool,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut items = Vec::with_capacity(256);
+    loop {
+        if tx.is_closed() || *shutdown.borrow() {
+            return;
+        }
+        match session.recv_timeout(Duration::from_millis(200)) {
+            Ok(first) => {
+                items.clear();
+                items.push(first);
+                session.drain_into(&mut items, 255);
+                let mut chunk = String::new();
+                for item in &items {
+                    render(item, ndjson, &mut chunk);
+                }
+                if tx.blocking_send(Ok(chunk)).is_err() {
+                    return;
+                }
+            }
+            Err(weir_ingest::router::RecvError::Timeout) => {}
+            Err(weir_ingest::router::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// One tail item as a line of text or of NDJSON.
+pub fn render(item: &TailItem, ndjson: bool, out: &mut String) {
+    if !ndjson {
+        out.push_str(&item.to_string());
+        out.push('\n');
+        return;
+    }
+    let v = match item {
+        TailItem::Line(l) => serde_json::json!({
+            "received_at": weir_model::time::format_rfc3339(l.line.received_at),
+            "source": l.source.to_string(),
+            "backend": l.line.backend.as_deref(),
+            "status": l.line.status,
+            "total_ms": l.line.total_ms,
+            "line": l.line.text(),
+        }),
+        TailItem::Overflow(o) => serde_json::json!({
+            "error": "L11",
+            "dropped": o.dropped,
+            "since": weir_model::time::format_rfc3339(o.since),
+            "message": o.to_string(),
+        }),
+    };
+    out.push_str(&v.to_string());
+    out.push('\n');
+}

@@ -1,0 +1,285 @@
+//! `weir serve`: the syslog server.
+//!
+//! Wiring, in data-path order: UDP receivers (a thread per socket, [`weir_ingest::listen::udp`])
+//! and the TCP acceptor (tokio, [`weir_ingest::listen::tcp`]) feed one bounded queue of batches;
+//! [`pipeline`] workers parse, spool and route; [`http`] serves `/metrics`, `/api/tail`,
+//! `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
+//! stop and drain the kernel's buffers, the pipeline drains the queue and publishes every
+//! Parquet file, then the HTTP API closes. SIGHUP re-reads the config file: the spool settings
+//! apply to the files written after it; listener addresses need a restart and say so.
+
+pub mod http;
+pub mod metrics;
+pub mod pipeline;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use weir_ingest::listen::{self, udp, ReceiverCounters};
+use weir_ingest::router::{Router, RouterConfig};
+use weir_store::SpoolOptions;
+
+use crate::config::Config;
+use crate::UsageError;
+
+/// `weir serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config file (weir.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// UDP syslog address (repeatable) [default: 127.0.0.1:5514].
+    #[arg(long, value_name = "ADDR")]
+    pub udp: Vec<SocketAddr>,
+    /// TCP syslog address (repeatable) [default: 127.0.0.1:5514].
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Vec<SocketAddr>,
+    /// HTTP API address [default: 127.0.0.1:9514].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Spool folder [default: ./weir-spool].
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// Node id in file names [default: the host name].
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+    /// Pipeline worker threads [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl Args {
+    /// The config file (or the defaults) with the flags applied.
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if !self.udp.is_empty() {
+            c.ingest.udp = self.udp.clone();
+        }
+        if !self.tcp.is_empty() {
+            c.ingest.tcp = self.tcp.clone();
+        }
+        if let Some(h) = self.http {
+            c.http.listen = h;
+        }
+        if let Some(s) = &self.spool {
+            c.store.spool = s.clone();
+        }
+        if let Some(n) = &self.node {
+            c.node = n.clone();
+        }
+        c.check().map_err(|e| UsageError(format!("{e:#}")))?;
+        Ok(c)
+    }
+}
+
+/// Batches the pipeline queue holds before UDP receivers start dropping (each batch holds up
+/// to 64 datagrams).
+const QUEUE_BATCHES: usize = 4096;
+
+/// Runs `weir serve` until SIGTERM or Ctrl-C.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weir-io")
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args, config))
+}
+
+/// Spool options for a config: files named `<node>-<boot>-<seq>`, where `boot` counts the
+/// starts of this node on this spool.
+fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptions {
+    SpoolOptions {
+        sequence: seq,
+        zstd_level: config.store.zstd_level,
+        rotate_bytes: config.store.rotate_size,
+        rotate_age: Some(config.store.rotate_age),
+        ..SpoolOptions::new(&config.store.spool, &config.node, boot)
+    }
+}
+
+/// Reads and increments the node's start counter in `<spool>/boot-<node>`.
+fn next_boot(config: &Config) -> anyhow::Result<String> {
+    std::fs::create_dir_all(&config.store.spool)
+        .with_context(|| format!("creating the spool {}", config.store.spool.display()))?;
+    let path = config.store.spool.join(format!(".boot-{}", config.node));
+    let last: u64 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let boot = last + 1;
+    std::fs::write(&path, format!("{boot}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(format!("b{boot}"))
+}
+
+async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
+    let parse = crate::inputs::parse_options(&config.ingest.haproxy_timezone)?;
+    let router = Arc::new(Router::new(RouterConfig {
+        recent_lines: config.router.recent_lines,
+        tail_queue: config.router.tail_queue,
+        max_sources: config.router.max_sources,
+    }));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let counters = Arc::new(ReceiverCounters::default());
+    let (batch_tx, batch_rx) = flume::bounded(QUEUE_BATCHES);
+    let (recycle_tx, recycle_rx) = flume::bounded(QUEUE_BATCHES);
+    let sink = udp::BatchSink {
+        tx: batch_tx,
+        recycled: recycle_rx,
+    };
+
+    // Bind everything first, so that a busy port fails before anything starts.
+    let mut udp_sockets = Vec::new();
+    for addr in &config.ingest.udp {
+        for _ in 0..config.ingest.udp_sockets {
+            let reuse = config.ingest.udp_sockets > 1;
+            let s = udp::bind(*addr, config.ingest.rcvbuf as usize, reuse)
+                .with_context(|| format!("binding UDP {addr}"))?;
+            udp_sockets.push(s);
+        }
+    }
+    let mut tcp_listeners = Vec::new();
+    for addr in &config.ingest.tcp {
+        tcp_listeners.push(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding TCP {addr}"))?,
+        );
+    }
+    let http_listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP {}", config.http.listen))?;
+
+    let boot = next_boot(&config)?;
+    let seq = Arc::new(AtomicU64::new(0));
+    let workers = crate::inputs::threads(args.workers);
+    let ctx = pipeline::PipelineContext {
+        parse,
+        router: router.clone(),
+        metrics: metrics.clone(),
+        spool: spool_options(&config, &boot, seq.clone()),
+    };
+    let pipeline = pipeline::start(workers, ctx, batch_rx, recycle_tx)?;
+
+    let stop_udp = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let udp_opts = udp::UdpOptions {
+        max_line: config.ingest.max_line,
+        ..udp::UdpOptions::default()
+    };
+    let mut udp_threads = Vec::new();
+    for socket in udp_sockets {
+        let local = socket.local_addr()?;
+        let granted = udp::recv_buffer_size(&socket).unwrap_or(0);
+        println!("weir: UDP syslog on {local} (receive buffer {granted} bytes)");
+        let (sink, counters, stop) = (sink.clone(), counters.clone(), stop_udp.clone());
+        udp_threads.push(
+            std::thread::Builder::new()
+                .name(format!("weir-udp-{local}"))
+                .spawn(move || udp::run(socket, udp_opts, sink, counters, stop))?,
+        );
+    }
+    let mut tcp_tasks = Vec::new();
+    for listener in tcp_listeners {
+        println!(
+            "weir: TCP syslog on {} (LF or octet-counted frames)",
+            listener.local_addr()?
+        );
+        tcp_tasks.push(tokio::spawn(listen::tcp::serve(
+            listener,
+            config.ingest.max_line,
+            sink.clone(),
+            counters.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    drop(sink);
+    let http_addr = http_listener.local_addr()?;
+    let api = http::routes(http::ApiState {
+        router: router.clone(),
+        metrics: metrics.clone(),
+        receivers: counters.clone(),
+        shutdown: stop_rx.clone(),
+    });
+    let mut http_stop = stop_rx.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, api)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    println!("weir: HTTP API on http://{http_addr} (/metrics, /api/tail, /api/sources, /healthz)");
+    println!(
+        "weir: spool {} (node {}, {boot})",
+        config.store.spool.display(),
+        config.node
+    );
+    if let Some(addr) = config.ingest.udp.first() {
+        println!("weir: in haproxy.cfg, global or defaults section:  log {addr} local0");
+    }
+
+    wait_for_stop(&args).await;
+    println!("weir: stopping: draining receivers and the pipeline");
+
+    stop_udp.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    for t in udp_threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "UDP receiver failed"),
+            Err(_) => tracing::error!("UDP receiver panicked"),
+        }
+    }
+    for t in tcp_tasks {
+        let _ = t.await;
+    }
+    let stats = tokio::task::spawn_blocking(move || {
+        let mut total = weir_store::SpoolStats::default();
+        for h in pipeline {
+            if let Ok(s) = h.join() {
+                total.merge(s);
+            }
+        }
+        total
+    })
+    .await?;
+    let _ = http_task.await;
+    println!(
+        "weir: stopped; {} rows in {} files published this run",
+        stats.total_rows(),
+        stats.files.len()
+    );
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C; on SIGHUP re-reads and checks the config file.
+async fn wait_for_stop(args: &Args) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => reload(args),
+        }
+    }
+}
+
+fn reload(args: &Args) {
+    match args.config() {
+        Ok(_) => println!("weir: SIGHUP: configuration re-read and valid"),
+        Err(e) => eprintln!("weir: SIGHUP: configuration not applied: {e:#}"),
+    }
+}

@@ -1,0 +1,146 @@
+//! The serve pipeline: [`Batch`]es in, records out to the spool, the router and the counters.
+//!
+//! Worker threads take batches from one queue (fed by every receiver), parse each message,
+//! append it to the worker's own [`SpoolWriter`], and publish it to the [`Router`] for live
+//! tails. A worker publishes Parquet files as they fill or age (`rotate_age`, checked at least
+//! once a second even when no traffic comes), and at shutdown drains the queue and publishes
+//! everything it holds before it ends. The receive loops never wait for any of this.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use weir_ingest::listen::Batch;
+use weir_ingest::router::{LineData, Router, SourceRef};
+use weir_ingest::{parse_line, ParseOptions};
+use weir_model::{Line, Record, Reject, SyslogHeader};
+use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
+
+use super::metrics::{DropStage, Metrics};
+
+/// How often an idle worker publishes aged files.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Everything a worker needs.
+#[derive(Clone)]
+pub struct PipelineContext {
+    /// Parse options (zone, year).
+    pub parse: ParseOptions,
+    /// Where tails read from.
+    pub router: Arc<Router>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The spool writers' options (each worker gets its own writer).
+    pub spool: SpoolOptions,
+}
+
+/// Starts `workers` threads reading `rx`; spent batches go back through `recycle`.
+pub fn start(
+    workers: usize,
+    ctx: PipelineContext,
+    rx: flume::Receiver<Batch>,
+    recycle: flume::Sender<Batch>,
+) -> anyhow::Result<Vec<JoinHandle<SpoolStats>>> {
+    let mut handles = Vec::new();
+    for i in 0..workers.max(1) {
+        let writer = SpoolWriter::create(ctx.spool.clone())?;
+        let (ctx, rx, recycle) = (ctx.clone(), rx.clone(), recycle.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("weir-pipeline-{i}"))
+                .spawn(move || worker(ctx, writer, rx, recycle))?,
+        );
+    }
+    Ok(handles)
+}
+
+fn worker(
+    ctx: PipelineContext,
+    mut writer: SpoolWriter,
+    rx: flume::Receiver<Batch>,
+    recycle: flume::Sender<Batch>,
+) -> SpoolStats {
+    let mut published = 0;
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(batch) => {
+                ctx.metrics.queue_depth.set(rx.len() as i64);
+                process(&ctx, &mut writer, &batch);
+                let _ = recycle.try_send(batch);
+            }
+            Err(flume::RecvTimeoutError::Timeout) => {}
+            Err(flume::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Err(e) = writer.rotate_aged() {
+            ctx.metrics.spool_errors.inc();
+            tracing::error!(error = %e, "publishing aged spool files failed");
+        }
+        published = account_files(&ctx.metrics, writer.stats(), published);
+    }
+    match writer.finish() {
+        Ok(stats) => {
+            account_files(&ctx.metrics, &stats, published);
+            stats
+        }
+        Err(e) => {
+            ctx.metrics.spool_errors.inc();
+            tracing::error!(error = %e, "flushing the spool at shutdown failed");
+            SpoolStats::default()
+        }
+    }
+}
+
+/// Adds the files published since `seen` to the counters; returns the new count.
+fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
+    for f in stats.files.iter().skip(seen) {
+        metrics.spool_files.inc();
+        metrics.spool_bytes.inc_by(f.bytes);
+    }
+    stats.files.len()
+}
+
+/// Parses, stores, routes and counts every message of a batch.
+pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
+    let mut peer_text = String::new();
+    for entry in &batch.entries {
+        let bytes = batch.bytes(entry);
+        let line = match entry.kind.reject_reason() {
+            None => parse_line(bytes, &ctx.parse),
+            Some(reason) => Line {
+                header: SyslogHeader::default(),
+                record: Record::Reject(Reject {
+                    reason,
+                    message: bytes,
+                }),
+                raw: bytes,
+            },
+        };
+        let (table, reject) = match &line.record {
+            Record::Http(_) => (Table::Requests, None),
+            Record::Tcp(_) => (Table::Tcp, None),
+            Record::App(_) => (Table::App, None),
+            Record::Reject(r) => (Table::Rejects, Some(r.reason)),
+        };
+        ctx.metrics.parsed(table, reject, 1);
+        peer_text.clear();
+        if reject.is_some() {
+            use std::fmt::Write;
+            let _ = write!(peer_text, "{}", entry.peer);
+        }
+        let meta = RecordMeta {
+            received_at: Some(batch.received_at),
+            peer: (!peer_text.is_empty()).then_some(peer_text.as_str()),
+        };
+        match writer.append(&line, &meta) {
+            Ok(()) => ctx.metrics.spooled(table, 1),
+            Err(e) => {
+                ctx.metrics.spool_errors.inc();
+                ctx.metrics.dropped(DropStage::SpoolWriteFailed, 1);
+                tracing::error!(error = %e, "spool append failed");
+            }
+        }
+        let routed = LineData::from_line(&line, batch.received_at);
+        ctx.router
+            .publish(SourceRef::from_header(&line.header), routed.into());
+    }
+}
