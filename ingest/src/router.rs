@@ -19,7 +19,7 @@ use std::fmt;
 use std::hash::RandomState;
 use std::ops::Deref;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 use weir_model::time::format_rfc3339;
@@ -712,7 +712,9 @@ struct Totals {
 /// ```
 #[derive(Debug)]
 pub struct Router {
-    config: RouterConfig,
+    recent_lines: AtomicUsize,
+    tail_queue: AtomicUsize,
+    max_sources: AtomicUsize,
     sources: RwLock<HashMap<SourceKey, Arc<Source>, RandomState>>,
     /// Every open session, so that a new source starts with the tails that want it.
     sessions: Mutex<Vec<Arc<SessionShared>>>,
@@ -724,13 +726,10 @@ pub struct Router {
 impl Router {
     /// A router with these limits.
     pub fn new(config: RouterConfig) -> Router {
-        let config = RouterConfig {
-            tail_queue: config.tail_queue.max(1),
-            max_sources: config.max_sources.max(1),
-            ..config
-        };
         Router {
-            config,
+            recent_lines: AtomicUsize::new(config.recent_lines),
+            tail_queue: AtomicUsize::new(config.tail_queue.max(1)),
+            max_sources: AtomicUsize::new(config.max_sources.max(1)),
             sources: RwLock::new(HashMap::with_hasher(RandomState::new())),
             sessions: Mutex::new(Vec::new()),
             clock: AtomicU64::new(0),
@@ -739,8 +738,21 @@ impl Router {
     }
 
     /// The limits in force.
-    pub fn config(&self) -> &RouterConfig {
-        &self.config
+    pub fn config(&self) -> RouterConfig {
+        RouterConfig {
+            recent_lines: self.recent_lines.load(Relaxed),
+            tail_queue: self.tail_queue.load(Relaxed),
+            max_sources: self.max_sources.load(Relaxed),
+        }
+    }
+
+    /// Changes the limits of a running router (a config reload): rings grow or shrink as
+    /// their sources next publish, new tails get the new queue size (open ones keep theirs),
+    /// and a lower source cap evicts as new sources arrive.
+    pub fn set_config(&self, config: RouterConfig) {
+        self.recent_lines.store(config.recent_lines, Relaxed);
+        self.tail_queue.store(config.tail_queue.max(1), Relaxed);
+        self.max_sources.store(config.max_sources.max(1), Relaxed);
     }
 
     /// Routes one line of `source`: counts it, keeps it in the source's recent ring and queues
@@ -779,10 +791,13 @@ impl Router {
         if any_closed {
             st.sessions.retain(|s| !s.is_closed());
         }
-        if self.config.recent_lines > 0 {
-            if st.recent.len() >= self.config.recent_lines {
-                st.recent.pop_front();
+        let recent_lines = self.recent_lines.load(Relaxed);
+        while st.recent.len() >= recent_lines.max(1) {
+            if st.recent.pop_front().is_none() {
+                break;
             }
+        }
+        if recent_lines > 0 {
             st.recent.push_back(entry);
         }
     }
@@ -792,7 +807,7 @@ impl Router {
     pub fn subscribe(&self, filter: TailFilter, backlog: usize) -> TailSession {
         let shared = Arc::new(SessionShared {
             filter,
-            capacity: self.config.tail_queue,
+            capacity: self.tail_queue.load(Relaxed),
             closed: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -882,7 +897,7 @@ impl Router {
         if let Some(s) = map.get(&key) {
             return s.clone();
         }
-        if map.len() >= self.config.max_sources {
+        while map.len() >= self.max_sources.load(Relaxed) {
             // A linear scan, only when a new source arrives at the cap: no per-line LRU upkeep.
             let victim = map
                 .iter()
@@ -1456,5 +1471,47 @@ mod tests {
                 .collect();
             assert_eq!(got, (0..n).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn set_config_applies_to_rings_and_new_tails() {
+        let router = Router::new(config(10, 100, 10));
+        let src = SourceRef::new(Some("h"), Some("a"), None);
+        for i in 0..10 {
+            router.publish(
+                src,
+                LineData {
+                    raw: format!("l{i}").into_bytes().into(),
+                    ..Default::default()
+                }
+                .into(),
+            );
+        }
+        router.set_config(config(3, 2, 10));
+        assert_eq!(router.config(), config(3, 2, 10));
+        router.publish(
+            src,
+            LineData {
+                raw: b"l10".as_slice().into(),
+                ..Default::default()
+            }
+            .into(),
+        );
+        let mut tail = router.subscribe(TailFilter::default(), 100);
+        let backlog: Vec<String> = std::iter::from_fn(|| tail.try_recv())
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(backlog, vec!["l8", "l9", "l10"]);
+        for i in 11..16 {
+            router.publish(
+                src,
+                LineData {
+                    raw: format!("l{i}").into_bytes().into(),
+                    ..Default::default()
+                }
+                .into(),
+            );
+        }
+        assert_eq!(tail.stats().queued, 2);
     }
 }

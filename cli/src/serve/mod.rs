@@ -5,8 +5,9 @@
 //! [`pipeline`] workers parse, spool and route; [`http`] serves `/metrics`, `/api/tail`,
 //! `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
 //! stop and drain the kernel's buffers, the pipeline drains the queue and publishes every
-//! Parquet file, then the HTTP API closes. SIGHUP re-reads the config file: the spool settings
-//! apply to the files written after it; listener addresses need a restart and say so.
+//! Parquet file, then the HTTP API closes. SIGHUP re-reads the config file: `[router]` limits
+//! apply at once; sockets and spool writers stay as they are, and the log says which changed
+//! settings wait for the next start.
 
 pub mod http;
 pub mod metrics;
@@ -122,11 +123,7 @@ fn next_boot(config: &Config) -> anyhow::Result<String> {
 
 async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let parse = crate::inputs::parse_options(&config.ingest.haproxy_timezone)?;
-    let router = Arc::new(Router::new(RouterConfig {
-        recent_lines: config.router.recent_lines,
-        tail_queue: config.router.tail_queue,
-        max_sources: config.router.max_sources,
-    }));
+    let router = Arc::new(Router::new(router_config(&config)));
     let metrics = Arc::new(metrics::Metrics::new());
     let counters = Arc::new(ReceiverCounters::default());
     let (batch_tx, batch_rx) = flume::bounded(QUEUE_BATCHES);
@@ -227,7 +224,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         println!("weir: in haproxy.cfg, global or defaults section:  log {addr} local0");
     }
 
-    wait_for_stop(&args).await;
+    wait_for_stop(&args, &router, config.clone()).await;
     println!("weir: stopping: draining receivers and the pipeline");
 
     stop_udp.store(true, Ordering::Relaxed);
@@ -261,8 +258,8 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or Ctrl-C; on SIGHUP re-reads and checks the config file.
-async fn wait_for_stop(args: &Args) {
+/// Waits for SIGTERM or Ctrl-C; on SIGHUP reloads the config file.
+async fn wait_for_stop(args: &Args, router: &Router, mut current: Config) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
         let _ = tokio::signal::ctrl_c().await;
@@ -272,14 +269,48 @@ async fn wait_for_stop(args: &Args) {
         tokio::select! {
             _ = term.recv() => return,
             _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => reload(args),
+            _ = hup.recv() => reload(args, router, &mut current),
         }
     }
 }
 
-fn reload(args: &Args) {
-    match args.config() {
-        Ok(_) => println!("weir: SIGHUP: configuration re-read and valid"),
-        Err(e) => eprintln!("weir: SIGHUP: configuration not applied: {e:#}"),
+/// SIGHUP: re-reads the config file. `[router]` limits apply at once; listeners, the HTTP
+/// address, the zone and the spool keep their sockets and writers until the next start, and
+/// the log says which of them changed.
+fn reload(args: &Args, router: &Router, current: &mut Config) {
+    let new = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("weir: SIGHUP: configuration not applied: {e:#}");
+            return;
+        }
+    };
+    router.set_config(router_config(&new));
+    let mut restart = Vec::new();
+    if new.ingest != current.ingest {
+        restart.push("[ingest]");
+    }
+    if new.http != current.http {
+        restart.push("[http]");
+    }
+    if new.store != current.store || new.node != current.node {
+        restart.push("[store]/node");
+    }
+    if restart.is_empty() {
+        println!("weir: SIGHUP: configuration reloaded; [router] limits applied");
+    } else {
+        println!(
+            "weir: SIGHUP: [router] limits applied; {} changed and take effect at the next start",
+            restart.join(", ")
+        );
+    }
+    current.router = new.router;
+}
+
+fn router_config(c: &Config) -> RouterConfig {
+    RouterConfig {
+        recent_lines: c.router.recent_lines,
+        tail_queue: c.router.tail_queue,
+        max_sources: c.router.max_sources,
     }
 }
