@@ -53,6 +53,9 @@ use weir_model::{AppLog, HttpLog, RejectReason, TcpLog};
 use crate::ParseOptions;
 
 /// What an HAProxy-looking message turned out to be.
+// Unboxed on purpose: a `Box` would allocate per line, and the value moves straight into a
+// `Record`, which is as large.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message<'a> {
     /// HTTP/HTTPS/CLF request log.
@@ -67,13 +70,28 @@ pub enum Message<'a> {
     Reject(RejectReason),
 }
 
-/// Parses one message: the bytes after the syslog header (trailing CR/LF are ignored).
+/// Parses one message: the bytes after the syslog header (trailing CR/LF are ignored). A bare
+/// `tag[pid]: ` left in front of it (a header without timestamp, as in the manual's examples)
+/// is skipped.
 pub fn parse_message<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
     let mut msg = msg;
     while let [rest @ .., b'\n' | b'\r'] = msg {
         msg = rest;
     }
-    let Some(sp) = memchr::memchr(b' ', msg) else {
+    let Some(sp) = fields::find_near(msg, b' ') else {
+        return Message::NotHaproxy;
+    };
+    let (first, rest) = (&msg[..sp], &msg[sp + 1..]);
+    if first.len() > 3 && first.ends_with(b"]:") && first[0] != b'[' && first.contains(&b'[') {
+        return body(rest, opts);
+    }
+    body(msg, opts)
+}
+
+/// The message proper, told apart by its first two words.
+#[inline]
+fn body<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
+    let Some(sp) = fields::find_near(msg, b' ') else {
         return Message::NotHaproxy;
     };
     let (first, rest) = (&msg[..sp], &msg[sp + 1..]);

@@ -645,6 +645,16 @@ fn event_lines() {
 }
 
 #[test]
+fn bare_tag_without_timestamp_is_skipped() {
+    let t = tcp("haproxy[18989]: 127.0.0.1:34550 [15/Oct/2003:15:24:28.312] px-tcp px-tcp/srv1 0/0/5007 0 cD 0/0/0/0/0 0/0");
+    assert_eq!((t.server, t.termination_state), ("srv1", "cD"));
+    assert_eq!(
+        parse_message(b"app[1]: hello world", &opts()),
+        Message::NotHaproxy
+    );
+}
+
+#[test]
 fn application_lines_are_not_haproxy() {
     for line in [
         &b"Server started on port 8080"[..],

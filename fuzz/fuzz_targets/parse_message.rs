@@ -1,0 +1,54 @@
+//! Fuzzes the HAProxy message parser: any bytes, any zone, never a panic; a record's fields
+//! always lie inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use weir_ingest::haproxy::{parse_message, Message};
+use weir_ingest::{ParseOptions, Zone};
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte picks a zone so that the offset arithmetic is exercised too.
+    let (zone, msg) = match data.split_first() {
+        Some((z, rest)) => (
+            Zone {
+                offset_secs: (*z as i32 - 128) * 900,
+            },
+            rest,
+        ),
+        None => (Zone::UTC, data),
+    };
+    let opts = ParseOptions { zone, year: 2026 };
+    let inside = |s: &str| {
+        let (p, b) = (s.as_ptr() as usize, msg.as_ptr() as usize);
+        assert!(s.is_empty() || (p >= b && p + s.len() <= b + msg.len()));
+    };
+    match parse_message(msg, &opts) {
+        Message::Http(h) => {
+            for s in [
+                h.frontend,
+                h.backend,
+                h.server,
+                h.termination_state,
+                h.request.raw,
+                h.client.ip,
+            ] {
+                inside(s);
+            }
+            if let Some(c) = h.req_headers {
+                inside(c.0);
+            }
+            if !h.truncated && !h.clf {
+                // A complete HTTP log always ends its request line with a quote.
+                assert!(msg.contains(&b'"'));
+            }
+        }
+        Message::Tcp(t) => {
+            for s in [t.frontend, t.backend, t.server, t.termination_state, t.client.ip] {
+                inside(s);
+            }
+            assert_eq!(t.termination_state.len(), 2);
+        }
+        Message::Event(e) => inside(e.message),
+        Message::NotHaproxy | Message::Reject(_) => {}
+    }
+});
