@@ -9,6 +9,11 @@
 //! than `rotate_age`, when more than `max_open_partitions` partitions are open (the least recently
 //! used goes), and at [`SpoolWriter::finish`].
 //!
+//! Rows are sorted by time within each row group (a stable sort, so equal times keep their
+//! arrival order), and each file records this in its `sorting_columns`. A whole file is in time
+//! order when its input arrives in order, as a log file's does; sorting a file across row groups
+//! would need the whole file in memory, which the memory bound rules out.
+//!
 //! Several writers may share one spool (one per import worker): they must share the
 //! [`SpoolOptions::sequence`] counter, or use distinct `node`/`boot` names, so that file names
 //! `<node>-<boot>-<seq>.parquet` never collide.
