@@ -1,278 +1,23 @@
-//! `weir gen`: realistic HAProxy 2.6 traffic as rsyslog would have written it to a file,
-//! deterministic for a seed.
+//! The simulated site behind `weir gen --kind haproxy`: HAProxy 2.6 traffic as rsyslog would
+//! have written it to a file.
 //!
-//! A small simulated site ([`FRONTENDS`], [`BACKENDS`]) serves requests whose log lines are
-//! written when they end, so syslog times increase while accept dates jitter back by each
-//! request's duration, as in real files. Every line is one HAProxy 2.6 could write: timers are
-//! `-1` exactly where a stage was not reached, termination states agree with statuses, capture
+//! A small site ([`FRONTENDS`], [`BACKENDS`]) serves requests whose log lines are written when
+//! they end, so syslog times increase while accept dates jitter back by each request's
+//! duration, as in real files. Every line is one HAProxy 2.6 could write: timers are `-1`
+//! exactly where a stage was not reached, termination states agree with statuses, capture
 //! blocks follow each frontend's configuration, and `option logasap`, `option httpslog` and
-//! `option tcplog` frontends print their own layouts. Lines are formatted into one reused buffer.
+//! `option tcplog` frontends print their own layouts. Lines are formatted into the caller's
+//! buffer without allocating.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::time::{Duration, Instant};
-
-use anyhow::Context;
 use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
-use weir_model::time::{civil_from_micros, micros_from_civil, MICROS_PER_SEC};
+use weir_model::time::{civil_from_micros, MICROS_PER_SEC};
 use weir_model::Micros;
 
-use crate::UsageError;
-
-/// The default `--start`: a fixed instant, so that output is reproducible.
-const DEFAULT_START: &str = "2026-11-22T00:00:00Z";
-
-/// Lines written when neither `--count`, `--duration` nor `--rate` bounds the output.
-const DEFAULT_COUNT: u64 = 10_000;
-
-/// Generate realistic HAProxy log lines (deterministic for a seed).
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// What to generate.
-    #[arg(long, value_enum, default_value_t = Kind::Haproxy)]
-    pub kind: Kind,
-    /// Number of lines to write [default: 10000 unless --duration or --rate is given].
-    #[arg(long)]
-    pub count: Option<u64>,
-    /// Seed of the random generator: the same seed and start give the same lines.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Pace the output at this many lines per wall-clock second: `5000`, `5000/s`, `300/m`, `10/h`.
-    #[arg(long, value_parser = parse_rate)]
-    pub rate: Option<f64>,
-    /// Stop after this much wall-clock time (`500ms`, `30s`, `5m`, `1h`; a bare number is seconds).
-    /// With --rate the line count is exactly rate x duration.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Where to write: a file path or `-` for stdout.
-    #[arg(long, default_value = "-")]
-    pub to: String,
-    /// Simulated time of the first line: RFC 3339 (`2026-11-22T00:00:00Z`, `2026-11-22`) or `now`.
-    #[arg(long, default_value = DEFAULT_START, value_parser = parse_start)]
-    pub start: Micros,
-}
-
-/// The kinds of log `weir gen` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    /// HAProxy 2.6 HTTP, HTTPS (`httpslog`), logasap and TCP logs, rsyslog file style.
-    Haproxy,
-}
-
-/// Runs `weir gen`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let limit = Limit::from_args(&args);
-    let Kind::Haproxy = args.kind;
-    let mut gen = HaproxyGen::new(args.seed, args.start);
-    if args.to == "-" {
-        let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
-        write_lines(&mut gen, out, limit, None).context("writing to stdout")?;
-        return Ok(());
-    }
-    if let Some((scheme, _)) = args.to.split_once("://") {
-        return Err(UsageError(format!(
-            "--to {}: {scheme}:// targets are not supported yet; give a file path or `-`",
-            args.to
-        ))
-        .into());
-    }
-    let file = File::create(&args.to).with_context(|| format!("creating {}", args.to))?;
-    let out = BufWriter::with_capacity(1 << 20, file);
-    let bar = limit.count.map(|n| {
-        let bar = indicatif::ProgressBar::new(n);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lines, {per_sec}, eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    write_lines(&mut gen, out, limit, bar.as_ref()).with_context(|| format!("writing {}", args.to))?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(())
-}
-
-/// When to stop and how fast to go.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Limit {
-    count: Option<u64>,
-    duration: Option<Duration>,
-    rate: Option<f64>,
-}
-
-impl Limit {
-    fn from_args(args: &Args) -> Limit {
-        let count = match (args.count, args.duration, args.rate) {
-            (Some(n), _, _) => Some(n),
-            (None, None, None) => Some(DEFAULT_COUNT),
-            _ => None,
-        };
-        Limit {
-            count,
-            duration: args.duration,
-            rate: args.rate,
-        }
-    }
-}
-
-/// Writes lines until the limit; returns how many were written. With a rate, the output is
-/// flushed before each pause so that a reader sees lines as they are due.
-fn write_lines(
-    gen: &mut HaproxyGen,
-    mut out: impl Write,
-    limit: Limit,
-    bar: Option<&indicatif::ProgressBar>,
-) -> io::Result<u64> {
-    let started = Instant::now();
-    let mut buf = Vec::with_capacity(4096);
-    let mut n: u64 = 0;
-    while limit.count.is_none_or(|c| n < c) {
-        match (limit.rate, limit.duration) {
-            (Some(rate), duration) => {
-                let due = n as f64 / rate;
-                if duration.is_some_and(|d| due >= d.as_secs_f64()) {
-                    break;
-                }
-                let due = started + Duration::from_secs_f64(due);
-                let now = Instant::now();
-                if due > now {
-                    out.flush()?;
-                    std::thread::sleep(due - now);
-                }
-            }
-            (None, Some(d)) if n.is_multiple_of(1024) && started.elapsed() >= d => break,
-            _ => {}
-        }
-        buf.clear();
-        gen.next_line(&mut buf);
-        out.write_all(&buf)?;
-        n += 1;
-        if n.is_multiple_of(65_536) {
-            if let Some(bar) = bar {
-                bar.set_position(n);
-            }
-        }
-    }
-    out.flush()?;
-    Ok(n)
-}
-
-/// Parses `--rate`: `N`, `N/s`, `N/m` (or `/min`), `N/h`.
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let (num, per) = s.split_once('/').unwrap_or((s, "s"));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a rate such as 5000/s"))?;
-    let secs = match per.trim() {
-        "s" | "sec" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown rate unit `/{other}` (use /s, /m or /h)")),
-    };
-    let rate = n / secs;
-    if rate.is_finite() && rate > 0.0 {
-        Ok(rate)
-    } else {
-        Err(format!("rate `{s}` must be positive"))
-    }
-}
-
-/// Parses `--duration`: `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 30s"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration `{s}` is out of range"))
-}
-
-/// Parses `--start`: `now`, `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-fn parse_start(s: &str) -> Result<Micros, String> {
-    if s == "now" {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| "the system clock is before 1970".to_string())?;
-        return Ok(since.as_micros() as Micros);
-    }
-    parse_rfc3339(s).ok_or_else(|| format!("`{s}` is not a time such as 2026-11-22T00:00:00Z"))
-}
-
-fn parse_rfc3339(s: &str) -> Option<Micros> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let d = b.get(r)?;
-        d.iter()
-            .all(u8::is_ascii_digit)
-            .then(|| d.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0')))
-    };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
-    }
-    if b.len() == 10 {
-        return Some(micros_from_civil(y, mo, d, 0, 0, 0, 0));
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut us = 0u32;
-    if b.get(i) == Some(&b'.') {
-        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        for k in 0..6 {
-            us = us * 10
-                + if k < digits {
-                    u32::from(b[i + 1 + k] - b'0')
-                } else {
-                    0
-                };
-        }
-        i += 1 + digits;
-    }
-    let offset_secs: i64 = match &b[i..] {
-        b"Z" | b"z" => 0,
-        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            let off = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' {
-                -off
-            } else {
-                off
-            }
-        }
-        _ => return None,
-    };
-    Some(micros_from_civil(y, mo, d, h, mi, sec, us) - offset_secs * MICROS_PER_SEC)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The simulated site.
+/// HAProxy logs its traffic at `local0.info`.
+pub const HAPROXY_PRI: u8 = 16 * 8 + 6;
 
 /// One segment of a URL template.
 #[derive(Debug, Clone, Copy)]
@@ -811,18 +556,21 @@ struct HttpFields {
 
 /// Renders a second as `Nov 22 01:22:06` and `22/Nov/2026:01:22:06`, cached per second.
 #[derive(Debug)]
-struct DateCache {
+pub(super) struct DateCache {
     sec: i64,
-    syslog: [u8; 15],
-    accept: [u8; 20],
+    /// `Nov 22 01:22:06`, the RFC 3164 timestamp (day space-padded).
+    pub(super) syslog: [u8; 15],
+    /// `22/Nov/2026:01:22:06`, HAProxy's accept date.
+    pub(super) accept: [u8; 20],
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
+pub(super) const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 impl DateCache {
-    fn new() -> DateCache {
+    /// A cache that holds no second yet.
+    pub(super) fn new() -> DateCache {
         DateCache {
             sec: i64::MIN,
             syslog: [b' '; 15],
@@ -830,7 +578,8 @@ impl DateCache {
         }
     }
 
-    fn set(&mut self, t: Micros) {
+    /// Renders the second of `t` (a no-op when it is the second already held).
+    pub(super) fn set(&mut self, t: Micros) {
         let sec = t.div_euclid(MICROS_PER_SEC);
         if sec == self.sec {
             return;
@@ -861,6 +610,8 @@ pub struct HaproxyGen {
     start: Micros,
     /// Emission time of the previous line (lines are written when requests end).
     clock: Micros,
+    /// Stamp lines with the wall clock instead of the simulated one.
+    wall: bool,
     frontends: Vec<Frontend>,
     frontend_pick: WeightedIndex<u32>,
     backends: Vec<Backend>,
@@ -945,6 +696,7 @@ impl HaproxyGen {
             rng,
             start,
             clock: start,
+            wall: false,
             frontends,
             frontend_pick,
             backends,
@@ -1004,13 +756,29 @@ impl HaproxyGen {
         let elapsed_s = (self.clock - self.start) as f64 / 1e6;
         let rate = BASE_RATE * (1.0 + 0.4 * (elapsed_s * std::f64::consts::TAU / 3600.0).sin());
         let gap = -(1.0 - self.rng.random::<f64>()).ln() / rate;
-        self.clock += (gap * 1e6) as Micros;
+        if self.wall {
+            self.clock = self.clock.max(weir_model::time::now_micros());
+        } else {
+            self.clock += (gap * 1e6) as Micros;
+        }
         let fe = self.frontend_pick.sample(&mut self.rng);
         if self.frontends[fe].spec.tcp {
             self.tcp_line(fe, buf);
         } else {
             self.http_line(fe, buf);
         }
+    }
+
+    /// The emission time of the last line written.
+    pub fn clock(&self) -> Micros {
+        self.clock
+    }
+
+    /// Stamps every later line with the wall clock at the moment it is generated, so that a
+    /// live receiver sees current traffic whatever the sending rate (the simulated request
+    /// rate then no longer sets the time).
+    pub fn follow_wall_clock(&mut self) {
+        self.wall = true;
     }
 
     fn minute(&self) -> i64 {
@@ -1670,12 +1438,13 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     use weir_ingest::ParseOptions;
+    use weir_model::time::micros_from_civil;
     use weir_model::Record;
 
     use super::*;
 
     fn lines(seed: u64, n: usize) -> Vec<u8> {
-        let mut gen = HaproxyGen::new(seed, parse_start(DEFAULT_START).unwrap());
+        let mut gen = HaproxyGen::new(seed, micros_from_civil(2026, 11, 22, 0, 0, 0, 0));
         let mut buf = Vec::new();
         for _ in 0..n {
             gen.next_line(&mut buf);
@@ -1687,34 +1456,6 @@ mod tests {
     fn same_seed_same_lines_other_seed_other_lines() {
         assert_eq!(lines(7, 3000), lines(7, 3000));
         assert_ne!(lines(7, 3000), lines(8, 3000));
-    }
-
-    #[test]
-    fn count_is_honoured() {
-        let start = parse_start(DEFAULT_START).unwrap();
-        let mut out = Vec::new();
-        let limit = Limit {
-            count: Some(1234),
-            duration: None,
-            rate: None,
-        };
-        let n = write_lines(&mut HaproxyGen::new(1, start), &mut out, limit, None).unwrap();
-        assert_eq!(n, 1234);
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1234);
-        assert_eq!(out.last(), Some(&b'\n'));
-    }
-
-    #[test]
-    fn rate_and_duration_give_rate_times_duration_lines() {
-        let start = parse_start(DEFAULT_START).unwrap();
-        let mut out = Vec::new();
-        let limit = Limit {
-            count: None,
-            duration: Some(Duration::from_millis(50)),
-            rate: Some(2000.0),
-        };
-        let n = write_lines(&mut HaproxyGen::new(1, start), &mut out, limit, None).unwrap();
-        assert_eq!(n, 100);
     }
 
     #[test]
@@ -1757,69 +1498,27 @@ mod tests {
     }
 
     #[test]
-    fn options_parse() {
-        assert_eq!(parse_rate("5000"), Ok(5000.0));
-        assert_eq!(parse_rate("5000/s"), Ok(5000.0));
-        assert_eq!(parse_rate("120/m"), Ok(2.0));
-        assert!(parse_rate("0/s").is_err());
-        assert!(parse_rate("5/d").is_err());
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3 days").is_err());
-        assert_eq!(
-            parse_start("2026-11-22T00:00:00Z"),
-            Ok(micros_from_civil(2026, 11, 22, 0, 0, 0, 0))
-        );
-        assert_eq!(
-            parse_start("2026-11-22"),
-            Ok(micros_from_civil(2026, 11, 22, 0, 0, 0, 0))
-        );
-        assert_eq!(
-            parse_start("2026-11-22T01:00:00.5+01:00"),
-            Ok(micros_from_civil(2026, 11, 22, 0, 0, 0, 500_000))
-        );
-        assert!(parse_start("22/Nov/2026").is_err());
-        assert!(parse_start("2026-13-01").is_err());
-    }
-
-    #[test]
-    fn network_targets_are_a_usage_error() {
-        let args = Args {
-            kind: Kind::Haproxy,
-            count: Some(1),
-            seed: 1,
-            rate: None,
-            duration: None,
-            to: "udp://127.0.0.1:5514".into(),
-            start: 0,
-        };
-        let err = run(args).unwrap_err();
-        assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
-    }
-
-    #[test]
-    fn writes_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.log");
-        let args = Args {
-            kind: Kind::Haproxy,
-            count: Some(500),
-            seed: 1,
-            rate: None,
-            duration: None,
-            to: path.display().to_string(),
-            start: parse_start(DEFAULT_START).unwrap(),
-        };
-        run(args).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), lines(1, 500));
-    }
-
-    #[test]
     fn capture_values_are_truncated_and_escaped() {
         assert_eq!(capture_value("a|b{c}\"d", 64), "a#7Cb#7Bc#7D#22d");
         assert_eq!(capture_value("abcdef", 3), "abc");
         assert_eq!(capture_value("é", 64), "#C3#A9");
+    }
+
+    #[test]
+    fn wall_clock_mode_stamps_lines_now() {
+        let before = weir_model::time::now_micros();
+        let mut gen = HaproxyGen::new(1, before);
+        gen.follow_wall_clock();
+        let mut buf = Vec::new();
+        for _ in 0..100 {
+            gen.next_line(&mut buf);
+        }
+        let after = weir_model::time::now_micros();
+        assert!(
+            (before..=after).contains(&gen.clock()),
+            "{before} {} {after}",
+            gen.clock()
+        );
     }
 
     /// Every line parses as HAProxy HTTP or TCP, and its fields agree with each other the way
