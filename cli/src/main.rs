@@ -15,6 +15,7 @@ mod inputs;
 mod output;
 mod report;
 mod serve;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ enum Command {
     Serve(serve::Args),
     /// Print the default configuration, or check a config file.
     Config(config::Args),
+    /// Follow the lines of a running server live, as heroku logs --tail does.
+    Tail(tail::Args),
 }
 
 /// A usage or configuration error: exit code 2.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),
+        Command::Tail(a) => tail::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
