@@ -1,7 +1,8 @@
 //! `weir serve`: the syslog server.
 //!
 //! Wiring, in data-path order: UDP receivers (a thread per socket, [`weir_ingest::listen::udp`])
-//! and the TCP acceptor (tokio, [`weir_ingest::listen::tcp`]) feed one bounded queue of batches;
+//! and the TCP acceptor (tokio, [`weir_ingest::listen::tcp`]) feed bounded queues of batches,
+//! one per worker, each sender always to the same one;
 //! [`pipeline`] workers parse, spool and route; [`http`] serves `/metrics`, `/api/tail`,
 //! `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
 //! stop and drain the kernel's buffers, the pipeline drains the queue and publishes every
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use weir_ingest::listen::{self, udp, ReceiverCounters};
+use weir_ingest::listen::{self, udp, BatchSink, ReceiverCounters};
 use weir_ingest::router::{Router, RouterConfig};
 use weir_store::SpoolOptions;
 
@@ -80,8 +81,8 @@ impl Args {
     }
 }
 
-/// Batches the pipeline queue holds before UDP receivers start dropping (each batch holds up
-/// to 64 datagrams).
+/// Batches the pipeline queues hold in all before UDP receivers start dropping (each batch
+/// holds up to 64 datagrams).
 const QUEUE_BATCHES: usize = 4096;
 
 /// Runs `weir serve` until SIGTERM or Ctrl-C.
@@ -126,12 +127,11 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let router = Arc::new(Router::new(router_config(&config)));
     let metrics = Arc::new(metrics::Metrics::new());
     let counters = Arc::new(ReceiverCounters::default());
-    let (batch_tx, batch_rx) = flume::bounded(QUEUE_BATCHES);
+    let workers = crate::inputs::threads(args.workers);
+    let (lane_tx, lane_rx): (Vec<_>, Vec<_>) =
+        (0..workers).map(|_| flume::bounded(QUEUE_BATCHES / workers)).unzip();
     let (recycle_tx, recycle_rx) = flume::bounded(QUEUE_BATCHES);
-    let sink = udp::BatchSink {
-        tx: batch_tx,
-        recycled: recycle_rx,
-    };
+    let sink = BatchSink::new(lane_tx, recycle_rx);
 
     // Bind everything first, so that a busy port fails before anything starts.
     let mut udp_sockets = Vec::new();
@@ -157,14 +157,13 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
 
     let boot = next_boot(&config)?;
     let seq = Arc::new(AtomicU64::new(0));
-    let workers = crate::inputs::threads(args.workers);
     let ctx = pipeline::PipelineContext {
         parse,
         router: router.clone(),
         metrics: metrics.clone(),
         spool: spool_options(&config, &boot, seq.clone()),
     };
-    let pipeline = pipeline::start(workers, ctx, batch_rx, recycle_tx)?;
+    let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 
     let stop_udp = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -1,10 +1,13 @@
 //! The serve pipeline: [`Batch`]es in, records out to the spool, the router and the counters.
 //!
-//! Worker threads take batches from one queue (fed by every receiver), parse each message,
+//! Each worker thread has its own queue (a lane of the receivers' [`BatchSink`]; a sender
+//! always maps to the same lane, so its lines keep their order), parses each message,
 //! append it to the worker's own [`SpoolWriter`], and publish it to the [`Router`] for live
 //! tails. A worker publishes Parquet files as they fill or age (`rotate_age`, checked at least
 //! once a second even when no traffic comes), and at shutdown drains the queue and publishes
 //! everything it holds before it ends. The receive loops never wait for any of this.
+//!
+//! [`BatchSink`]: weir_ingest::listen::BatchSink
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -34,17 +37,16 @@ pub struct PipelineContext {
     pub spool: SpoolOptions,
 }
 
-/// Starts `workers` threads reading `rx`; spent batches go back through `recycle`.
+/// Starts one worker thread per lane; spent batches go back through `recycle`.
 pub fn start(
-    workers: usize,
     ctx: PipelineContext,
-    rx: flume::Receiver<Batch>,
+    lanes: Vec<flume::Receiver<Batch>>,
     recycle: flume::Sender<Batch>,
 ) -> anyhow::Result<Vec<JoinHandle<SpoolStats>>> {
     let mut handles = Vec::new();
-    for i in 0..workers.max(1) {
+    for (i, rx) in lanes.into_iter().enumerate() {
         let writer = SpoolWriter::create(ctx.spool.clone())?;
-        let (ctx, rx, recycle) = (ctx.clone(), rx.clone(), recycle.clone());
+        let (ctx, recycle) = (ctx.clone(), recycle.clone());
         handles.push(
             std::thread::Builder::new()
                 .name(format!("weir-pipeline-{i}"))

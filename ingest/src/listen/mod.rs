@@ -17,6 +17,59 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use weir_model::{Micros, RejectReason};
 
+/// Where receivers put batches: one queue ("lane") per pipeline worker, and a way back for
+/// spent batches. A sender (peer address) always maps to the same lane, so one sender's
+/// messages are processed by one worker, in the order they arrived.
+#[derive(Debug, Clone)]
+pub struct BatchSink {
+    lanes: Vec<flume::Sender<Batch>>,
+    recycled: flume::Receiver<Batch>,
+}
+
+impl BatchSink {
+    /// A sink over these lanes (at least one).
+    pub fn new(lanes: Vec<flume::Sender<Batch>>, recycled: flume::Receiver<Batch>) -> BatchSink {
+        assert!(!lanes.is_empty(), "a BatchSink needs at least one lane");
+        BatchSink { lanes, recycled }
+    }
+
+    /// Number of lanes.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// The lane of a sender.
+    #[inline]
+    pub fn lane(&self, peer: &SocketAddr) -> usize {
+        let ip = match peer.ip() {
+            std::net::IpAddr::V4(v4) => u32::from(v4) as u64,
+            std::net::IpAddr::V6(v6) => {
+                let b = u128::from(v6);
+                (b as u64) ^ ((b >> 64) as u64)
+            }
+        };
+        let h = (ip ^ ((peer.port() as u64) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((h >> 32) % self.lanes.len() as u64) as usize
+    }
+
+    /// An empty batch, reused when one is available.
+    pub fn fresh(&self) -> Batch {
+        let mut b = self.recycled.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    /// Hands a batch to a lane without waiting.
+    pub fn try_send(&self, lane: usize, batch: Batch) -> Result<(), flume::TrySendError<Batch>> {
+        self.lanes[lane].try_send(batch)
+    }
+
+    /// Hands a batch to a lane, waiting for room.
+    pub async fn send_async(&self, lane: usize, batch: Batch) -> Result<(), flume::SendError<Batch>> {
+        self.lanes[lane].send_async(batch).await
+    }
+}
+
 /// Messages from one receive call (UDP) or one read (TCP), stored back to back in `data`.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -183,6 +236,20 @@ mod tests {
             })
         );
         assert_eq!(parse_snmp("Ip: a\nIp: 1\n"), None);
+    }
+
+    #[test]
+    fn a_sender_keeps_its_lane_and_senders_spread() {
+        let lanes: Vec<_> = (0..4).map(|_| flume::bounded(1).0).collect();
+        let sink = BatchSink::new(lanes, flume::bounded(1).1);
+        let mut used = [0; 4];
+        for port in 1000..1400u16 {
+            let peer = SocketAddr::from(([127, 0, 0, 1], port));
+            let lane = sink.lane(&peer);
+            assert_eq!(lane, sink.lane(&peer));
+            used[lane] += 1;
+        }
+        assert!(used.iter().all(|n| *n > 50), "{used:?}");
     }
 
     #[test]

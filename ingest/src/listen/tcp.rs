@@ -10,8 +10,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::udp::BatchSink;
-use super::{Batch, EntryKind, ReceiverCounters};
+use super::{Batch, BatchSink, EntryKind, ReceiverCounters};
 use crate::framing::{Frame, FrameDecoder};
 
 /// Bytes asked for per read.
@@ -59,6 +58,7 @@ async fn connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     counters.tcp_open.fetch_add(1, Ordering::Relaxed);
+    let lane = sink.lane(&peer);
     let mut decoder = FrameDecoder::new(max_line);
     let mut buf = vec![0u8; READ_BYTES];
     loop {
@@ -88,7 +88,7 @@ async fn connection(
         counters
             .tcp_frames
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if !batch.is_empty() && sink.tx.send_async(batch).await.is_err() {
+        if !batch.is_empty() && sink.send_async(lane, batch).await.is_err() {
             break;
         }
         if n == 0 {
@@ -123,7 +123,7 @@ mod tests {
         let server = tokio::spawn(serve(
             listener,
             100,
-            BatchSink { tx, recycled },
+            BatchSink::new(vec![tx], recycled),
             counters.clone(),
             stop_rx,
         ));

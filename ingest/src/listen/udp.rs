@@ -16,7 +16,7 @@ use std::time::Duration;
 use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{Batch, EntryKind, ReceiverCounters};
+use super::{BatchSink, EntryKind, ReceiverCounters};
 
 /// How a UDP receiver reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,24 +58,6 @@ pub fn bind(addr: SocketAddr, rcvbuf: usize, reuse_port: bool) -> io::Result<Udp
 /// The receive buffer the kernel actually granted.
 pub fn recv_buffer_size(socket: &UdpSocket) -> io::Result<usize> {
     socket2::SockRef::from(socket).recv_buffer_size()
-}
-
-/// Where batches go, and where spent batches come back for reuse.
-#[derive(Debug, Clone)]
-pub struct BatchSink {
-    /// Full batches, to the pipeline.
-    pub tx: flume::Sender<Batch>,
-    /// Spent batches, from the pipeline (their memory is reused).
-    pub recycled: flume::Receiver<Batch>,
-}
-
-impl BatchSink {
-    /// An empty batch, reused when one is available.
-    pub fn fresh(&self) -> Batch {
-        let mut b = self.recycled.try_recv().unwrap_or_default();
-        b.clear();
-        b
-    }
 }
 
 /// Reads `socket` until `shutdown` is set, then drains what the kernel holds and returns.
@@ -140,31 +122,37 @@ pub fn run(
             }
             continue;
         }
-        let mut batch = sink.fresh();
-        batch.received_at = weir_model::time::now_micros();
+        // One batch per lane: a sender's messages always go to the same pipeline worker, so
+        // they stay in the order they arrived in.
+        let mut batches: Vec<_> = (0..sink.lanes()).map(|_| None).collect();
+        let received_at = weir_model::time::now_micros();
         let mut bytes = 0u64;
         for (i, &(len, peer, truncated)) in meta.iter().enumerate() {
             let data = &scratch[i * slot..i * slot + len.min(slot)];
             let peer = peer.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
             bytes += len as u64;
+            let batch = batches[sink.lane(&peer)].get_or_insert_with(|| {
+                let mut b = sink.fresh();
+                b.received_at = received_at;
+                b
+            });
             if truncated || len > opts.max_line {
-                batch.push(
-                    &data[..opts.max_line.min(data.len())],
-                    peer,
-                    EntryKind::TooLong { len: len as u64 },
-                );
+                batch.push(&data[..opts.max_line.min(data.len())], peer, EntryKind::TooLong { len: len as u64 });
             } else {
                 batch.push(data, peer, EntryKind::Message);
             }
         }
-        let count = batch.len() as u64;
-        ReceiverCounters::add(&counters.udp_datagrams, count);
+        ReceiverCounters::add(&counters.udp_datagrams, meta.len() as u64);
         ReceiverCounters::add(&counters.udp_bytes, bytes);
         ReceiverCounters::add(&counters.udp_batches, 1);
-        match sink.tx.try_send(batch) {
-            Ok(()) => {}
-            Err(flume::TrySendError::Full(_)) => ReceiverCounters::add(&counters.dropped_queue_full, count),
-            Err(flume::TrySendError::Disconnected(_)) => return Ok(()),
+        for (lane, batch) in batches.into_iter().enumerate() {
+            let Some(batch) = batch else { continue };
+            let count = batch.len() as u64;
+            match sink.try_send(lane, batch) {
+                Ok(()) => {}
+                Err(flume::TrySendError::Full(_)) => ReceiverCounters::add(&counters.dropped_queue_full, count),
+                Err(flume::TrySendError::Disconnected(_)) => return Ok(()),
+            }
         }
     }
 }
@@ -183,11 +171,12 @@ fn to_socket_addr(s: SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listen::Batch;
 
     fn sink(cap: usize) -> (BatchSink, flume::Receiver<Batch>) {
         let (tx, rx) = flume::bounded(cap);
         let (_rtx, recycled) = flume::bounded(1);
-        (BatchSink { tx, recycled }, rx)
+        (BatchSink::new(vec![tx], recycled), rx)
     }
 
     #[test]
