@@ -270,10 +270,6 @@ fn limit_of(args: &Args) -> Limit {
 ///
 /// The socket is opened before the thread starts, so a bad address fails here; the thread
 /// returns what it sent, or the error that stopped it.
-#[allow(
-    dead_code,
-    reason = "the entry point of `weir serve --demo`; unused until serve calls it"
-)]
 pub fn spawn_demo(
     target: SocketAddr,
     rate: f64,

@@ -52,6 +52,13 @@ pub struct Args {
     /// Pipeline worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Also run a generator that sends a mix of HAProxy and application lines to this
+    /// server's own UDP port, so that data flows at once.
+    #[arg(long)]
+    pub demo: bool,
+    /// Lines per second the demo generator sends.
+    #[arg(long, default_value_t = 200.0, value_name = "N", requires = "demo")]
+    pub demo_rate: f64,
 }
 
 impl Args {
@@ -128,8 +135,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(metrics::Metrics::new());
     let counters = Arc::new(ReceiverCounters::default());
     let workers = crate::inputs::threads(args.workers);
-    let (lane_tx, lane_rx): (Vec<_>, Vec<_>) =
-        (0..workers).map(|_| flume::bounded(QUEUE_BATCHES / workers)).unzip();
+    let (lane_tx, lane_rx): (Vec<_>, Vec<_>) = (0..workers)
+        .map(|_| flume::bounded(QUEUE_BATCHES / workers))
+        .unzip();
     let (recycle_tx, recycle_rx) = flume::bounded(QUEUE_BATCHES);
     let sink = BatchSink::new(lane_tx, recycle_rx);
 
@@ -172,8 +180,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         ..udp::UdpOptions::default()
     };
     let mut udp_threads = Vec::new();
+    let mut udp_addrs = Vec::new();
     for socket in udp_sockets {
         let local = socket.local_addr()?;
+        udp_addrs.push(local);
         let granted = udp::recv_buffer_size(&socket).unwrap_or(0);
         println!("weir: UDP syslog on {local} (receive buffer {granted} bytes)");
         let (sink, counters, stop) = (sink.clone(), counters.clone(), stop_udp.clone());
@@ -223,7 +233,44 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         println!("weir: in haproxy.cfg, global or defaults section:  log {addr} local0");
     }
 
+    let demo_stop = Arc::new(AtomicBool::new(false));
+    let demo = match (args.demo, udp_addrs.first()) {
+        (true, Some(addr)) => {
+            let mut target = *addr;
+            if target.ip().is_unspecified() {
+                target.set_ip(if target.is_ipv4() {
+                    [127, 0, 0, 1].into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            println!(
+                "weir: demo: sending {} lines/s of HAProxy and app traffic to udp://{target}",
+                args.demo_rate
+            );
+            println!(
+                "weir: try:  weir tail --server http://{http_addr} -n 20   (Ctrl-C here stops and flushes)"
+            );
+            Some(crate::gen::spawn_demo(
+                target,
+                args.demo_rate,
+                1,
+                demo_stop.clone(),
+            )?)
+        }
+        (true, None) => return Err(UsageError("--demo needs a UDP listener".into()).into()),
+        (false, _) => None,
+    };
+
     wait_for_stop(&args, &router, config.clone()).await;
+    demo_stop.store(true, Ordering::Relaxed);
+    if let Some(handle) = demo {
+        match handle.join() {
+            Ok(Ok(report)) => println!("weir: demo: {report}"),
+            Ok(Err(e)) => eprintln!("weir: demo generator failed: {e}"),
+            Err(_) => eprintln!("weir: demo generator panicked"),
+        }
+    }
     println!("weir: stopping: draining receivers and the pipeline");
 
     stop_udp.store(true, Ordering::Relaxed);
@@ -250,9 +297,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     .await?;
     let _ = http_task.await;
     println!(
-        "weir: stopped; {} rows in {} files published this run",
+        "weir: stopped; {} rows in {} files published this run under {}",
         stats.total_rows(),
-        stats.files.len()
+        stats.files.len(),
+        spool_shown.display()
     );
     Ok(())
 }
