@@ -224,9 +224,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             .await
     });
     println!("weir: HTTP API on http://{http_addr} (/metrics, /api/tail, /api/sources, /healthz)");
+    let spool_shown = std::fs::canonicalize(&config.store.spool).unwrap_or(config.store.spool.clone());
     println!(
-        "weir: spool {} (node {}, {boot})",
-        config.store.spool.display(),
+        "weir: Parquet spool in {} (node {}, {boot})",
+        spool_shown.display(),
         config.node
     );
     if let Some(addr) = config.ingest.udp.first() {
