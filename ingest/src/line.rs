@@ -105,6 +105,11 @@ fn fix_year(header: &mut SyslogHeader<'_>, form: HeaderForm, event: Micros) {
     let Some(ts) = header.timestamp.filter(|_| form == HeaderForm::Rfc3164) else {
         return;
     };
+    // Within half a year of the event, the year given by the parse options is the right one.
+    const HALF_YEAR: u64 = 182 * 86_400 * 1_000_000;
+    if (ts - event).unsigned_abs() < HALF_YEAR {
+        return;
+    }
     let (_, mo, d, h, mi, s, us) = civil_from_micros(ts);
     let (event_year, ..) = civil_from_micros(event);
     let best = [event_year - 1, event_year, event_year + 1]
@@ -179,8 +184,14 @@ mod tests {
             Record::Reject(r) => Some(r.reason),
             _ => None,
         };
-        assert_eq!(reason(b"<13>Nov 22 01:22:06 h a: hi", Expect::Haproxy), Some(RejectReason::UnknownFormat));
-        assert_eq!(reason(b"Proxy fe started.", Expect::Syslog), Some(RejectReason::BadSyslogHeader));
+        assert_eq!(
+            reason(b"<13>Nov 22 01:22:06 h a: hi", Expect::Haproxy),
+            Some(RejectReason::UnknownFormat)
+        );
+        assert_eq!(
+            reason(b"Proxy fe started.", Expect::Syslog),
+            Some(RejectReason::BadSyslogHeader)
+        );
         assert_eq!(reason(b"hello", Expect::App), None);
         assert_eq!(reason(b"hello", Expect::Auto), Some(RejectReason::UnknownFormat));
     }
