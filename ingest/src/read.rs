@@ -107,18 +107,25 @@ fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
 /// A block of whole lines from one input.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    /// The bytes: whole lines, the last one possibly without its terminator (end of input).
-    pub data: Vec<u8>,
+    /// The buffer; only its first `len` bytes are data. It keeps its full length between
+    /// uses so that refilling it never zeroes memory.
+    buf: Vec<u8>,
+    len: usize,
     /// Index of the input in the slice given to [`for_each_chunk`].
     pub input: usize,
-    /// Byte offset of `data` in the (decompressed) input.
+    /// Byte offset of the data in the (decompressed) input.
     pub offset: u64,
 }
 
 impl Chunk {
+    /// The bytes: whole lines, the last one possibly without its terminator (end of input).
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
     /// The lines, without `\n` or `\r\n`. A final empty line after the last `\n` is not one.
     pub fn lines(&self) -> Lines<'_> {
-        Lines { rest: &self.data }
+        Lines { rest: self.data() }
     }
 }
 
@@ -185,13 +192,15 @@ where
                     let mut state = init(i);
                     for chunk in full_rx {
                         work(&mut state, &chunk);
-                        let _ = empty_tx.try_send(chunk.data);
+                        let _ = empty_tx.try_send(chunk.buf);
                     }
                     state
                 })
             })
             .collect();
         drop(full_rx);
+        let empty_tx_reader = empty_tx.clone();
+        drop(empty_tx);
         let read_result = (|| {
             for (idx, input) in inputs.iter().enumerate() {
                 let mut reader = CountingReader {
@@ -202,38 +211,33 @@ where
                 let mut carry: Vec<u8> = Vec::new();
                 loop {
                     let mut buf = empty_rx.try_recv().unwrap_or_default();
-                    buf.clear();
-                    buf.reserve(chunk_bytes + carry.len());
-                    buf.extend_from_slice(&carry);
+                    if buf.len() < chunk_bytes + carry.len() {
+                        buf.resize(chunk_bytes + carry.len(), 0);
+                    }
+                    buf[..carry.len()].copy_from_slice(&carry);
+                    let (mut len, eof) = fill(&mut reader, &mut buf, carry.len())
+                        .map_err(|source| ReadError::Read { input: input.name(), source })?;
                     carry.clear();
-                    let eof = fill(&mut reader, &mut buf, chunk_bytes).map_err(|source| ReadError::Read {
-                        input: input.name(),
-                        source,
-                    })?;
                     progress(std::mem::take(&mut reader.count));
                     if !eof {
-                        match memchr::memrchr(b'\n', &buf) {
+                        match memchr::memrchr(b'\n', &buf[..len]) {
                             Some(i) => {
-                                carry.extend_from_slice(&buf[i + 1..]);
-                                buf.truncate(i + 1);
+                                carry.extend_from_slice(&buf[i + 1..len]);
+                                len = i + 1;
                             }
                             // A line longer than a chunk: keep reading until it ends.
                             None => {
-                                carry = buf;
+                                carry.extend_from_slice(&buf[..len]);
+                                let _ = empty_tx_reader.try_send(buf);
                                 continue;
                             }
                         }
                     }
-                    let len = buf.len() as u64;
-                    if !buf.is_empty() {
+                    if len > 0 {
                         // The workers only stop when this function drops `full_tx`.
-                        let _ = full_tx.send(Chunk {
-                            data: buf,
-                            input: idx,
-                            offset,
-                        });
+                        let _ = full_tx.send(Chunk { buf, len, input: idx, offset });
                     }
-                    offset += len;
+                    offset += len as u64;
                     if eof {
                         break;
                     }
@@ -250,26 +254,19 @@ where
     })
 }
 
-/// Reads until `buf` holds `want` more bytes or the input ends; returns whether it ended.
-fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let target = buf.len() + want;
-    while buf.len() < target {
-        let start = buf.len();
-        buf.resize(target, 0);
-        match r.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                return Ok(true);
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
-            }
+/// Fills `buf` from `start` to its end, or until the input ends; returns the bytes now in
+/// `buf` and whether the input ended.
+fn fill(r: &mut dyn Read, buf: &mut [u8], start: usize) -> io::Result<(usize, bool)> {
+    let mut len = start;
+    while len < buf.len() {
+        match r.read(&mut buf[len..]) {
+            Ok(0) => return Ok((len, true)),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok(false)
+    Ok((len, false))
 }
 
 struct CountingReader {
