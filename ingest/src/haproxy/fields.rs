@@ -332,6 +332,86 @@ pub(crate) fn cookie<'a>(t: Text<'a>, tok: &'a [u8]) -> Result<Option<&'a str>, 
     }
 }
 
+/// One number of a `/`-separated group, with the sign HAProxy may put before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Num {
+    pub value: u64,
+    pub plus: bool,
+    pub minus: bool,
+}
+
+/// Reads `N` `/`-separated numbers (each optionally signed) in one pass over the bytes, the
+/// way halog does: the timers, the counters and the queues are all this shape.
+#[inline]
+pub(crate) fn slash_nums<const N: usize>(tok: &[u8]) -> Option<[Num; N]> {
+    let mut out = [Num::default(); N];
+    let mut k = 0;
+    let mut digits = 0u32;
+    let mut at_start = true;
+    for &c in tok {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            // 18 digits always fit; HAProxy never prints more.
+            if digits == 18 {
+                return None;
+            }
+            out[k].value = out[k].value * 10 + d as u64;
+            digits += 1;
+            at_start = false;
+        } else if c == b'/' {
+            if digits == 0 || k + 1 == N {
+                return None;
+            }
+            k += 1;
+            digits = 0;
+            at_start = true;
+        } else if at_start && c == b'+' && !out[k].plus && !out[k].minus {
+            out[k].plus = true;
+        } else if at_start && c == b'-' && !out[k].minus {
+            out[k].minus = true;
+        } else {
+            return None;
+        }
+    }
+    (digits > 0 && k + 1 == N).then_some(out)
+}
+
+/// `N` timers: `-1` is `None`; `+` (logasap) only on the last, returned apart.
+#[inline]
+pub(crate) fn timers<const N: usize>(tok: &[u8]) -> Option<([Option<i32>; N], bool)> {
+    let nums = slash_nums::<N>(tok)?;
+    let mut out = [None; N];
+    for (k, n) in nums.iter().enumerate() {
+        if n.plus && k + 1 != N {
+            return None;
+        }
+        out[k] = match (n.minus, n.value) {
+            (true, 1) => None,
+            (true, _) => return None,
+            (false, v) => Some(i32::try_from(v).ok()?),
+        };
+    }
+    Some((out, nums[N - 1].plus))
+}
+
+/// `ac/fc/bc/sc/rc` in one token.
+#[inline]
+pub(crate) fn conn_counts_tok(tok: &[u8]) -> Option<ConnCounts> {
+    let n = slash_nums::<5>(tok)?;
+    if n.iter().any(|n| n.minus) || n[..4].iter().any(|n| n.plus) {
+        return None;
+    }
+    let u = |k: usize| u32::try_from(n[k].value).ok();
+    Some(ConnCounts {
+        actconn: u(0)?,
+        feconn: u(1)?,
+        beconn: u(2)?,
+        srv_conn: u(3)?,
+        retries: u(4)?,
+        redispatched: n[4].plus,
+    })
+}
+
 /// The connection counters `ac/fc/bc/sc/rc` (`rc` may be `+N`: redispatched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ConnCounts {
@@ -358,8 +438,11 @@ pub(crate) fn conn_counts(p: [&[u8]; 5]) -> Option<ConnCounts> {
 
 /// `sq/bq`.
 pub(crate) fn queues(tok: &[u8]) -> Option<(u32, u32)> {
-    let [s, b] = split_slash::<2>(tok)?;
-    Some((dec_u32(s)?, dec_u32(b)?))
+    let [s, b] = slash_nums::<2>(tok)?;
+    if s.plus || s.minus || b.plus || b.minus {
+        return None;
+    }
+    Some((u32::try_from(s.value).ok()?, u32::try_from(b.value).ok()?))
 }
 
 #[cfg(test)]
@@ -489,5 +572,28 @@ mod tests {
         assert_eq!((c.retries, c.redispatched), (1, true));
         assert_eq!(queues(b"0/67"), Some((0, 67)));
         assert_eq!(queues(b"0/6/7"), None);
+        assert_eq!(queues(b"0/"), None);
+        assert_eq!(queues(b"/0"), None);
+        assert_eq!(queues(b"-0/0"), None);
+        assert_eq!(
+            timers::<5>(b"0/-1/-1/-1/+30"),
+            Some(([Some(0), None, None, None, Some(30)], true))
+        );
+        assert_eq!(
+            timers::<5>(b"0/-1/-1/-1/+-1"),
+            Some(([Some(0), None, None, None, None], true))
+        );
+        assert_eq!(timers::<5>(b"0/+1/-1/-1/30"), None);
+        assert_eq!(timers::<5>(b"0/-2/-1/-1/30"), None);
+        assert_eq!(timers::<5>(b"0/--1/-1/-1/30"), None);
+        assert_eq!(timers::<5>(b"0/1-/-1/-1/30"), None);
+        assert_eq!(timers::<5>(b"0/1/1/1"), None);
+        assert_eq!(timers::<3>(b"0/1/1/1"), None);
+        assert_eq!(timers::<3>(b"0/0/99999999999"), None);
+        assert_eq!(
+            conn_counts_tok(b"1/2/3/4/+5").map(|c| (c.retries, c.redispatched)),
+            Some((5, true))
+        );
+        assert_eq!(conn_counts_tok(b"1/2/3/+4/5"), None);
     }
 }

@@ -83,18 +83,17 @@ pub fn parse_message<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
     };
     let (first, rest) = (&msg[..sp], &msg[sp + 1..]);
     if first.len() > 3 && first.ends_with(b"]:") && first[0] != b'[' && first.contains(&b'[') {
-        return body(rest, opts);
+        let Some(sp) = fields::find_near(rest, b' ') else {
+            return Message::NotHaproxy;
+        };
+        return body(rest, &rest[..sp], &rest[sp + 1..], opts);
     }
-    body(msg, opts)
+    body(msg, first, rest, opts)
 }
 
-/// The message proper, told apart by its first two words.
-#[inline]
-fn body<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
-    let Some(sp) = fields::find_near(msg, b' ') else {
-        return Message::NotHaproxy;
-    };
-    let (first, rest) = (&msg[..sp], &msg[sp + 1..]);
+/// The message proper, told apart by its first word and what follows it.
+#[inline(always)]
+fn body<'a>(msg: &'a [u8], first: &'a [u8], rest: &'a [u8], opts: &ParseOptions) -> Message<'a> {
     match rest.first() {
         // `SPOE: [agent] ...` opens like a traffic line: an unreadable date falls back to events.
         Some(b'[') if !first.is_empty() => match traffic::parse(msg, first, rest, opts) {

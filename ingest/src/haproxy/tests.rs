@@ -254,6 +254,16 @@ fn logasap_plus_on_total_and_bytes() {
     assert_eq!(h.req_headers, None);
 }
 
+/// Found by `http_render_then_parse`: logasap with a total never reached renders as `+-1`.
+#[test]
+fn logasap_total_never_reached() {
+    let h = http("192.0.2.7:8454 [14/Nov/2026:17:04:05.734] fe be/s 1/2/-1/-1/+-1 374 +33 - - RDDU 5/8/5/5/4 7/5 \"GET / HTTP/1.1\"");
+    assert_eq!(
+        (h.timings.total, h.timings.total_logasap, h.bytes_logasap),
+        (None, true, true)
+    );
+}
+
 #[test]
 fn plus_on_another_timer_is_bad_timers() {
     let line = b"127.0.0.1:1 [22/Nov/2026:01:22:16.777] fe be/s 0/0/+0/5/5 200 173 - - ---- 1/1/1/1/0 0/0 \"GET / HTTP/1.1\"";

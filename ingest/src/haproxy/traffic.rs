@@ -7,8 +7,8 @@ use weir_model::{
 };
 
 use super::fields::{
-    accept_date, backend_server, client_addr, conn_counts, cookie, find_near, frontend, next_field, plus_u64,
-    queues, split_slash, status, timer, Field, Text,
+    accept_date, backend_server, client_addr, conn_counts_tok, cookie, frontend, next_field, plus_u64,
+    queues, split_slash, status, timers, Field, Text,
 };
 use super::request::{request_line, suffix};
 use super::Message;
@@ -16,7 +16,7 @@ use crate::ParseOptions;
 
 /// Parses a message whose first token is followed by ` [`. `client` is that token, `rest`
 /// starts at the `[`.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse<'a>(msg: &'a [u8], client: &'a [u8], rest: &'a [u8], opts: &ParseOptions) -> Message<'a> {
     let (after_date, ts) = match accept_date(rest, opts.zone) {
         Ok((r, ts)) => (r, ts),
@@ -100,8 +100,9 @@ fn full(f: Field<'_>, reason: RejectReason) -> Result<(&[u8], &[u8]), RejectReas
     }
 }
 
-/// `frontend backend/server timers ...`: HTTP when five timers, TCP when three.
-#[inline]
+/// `frontend backend/server timers ...`: HTTP when five timers, TCP when three. Inlined into
+/// [`parse`] so that the record is built in the caller's return slot, not copied up the chain.
+#[inline(always)]
 fn proxied<'a>(
     t: Text<'a>,
     client: ClientAddr<'a>,
@@ -113,25 +114,15 @@ fn proxied<'a>(
     let (bs, rest) = full(next_field(rest), RejectReason::BadProxyNames)?;
     let (backend, server) = backend_server(t, bs)?;
     let (tm, rest) = full(next_field(rest), RejectReason::BadTimers)?;
-    if let Some(t5) = split_slash::<5>(tm) {
-        let mut timings = Timings::default();
-        let mut logasap = false;
-        let slots = [
-            &mut timings.request,
-            &mut timings.queue,
-            &mut timings.connect,
-            &mut timings.response,
-            &mut timings.total,
-        ];
-        for (k, (slot, b)) in slots.into_iter().zip(t5).enumerate() {
-            let (v, plus) = timer(b).ok_or(RejectReason::BadTimers)?;
-            if plus && k != 4 {
-                return Err(RejectReason::BadTimers);
-            }
-            *slot = v;
-            logasap = plus;
-        }
-        timings.total_logasap = logasap;
+    if let Some(([request, queue, connect, response, total], total_logasap)) = timers::<5>(tm) {
+        let timings = Timings {
+            request,
+            queue,
+            connect,
+            response,
+            total,
+            total_logasap,
+        };
         let (st, rest) = full(next_field(rest), RejectReason::BadStatus)?;
         let status = status(st).ok_or(RejectReason::BadStatus)?;
         let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
@@ -168,13 +159,7 @@ fn proxied<'a>(
         http_tail(t, rest, &mut log)?;
         return Ok(Message::Http(log));
     }
-    if let Some([tw, tc, tt]) = split_slash::<3>(tm) {
-        let (queue_ms, p1) = timer(tw).ok_or(RejectReason::BadTimers)?;
-        let (connect_ms, p2) = timer(tc).ok_or(RejectReason::BadTimers)?;
-        let (total_ms, total_logasap) = timer(tt).ok_or(RejectReason::BadTimers)?;
-        if p1 || p2 {
-            return Err(RejectReason::BadTimers);
-        }
+    if let Some(([queue_ms, connect_ms, total_ms], total_logasap)) = timers::<3>(tm) {
         return tcp(
             t,
             client,
@@ -215,9 +200,7 @@ fn tcp<'a>(
     }
     let termination_state = t.of(ts)?;
     let (cc, rest) = full(next_field(rest), RejectReason::BadConnCounts)?;
-    let c = split_slash::<5>(cc)
-        .and_then(conn_counts)
-        .ok_or(RejectReason::BadConnCounts)?;
+    let c = conn_counts_tok(cc).ok_or(RejectReason::BadConnCounts)?;
     // The queues end the built-in layout; a custom suffix after them is ignored.
     let q = match next_field(rest) {
         Field::Full(q, _) | Field::Last(q) => q,
@@ -280,9 +263,7 @@ fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(
     let Field::Full(cc, rest) = next_field(rest) else {
         cut!(log)
     };
-    let c = split_slash::<5>(cc)
-        .and_then(conn_counts)
-        .ok_or(RejectReason::BadConnCounts)?;
+    let c = conn_counts_tok(cc).ok_or(RejectReason::BadConnCounts)?;
     log.actconn = c.actconn;
     log.feconn = c.feconn;
     log.beconn = c.beconn;
@@ -302,12 +283,12 @@ fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(
         if blocks == 2 {
             return Err(RejectReason::BadCaptures);
         }
-        let close = find_near(inner, b'}');
-        let body = &inner[..close.unwrap_or(inner.len())];
-        if find_near(body, b'"').is_some() {
+        let close = match memchr::memchr2(b'}', b'"', inner) {
             // A raw quote cannot be inside a block: this `{` was never closed.
-            return Err(RejectReason::BadCaptures);
-        }
+            Some(n) if inner[n] == b'"' => return Err(RejectReason::BadCaptures),
+            found => found,
+        };
+        let body = &inner[..close.unwrap_or(inner.len())];
         let caps = Some(Captures(t.of(body)?));
         if blocks == 0 {
             log.req_headers = caps;
@@ -330,7 +311,7 @@ fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(
             Err(RejectReason::BadRequestLine)
         };
     };
-    let Some(close) = find_near(req, b'"') else {
+    let Some(close) = memchr::memchr(b'"', req) else {
         log.request = request_line(t, req, false)?;
         cut!(log)
     };
