@@ -88,9 +88,10 @@ impl Args {
     }
 }
 
-/// Batches the pipeline queues hold in all before UDP receivers start dropping (each batch
-/// holds up to 64 datagrams).
-const QUEUE_BATCHES: usize = 4096;
+/// Batches the pipeline queues hold in all before UDP receivers start dropping. A batch holds
+/// what one `recvmmsg` returned (1 to 64 datagrams); the queues are deep so that a worker busy
+/// encoding a Parquet row group (a fraction of a second) loses nothing at full rate.
+const QUEUE_BATCHES: usize = 65_536;
 
 /// Runs `weir serve` until SIGTERM or Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<()> {

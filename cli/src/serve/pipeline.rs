@@ -104,28 +104,36 @@ fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
 /// Parses, stores, routes and counts every message of a batch.
 pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
     let mut peer_text = String::new();
+    // Counted per batch, not per line: one atomic add per table and reason a batch.
+    let mut parsed = [0u64; Table::ALL.len()];
+    let mut spooled = [0u64; Table::ALL.len()];
+    let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
+    let mut failed = 0u64;
     for entry in &batch.entries {
         let bytes = batch.bytes(entry);
         let line = match entry.kind.reject_reason() {
             None => parse_line(bytes, &ctx.parse),
             Some(reason) => Line {
                 header: SyslogHeader::default(),
-                record: Record::Reject(Reject {
-                    reason,
-                    message: bytes,
-                }),
+                record: Record::Reject(Reject { reason, message: bytes }),
                 raw: bytes,
             },
         };
-        let (table, reject) = match &line.record {
-            Record::Http(_) => (Table::Requests, None),
-            Record::Tcp(_) => (Table::Tcp, None),
-            Record::App(_) => (Table::App, None),
-            Record::Reject(r) => (Table::Rejects, Some(r.reason)),
+        let table = match &line.record {
+            Record::Http(_) => Table::Requests,
+            Record::Tcp(_) => Table::Tcp,
+            Record::App(_) => Table::App,
+            Record::Reject(r) => {
+                match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
+                    Some((_, n)) => *n += 1,
+                    None => rejects.push((r.reason, 1)),
+                }
+                Table::Rejects
+            }
         };
-        ctx.metrics.parsed(table, reject, 1);
+        parsed[table as usize] += 1;
         peer_text.clear();
-        if reject.is_some() {
+        if table == Table::Rejects {
             use std::fmt::Write;
             let _ = write!(peer_text, "{}", entry.peer);
         }
@@ -134,15 +142,29 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             peer: (!peer_text.is_empty()).then_some(peer_text.as_str()),
         };
         match writer.append(&line, &meta) {
-            Ok(()) => ctx.metrics.spooled(table, 1),
+            Ok(()) => spooled[table as usize] += 1,
             Err(e) => {
-                ctx.metrics.spool_errors.inc();
-                ctx.metrics.dropped(DropStage::SpoolWriteFailed, 1);
+                failed += 1;
                 tracing::error!(error = %e, "spool append failed");
             }
         }
         let routed = LineData::from_line(&line, batch.received_at);
-        ctx.router
-            .publish(SourceRef::from_header(&line.header), routed.into());
+        ctx.router.publish(SourceRef::from_header(&line.header), routed.into());
+    }
+    for table in Table::ALL {
+        let (p, s) = (parsed[table as usize], spooled[table as usize]);
+        if s > 0 {
+            ctx.metrics.spooled(table, s);
+        }
+        if p > 0 && table != Table::Rejects {
+            ctx.metrics.parsed(table, None, p);
+        }
+    }
+    for (reason, n) in rejects {
+        ctx.metrics.parsed(Table::Rejects, Some(reason), n);
+    }
+    if failed > 0 {
+        ctx.metrics.spool_errors.inc_by(failed);
+        ctx.metrics.dropped(DropStage::SpoolWriteFailed, failed);
     }
 }

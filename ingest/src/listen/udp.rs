@@ -39,8 +39,10 @@ impl Default for UdpOptions {
     }
 }
 
-/// Binds a UDP socket with `SO_RCVBUF` set to `rcvbuf` (the kernel may cap it at
-/// `net.core.rmem_max`) and, when `reuse_port`, `SO_REUSEPORT`.
+/// Binds a UDP socket with a receive buffer of `rcvbuf` bytes and, when `reuse_port`,
+/// `SO_REUSEPORT`. The buffer is asked for with `SO_RCVBUFFORCE` first, which a privileged
+/// process may use past `net.core.rmem_max` (as rsyslog's imudp does), then with `SO_RCVBUF`,
+/// which the kernel caps at `rmem_max`; [`recv_buffer_size`] tells what was granted.
 pub fn bind(addr: SocketAddr, rcvbuf: usize, reuse_port: bool) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -49,8 +51,10 @@ pub fn bind(addr: SocketAddr, rcvbuf: usize, reuse_port: bool) -> io::Result<Udp
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
-    // Best effort: an unprivileged process gets at most rmem_max.
-    let _ = socket.set_recv_buffer_size(rcvbuf);
+    if nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &rcvbuf).is_err() {
+        // Best effort: an unprivileged process gets at most rmem_max.
+        let _ = socket.set_recv_buffer_size(rcvbuf);
+    }
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
@@ -137,7 +141,11 @@ pub fn run(
                 b
             });
             if truncated || len > opts.max_line {
-                batch.push(&data[..opts.max_line.min(data.len())], peer, EntryKind::TooLong { len: len as u64 });
+                batch.push(
+                    &data[..opts.max_line.min(data.len())],
+                    peer,
+                    EntryKind::TooLong { len: len as u64 },
+                );
             } else {
                 batch.push(data, peer, EntryKind::Message);
             }
@@ -150,7 +158,9 @@ pub fn run(
             let count = batch.len() as u64;
             match sink.try_send(lane, batch) {
                 Ok(()) => {}
-                Err(flume::TrySendError::Full(_)) => ReceiverCounters::add(&counters.dropped_queue_full, count),
+                Err(flume::TrySendError::Full(_)) => {
+                    ReceiverCounters::add(&counters.dropped_queue_full, count)
+                }
                 Err(flume::TrySendError::Disconnected(_)) => return Ok(()),
             }
         }
