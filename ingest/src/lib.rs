@@ -5,8 +5,9 @@
 //! syslog header of a line (RFC 3164 in all of HAProxy's variants, RFC 5424, rsyslog files
 //! without PRI, or none). Over TCP, [`framing`] first cuts the byte stream into messages,
 //! detecting per frame RFC 6587 octet counting or LF termination, with `max_line` enforced on
-//! both. [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs,
-//! connection errors and events; [`app`] reads application lines. [`line::parse_line`] composes
+//! both; [`listen`] holds the UDP and TCP receivers that turn sockets into batches of messages.
+//! [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs, connection errors and events;
+//! any other line with a syslog header is an application line. [`line::parse_line`] composes
 //! them into one [`weir_model::Line`]: the single entry point for every caller. Last, the
 //! [`router`] (logplex-style) fans parsed lines out to live tails: a recent-lines ring per
 //! source, capped drop-oldest queues per tail session, so neither a noisy source nor a slow

@@ -2,7 +2,7 @@
 //!
 //! The order of questions: is it empty? does it have a syslog header ([`crate::syslog`])? is the
 //! message HAProxy's ([`crate::haproxy`])? If not and a header was present, it is an application
-//! line ([`crate::app`]); a headerless line that is not HAProxy is a reject (`unknown_format`).
+//! line; a headerless line that is not HAProxy is a reject (`unknown_format`).
 //! Every outcome is a value: the caller stores it, counts it, and goes on.
 
 use weir_model::time::{civil_from_micros, micros_from_civil};

@@ -1,5 +1,5 @@
 //! The UDP receiver: one thread per socket, `recvmmsg` into a scratch area, messages copied back
-//! to back into a [`Batch`] and sent on without blocking.
+//! to back into a [`Batch`](super::Batch) and sent on without blocking.
 //!
 //! The socket gets a large `SO_RCVBUF` and may share its address with others (`SO_REUSEPORT`,
 //! the kernel spreads senders over them). A read time-out lets the loop notice shutdown; at
