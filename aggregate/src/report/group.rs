@@ -2,9 +2,10 @@
 //!
 //! The key of a request is its dimension values joined by `\x1f` into a reused buffer, so the
 //! per-line cost is one short copy and, when the key differs from the previous line's, one hash
-//! lookup; with no dimensions there is a single group and no key at all.
+//! lookup (hashbrown's randomly seeded foldhash, several times faster than std's SipHash on these
+//! short keys); with no dimensions there is a single group and no key at all.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use weir_model::{HttpLog, Line};
 
