@@ -33,59 +33,82 @@ pub fn parse_line<'a>(raw: &'a [u8], opts: &ParseOptions) -> Line<'a> {
 }
 
 /// [`parse_line`] with an expectation of what the line is.
+///
+/// The [`Line`] is built once, in the caller's return slot, and the parsers write the record
+/// into it: an HTTP record is some 450 bytes, and moving it from parser to record to line cost
+/// a tenth of the parse.
 pub fn parse_line_as<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect) -> Line<'a> {
-    let record = parse_record(trim_end(raw), opts, expect);
-    let (header, record) = match record {
-        Ok((header, record)) => (header, record),
-        Err((header, reason, message)) => (header, Record::Reject(Reject { reason, message })),
+    let mut line = Line {
+        header: SyslogHeader::default(),
+        record: Record::Reject(Reject {
+            reason: RejectReason::Empty,
+            message: raw,
+        }),
+        raw,
     };
-    Line { header, record, raw }
+    if let Err((reason, message)) = parse_into(&mut line, trim_end(raw), opts, expect) {
+        line.record = Record::Reject(Reject { reason, message });
+    }
+    line
 }
 
-type Failure<'a> = (SyslogHeader<'a>, RejectReason, &'a [u8]);
+/// Why a line is a reject, and the part of it that failed.
+type Failure<'a> = (RejectReason, &'a [u8]);
 
-fn parse_record<'a>(
+/// Fills `out.header` and `out.record` from `line` (the raw line without its terminator); on
+/// a failure the header read so far stays and the caller files the record as a reject.
+#[inline(always)]
+fn parse_into<'a>(
+    out: &mut Line<'a>,
     line: &'a [u8],
     opts: &ParseOptions,
     expect: Expect,
-) -> Result<(SyslogHeader<'a>, Record<'a>), Failure<'a>> {
+) -> Result<(), Failure<'a>> {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return Err((SyslogHeader::default(), RejectReason::Empty, line));
+        return Err((RejectReason::Empty, line));
     }
-    let (mut header, form, msg) =
-        syslog::parse_header(line, opts).map_err(|r| (SyslogHeader::default(), r, line))?;
+    let (header, form, msg) = syslog::parse_header(line, opts).map_err(|r| (r, line))?;
+    out.header = header;
     if form == HeaderForm::None && expect == Expect::Syslog {
-        return Err((header, RejectReason::BadSyslogHeader, msg));
+        return Err((RejectReason::BadSyslogHeader, msg));
     }
     let parsed = match expect {
-        Expect::App => Message::NotHaproxy,
-        _ => haproxy::parse_message(msg, opts),
+        Expect::App => Some(Message::NotHaproxy),
+        _ => haproxy::parse_message_into(msg, opts, &mut out.record),
     };
+    let header = &mut out.header;
     let record = match parsed {
-        Message::Http(h) => {
-            fix_year(&mut header, form, h.accept_ts);
+        // The HTTP record is already in place.
+        None => {
+            if let Record::Http(h) = &out.record {
+                fix_year(header, form, h.accept_ts);
+            }
+            return Ok(());
+        }
+        Some(Message::Http(h)) => {
+            fix_year(header, form, h.accept_ts);
             Record::Http(h)
         }
-        Message::Tcp(t) => {
-            fix_year(&mut header, form, t.accept_ts);
+        Some(Message::Tcp(t)) => {
+            fix_year(header, form, t.accept_ts);
             Record::Tcp(t)
         }
-        Message::Event(mut e) => {
+        Some(Message::Event(mut e)) => {
             if let Some(ts) = e.ts {
-                fix_year(&mut header, form, ts);
+                fix_year(header, form, ts);
             }
             e.ts = e.ts.or(header.timestamp);
             Record::App(e)
         }
-        Message::Reject(reason) => return Err((header, reason, msg)),
-        Message::NotHaproxy if form == HeaderForm::None && expect != Expect::App => {
-            return Err((header, RejectReason::UnknownFormat, msg));
+        Some(Message::Reject(reason)) => return Err((reason, msg)),
+        Some(Message::NotHaproxy) if form == HeaderForm::None && expect != Expect::App => {
+            return Err((RejectReason::UnknownFormat, msg));
         }
-        Message::NotHaproxy if expect == Expect::Haproxy => {
-            return Err((header, RejectReason::UnknownFormat, msg));
+        Some(Message::NotHaproxy) if expect == Expect::Haproxy => {
+            return Err((RejectReason::UnknownFormat, msg));
         }
-        Message::NotHaproxy => {
-            let message = std::str::from_utf8(msg).map_err(|_| (header, RejectReason::InvalidUtf8, msg))?;
+        Some(Message::NotHaproxy) => {
+            let message = std::str::from_utf8(msg).map_err(|_| (RejectReason::InvalidUtf8, msg))?;
             Record::App(AppLog {
                 kind: AppKind::Plain,
                 ts: header.timestamp,
@@ -95,7 +118,8 @@ fn parse_record<'a>(
             })
         }
     };
-    Ok((header, record))
+    out.record = record;
+    Ok(())
 }
 
 /// RFC 3164 timestamps have no year; when the message carries a full date (HAProxy's accept

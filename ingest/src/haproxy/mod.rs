@@ -48,7 +48,7 @@ pub mod fields;
 pub mod request;
 pub mod traffic;
 
-use weir_model::{AppLog, HttpLog, RejectReason, TcpLog};
+use weir_model::{AppLog, HttpLog, Record, Reject, RejectReason, TcpLog};
 
 use crate::ParseOptions;
 
@@ -74,34 +74,65 @@ pub enum Message<'a> {
 /// `tag[pid]: ` left in front of it (a header without timestamp, as in the manual's examples)
 /// is skipped.
 pub fn parse_message<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
+    let mut slot = Record::Reject(Reject {
+        reason: RejectReason::UnknownFormat,
+        message: msg,
+    });
+    match parse_message_into(msg, opts, &mut slot) {
+        Some(m) => m,
+        None => match slot {
+            Record::Http(h) => Message::Http(h),
+            // `parse_message_into` returns `None` only after writing an HTTP record.
+            _ => Message::Reject(RejectReason::UnknownFormat),
+        },
+    }
+}
+
+/// [`parse_message`] that builds an HTTP record in place, in `slot`, and then returns `None`
+/// (the record is the bulk of the traffic and some 450 bytes: moving it costs). Every other
+/// outcome is returned; `slot` may then hold a partly filled record, for the caller to replace.
+#[inline(always)]
+pub(crate) fn parse_message_into<'a>(
+    msg: &'a [u8],
+    opts: &ParseOptions,
+    slot: &mut Record<'a>,
+) -> Option<Message<'a>> {
     let mut msg = msg;
     while let [rest @ .., b'\n' | b'\r'] = msg {
         msg = rest;
     }
     let Some(sp) = fields::find_near(msg, b' ') else {
-        return Message::NotHaproxy;
+        return Some(Message::NotHaproxy);
     };
     let (first, rest) = (&msg[..sp], &msg[sp + 1..]);
     if first.len() > 3 && first.ends_with(b"]:") && first[0] != b'[' && first.contains(&b'[') {
         let Some(sp) = fields::find_near(rest, b' ') else {
-            return Message::NotHaproxy;
+            return Some(Message::NotHaproxy);
         };
-        return body(rest, &rest[..sp], &rest[sp + 1..], opts);
+        return body(rest, &rest[..sp], &rest[sp + 1..], opts, slot);
     }
-    body(msg, first, rest, opts)
+    body(msg, first, rest, opts, slot)
 }
 
 /// The message proper, told apart by its first word and what follows it.
 #[inline(always)]
-fn body<'a>(msg: &'a [u8], first: &'a [u8], rest: &'a [u8], opts: &ParseOptions) -> Message<'a> {
+fn body<'a>(
+    msg: &'a [u8],
+    first: &'a [u8],
+    rest: &'a [u8],
+    opts: &ParseOptions,
+    slot: &mut Record<'a>,
+) -> Option<Message<'a>> {
     match rest.first() {
         // `SPOE: [agent] ...` opens like a traffic line: an unreadable date falls back to events.
-        Some(b'[') if !first.is_empty() => match traffic::parse(msg, first, rest, opts) {
-            Message::NotHaproxy => event::parse(msg).unwrap_or(Message::NotHaproxy),
+        Some(b'[') if !first.is_empty() => match traffic::parse(msg, first, rest, opts, slot) {
+            Some(Message::NotHaproxy) => Some(event::parse(msg).unwrap_or(Message::NotHaproxy)),
             m => m,
         },
-        Some(b'-') if !first.is_empty() && rest.starts_with(b"- - [") => clf::parse(msg, first, &rest[4..]),
-        _ => event::parse(msg).unwrap_or(Message::NotHaproxy),
+        Some(b'-') if !first.is_empty() && rest.starts_with(b"- - [") => {
+            Some(clf::parse(msg, first, &rest[4..]))
+        }
+        _ => Some(event::parse(msg).unwrap_or(Message::NotHaproxy)),
     }
 }
 

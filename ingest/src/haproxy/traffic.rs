@@ -3,7 +3,8 @@
 //! tell them apart (`frontend/bind:` is an error, five timers HTTP, three TCP).
 
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, RejectReason, RequestLine, TcpLog, Timings,
+    AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, Record, RejectReason, RequestLine, TcpLog,
+    Timings,
 };
 
 use super::fields::{
@@ -17,35 +18,44 @@ use crate::ParseOptions;
 /// Parses a message whose first token is followed by ` [`. `client` is that token, `rest`
 /// starts at the `[`.
 #[inline(always)]
-pub(crate) fn parse<'a>(msg: &'a [u8], client: &'a [u8], rest: &'a [u8], opts: &ParseOptions) -> Message<'a> {
+///
+/// An HTTP record is written into `slot` and `None` returned (see
+/// [`super::parse_message_into`]); any other outcome is returned.
+pub(crate) fn parse<'a>(
+    msg: &'a [u8],
+    client: &'a [u8],
+    rest: &'a [u8],
+    opts: &ParseOptions,
+    slot: &mut Record<'a>,
+) -> Option<Message<'a>> {
     let (after_date, ts) = match accept_date(rest, opts.zone) {
         Ok((r, ts)) => (r, ts),
         Err(_) => {
-            return if looks_like_traffic_after_bad_date(rest) {
+            return Some(if looks_like_traffic_after_bad_date(rest) {
                 Message::Reject(RejectReason::BadDate)
             } else {
                 Message::NotHaproxy
-            };
+            });
         }
     };
     let t = match Text::new(msg) {
         Ok(t) => t,
-        Err(r) => return Message::Reject(r),
+        Err(r) => return Some(Message::Reject(r)),
     };
     let client = match client_addr(t, client) {
         Ok(c) => c,
-        Err(r) => return Message::Reject(r),
+        Err(r) => return Some(Message::Reject(r)),
     };
     let Some(after_date) = after_date.strip_prefix(b" ") else {
-        return Message::Reject(RejectReason::BadProxyNames);
+        return Some(Message::Reject(RejectReason::BadProxyNames));
     };
     match next_field(after_date) {
-        Field::Full(fe, _) if fe.ends_with(b":") => conn_error(t, msg, client, ts, &fe[..fe.len() - 1]),
-        Field::Full(fe, rest) => match proxied(t, client, ts, fe, rest) {
+        Field::Full(fe, _) if fe.ends_with(b":") => Some(conn_error(t, msg, client, ts, &fe[..fe.len() - 1])),
+        Field::Full(fe, rest) => match proxied(t, client, ts, fe, rest, slot) {
             Ok(m) => m,
-            Err(r) => Message::Reject(r),
+            Err(r) => Some(Message::Reject(r)),
         },
-        Field::Last(_) | Field::End => Message::Reject(RejectReason::BadProxyNames),
+        Field::Last(_) | Field::End => Some(Message::Reject(RejectReason::BadProxyNames)),
     }
 }
 
@@ -100,8 +110,8 @@ fn full(f: Field<'_>, reason: RejectReason) -> Result<(&[u8], &[u8]), RejectReas
     }
 }
 
-/// `frontend backend/server timers ...`: HTTP when five timers, TCP when three. Inlined into
-/// [`parse`] so that the record is built in the caller's return slot, not copied up the chain.
+/// `frontend backend/server timers ...`: HTTP when five timers (written into `slot`, `None`
+/// returned), TCP when three.
 #[inline(always)]
 fn proxied<'a>(
     t: Text<'a>,
@@ -109,7 +119,8 @@ fn proxied<'a>(
     accept_ts: Micros,
     fe: &'a [u8],
     rest: &'a [u8],
-) -> Result<Message<'a>, RejectReason> {
+    slot: &mut Record<'a>,
+) -> Result<Option<Message<'a>>, RejectReason> {
     let (frontend, ssl) = frontend(t, fe)?;
     let (bs, rest) = full(next_field(rest), RejectReason::BadProxyNames)?;
     let (backend, server) = backend_server(t, bs)?;
@@ -127,7 +138,7 @@ fn proxied<'a>(
         let status = status(st).ok_or(RejectReason::BadStatus)?;
         let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
         let (bytes_read, bytes_logasap) = plus_u64(by).ok_or(RejectReason::BadBytes)?;
-        let mut log = HttpLog {
+        *slot = Record::Http(HttpLog {
             client,
             accept_ts,
             frontend,
@@ -155,9 +166,11 @@ fn proxied<'a>(
             tls: None,
             truncated: false,
             clf: false,
-        };
-        http_tail(t, rest, &mut log)?;
-        return Ok(Message::Http(log));
+        });
+        if let Record::Http(log) = slot {
+            http_tail(t, rest, log)?;
+        }
+        return Ok(None);
     }
     if let Some(([queue_ms, connect_ms, total_ms], total_logasap)) = timers::<3>(tm) {
         return tcp(
@@ -172,7 +185,7 @@ fn proxied<'a>(
             total_logasap,
             rest,
         )
-        .map(Message::Tcp);
+        .map(|tcp| Some(Message::Tcp(tcp)));
     }
     Err(RejectReason::BadTimers)
 }
