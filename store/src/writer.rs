@@ -18,15 +18,20 @@
 //! [`SpoolOptions::sequence`] counter, or use distinct `node`/`boot` names, so that file names
 //! `<node>-<boot>-<seq>.parquet` never collide.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow_array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
-use arrow_select::take::take_record_batch;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use arrow_array::builder::BooleanBufferBuilder;
+use arrow_array::{
+    Array, ArrayRef, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer};
+use arrow_schema::DataType;
+use arrow_select::take::take;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -190,12 +195,73 @@ struct PartitionState {
 
 type Key = (Table, Partition);
 
+/// The open partitions: a short list (at most `max_open_partitions`) searched from the one used
+/// last, which is the hit for nearly every line of a log. Cheaper than hashing the key per line.
+#[derive(Debug, Default)]
+struct Partitions {
+    open: Vec<(Key, PartitionState)>,
+    last: usize,
+}
+
+impl Partitions {
+    #[inline]
+    fn position(&mut self, key: &Key) -> Option<usize> {
+        if self.open.get(self.last).is_some_and(|(k, _)| k == key) {
+            return Some(self.last);
+        }
+        let i = self.open.iter().position(|(k, _)| k == key)?;
+        self.last = i;
+        Some(i)
+    }
+
+    fn contains_key(&mut self, key: &Key) -> bool {
+        self.position(key).is_some()
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: &Key) -> Option<&mut PartitionState> {
+        let i = self.position(key)?;
+        Some(&mut self.open[i].1)
+    }
+
+    #[inline]
+    fn get_or_insert_with(&mut self, key: Key, new: impl FnOnce() -> PartitionState) -> &mut PartitionState {
+        let i = match self.position(&key) {
+            Some(i) => i,
+            None => {
+                self.open.push((key, new()));
+                self.last = self.open.len() - 1;
+                self.last
+            }
+        };
+        &mut self.open[i].1
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<PartitionState> {
+        let i = self.position(key)?;
+        self.last = 0;
+        Some(self.open.swap_remove(i).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Key, &PartitionState)> {
+        self.open.iter().map(|(k, p)| (k, p))
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.open.iter().map(|(k, _)| k)
+    }
+
+    fn len(&self) -> usize {
+        self.open.len()
+    }
+}
+
 /// Appends parsed lines to the spool's Parquet files. One per thread; see the module docs.
 #[derive(Debug)]
 pub struct SpoolWriter {
     opts: SpoolOptions,
     props: Vec<WriterProperties>,
-    partitions: HashMap<Key, PartitionState>,
+    partitions: Partitions,
     buffered_bytes: usize,
     appends: u64,
     stats: SpoolStats,
@@ -214,7 +280,7 @@ impl SpoolWriter {
         Ok(SpoolWriter {
             opts,
             props,
-            partitions: HashMap::new(),
+            partitions: Partitions::default(),
             buffered_bytes: 0,
             appends: 0,
             stats: SpoolStats::default(),
@@ -236,7 +302,7 @@ impl SpoolWriter {
             self.make_room()?;
         }
         let appends = self.appends;
-        let p = self.partitions.entry(key).or_insert_with(|| PartitionState {
+        let p = self.partitions.get_or_insert_with(key, || PartitionState {
             rows: TableRows::new(table),
             buffered_rows: 0,
             buffered_bytes: 0,
@@ -395,8 +461,12 @@ fn now_micros() -> Micros {
 }
 
 /// Sorts a batch by its first column (the table's time; nulls first), keeping the arrival order
-/// of equal times. Batches already in order (the common case for one log) are returned as they
-/// are after one pass.
+/// of equal times. Batches already in order are returned as they are after one pass.
+///
+/// Log files are nearly but not quite in accept-time order (a line is written when its request
+/// ends), so most row groups need the gather; the `list<string>` header columns get a dedicated
+/// one ([`take_string_list`]) because the generic list `take` costs more than all other columns
+/// together.
 fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     let Some(times) = batch
         .column(0)
@@ -417,14 +487,75 @@ fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     }
     let mut order: Vec<u32> = (0..times.len() as u32).collect();
     order.sort_by_key(|&i| key(i as usize));
-    Ok(take_record_batch(&batch, &UInt32Array::from(order))?)
+    let indices = UInt32Array::from(order);
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match take_string_list(c.as_ref(), indices.values()) {
+            Some(taken) => taken,
+            None => Ok(take(c.as_ref(), &indices, None)?),
+        })
+        .collect::<Result<Vec<ArrayRef>, StoreError>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
+
+/// `take` for a `list<string>` column whose items have no nulls: copies each chosen list's item
+/// bytes as one slice. `None` when `column` is not such a list (the caller uses `take`).
+fn take_string_list(column: &dyn Array, order: &[u32]) -> Option<Result<ArrayRef, StoreError>> {
+    let list = column.as_any().downcast_ref::<ListArray>()?;
+    let items = list.values().as_any().downcast_ref::<StringArray>()?;
+    if items.null_count() > 0 {
+        return None;
+    }
+    let DataType::List(field) = list.data_type() else {
+        return None;
+    };
+    let (list_offsets, item_offsets, bytes) =
+        (list.value_offsets(), items.value_offsets(), items.value_data());
+    let mut new_list = Vec::with_capacity(order.len() + 1);
+    let mut new_items = Vec::with_capacity(items.len() + 1);
+    let mut new_bytes: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut valid = list.nulls().map(|_| BooleanBufferBuilder::new(order.len()));
+    new_list.push(0i32);
+    new_items.push(0i32);
+    for &i in order {
+        let i = i as usize;
+        let (first, end) = (list_offsets[i] as usize, list_offsets[i + 1] as usize);
+        let (from, to) = (item_offsets[first], item_offsets[end]);
+        // Offsets are i32 in a `List<Utf8>`, and the copy is never larger than its source.
+        let shift = new_bytes.len() as i32 - from;
+        new_bytes.extend_from_slice(&bytes[from as usize..to as usize]);
+        new_items.extend(item_offsets[first + 1..=end].iter().map(|o| o + shift));
+        new_list.push((new_items.len() - 1) as i32);
+        if let Some(v) = valid.as_mut() {
+            v.append(list.is_valid(i));
+        }
+    }
+    let taken = (|| -> Result<ArrayRef, StoreError> {
+        let items = StringArray::try_new(OffsetBuffer::new(new_items.into()), new_bytes.into(), None)?;
+        let nulls = valid.map(|mut v| NullBuffer::new(v.finish()));
+        let list = ListArray::try_new(
+            field.clone(),
+            OffsetBuffer::new(new_list.into()),
+            Arc::new(items),
+            nulls,
+        )?;
+        Ok(Arc::new(list) as ArrayRef)
+    })();
+    Some(taken)
+}
+
+/// Columns of near-random integers (ephemeral ports, response sizes): a dictionary of them costs
+/// more to build than it saves, `DELTA_BINARY_PACKED` is smaller and faster.
+const DELTA_COLUMNS: [&str; 2] = ["client_port", "bytes_read"];
 
 /// The Parquet properties of one table's files.
 ///
-/// Every column is zstd-compressed and dictionary-encoded with page statistics, except the time
-/// columns: nearly unique and sorted, they are smaller as `DELTA_BINARY_PACKED` than as a
-/// dictionary.
+/// Every column is zstd-compressed. Columns are dictionary-encoded, except the time columns
+/// (nearly unique and sorted: smaller as `DELTA_BINARY_PACKED`) and [`DELTA_COLUMNS`]. Numeric and
+/// time columns carry page statistics (min/max per page, with a page index) for time-range
+/// pruning; string and binary columns carry none: their min/max cost two comparisons a value on
+/// the write path, and with many distinct values per row group they prune nothing.
 fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperties, StoreError> {
     let level = ZstdLevel::try_new(opts.zstd_level)?;
     let mut b = WriterProperties::builder()
@@ -442,12 +573,20 @@ fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperti
             KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
             KeyValue::new("weir.table".to_owned(), table.name().to_owned()),
         ]));
-    for field in table.schema().fields() {
-        if matches!(field.name().as_str(), "ts" | "received_at") {
-            let col = ColumnPath::from(field.name().as_str());
+    let schema = table.schema();
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        if matches!(name, "ts" | "received_at") || DELTA_COLUMNS.contains(&name) {
+            let col = ColumnPath::from(name);
             b = b
                 .set_column_dictionary_enabled(col.clone(), false)
                 .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    let parquet_schema = ArrowSchemaConverter::new().convert(&schema)?;
+    for col in parquet_schema.columns() {
+        if col.physical_type() == PhysicalType::BYTE_ARRAY {
+            b = b.set_column_statistics_enabled(col.path().clone(), EnabledStatistics::None);
         }
     }
     Ok(b.build())
