@@ -26,7 +26,10 @@ pub struct Table {
 impl Table {
     /// A table with these column names and no rows.
     pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Table {
-        Table { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
+        Table {
+            header: header.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Appends a row.
@@ -53,7 +56,13 @@ impl Table {
             }
         }
         let numeric: Vec<bool> = (0..self.header.len())
-            .map(|i| !self.rows.is_empty() && self.rows.iter().all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok()))
+            .map(|i| {
+                !self.rows.is_empty()
+                    && self
+                        .rows
+                        .iter()
+                        .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok())
+            })
             .collect();
         let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
             let mut s = String::new();
@@ -89,9 +98,17 @@ impl Table {
                 c.to_string()
             }
         };
-        writeln!(out, "{}", self.header.iter().map(|c| field(c)).collect::<Vec<_>>().join(","))?;
+        writeln!(
+            out,
+            "{}",
+            self.header.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
+        )?;
         for r in &self.rows {
-            writeln!(out, "{}", r.iter().map(|c| field(c)).collect::<Vec<_>>().join(","))?;
+            writeln!(
+                out,
+                "{}",
+                r.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
+            )?;
         }
         Ok(())
     }
@@ -124,7 +141,9 @@ fn json_cell(c: &str) -> serde_json::Value {
     }
     if let Ok(f) = c.parse::<f64>() {
         if f.is_finite() && !c.starts_with('+') {
-            return serde_json::Number::from_f64(f).map(serde_json::Value::Number).unwrap_or(c.into());
+            return serde_json::Number::from_f64(f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(c.into());
         }
     }
     c.into()
@@ -145,7 +164,10 @@ mod tests {
     fn csv_quotes_what_needs_it() {
         let mut out = Vec::new();
         sample().render(Format::Csv, &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "status,count\n200,10\n\"a,\"\"b\"\"\",2.5\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "status,count\n200,10\n\"a,\"\"b\"\"\",2.5\n"
+        );
     }
 
     #[test]
