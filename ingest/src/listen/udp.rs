@@ -249,4 +249,25 @@ mod tests {
         assert_eq!(kept + dropped, 50);
         assert!(dropped > 0);
     }
+
+    #[test]
+    fn ipv6_loopback() {
+        let socket = match bind("[::1]:0".parse().unwrap(), 1 << 20, false) {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "no IPv6 loopback under CI: {e}");
+                eprintln!("skipped: no IPv6 loopback here ({e})");
+                return;
+            }
+        };
+        let addr = socket.local_addr().unwrap();
+        let sender = UdpSocket::bind("[::1]:0").unwrap();
+        sender.send_to(b"<13>over v6", addr).unwrap();
+        let (sink, rx) = sink(10);
+        let counters = Arc::new(ReceiverCounters::default());
+        run(socket, UdpOptions::default(), sink, counters, Arc::new(AtomicBool::new(true))).unwrap();
+        let b = rx.try_recv().unwrap();
+        assert_eq!(b.bytes(&b.entries[0]), b"<13>over v6");
+        assert_eq!(b.entries[0].peer, sender.local_addr().unwrap());
+    }
 }
