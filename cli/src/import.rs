@@ -127,16 +127,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut lines = 0;
     let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
-    let mut total = SpoolStats::default();
+    let mut writers = Vec::with_capacity(workers.len());
     for w in workers {
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
         }
-        let stats = w
-            .writer
-            .and_then(SpoolWriter::finish)
-            .with_context(|| format!("writing the spool in {}", args.spool.display()))?;
+        writers.push(w.writer);
+    }
+    // Each writer still holds its last row groups: encode and publish them on all cores.
+    let finished: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = writers
+            .into_iter()
+            .map(|w| s.spawn(|| w.and_then(SpoolWriter::finish)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("spool writer thread panicked"))
+            .collect()
+    });
+    let mut total = SpoolStats::default();
+    for stats in finished {
+        let stats = stats.with_context(|| format!("writing the spool in {}", args.spool.display()))?;
         total.merge(stats);
     }
     let secs = started.elapsed().as_secs_f64();
