@@ -8,6 +8,7 @@
 use weir_model::time::{civil_from_micros, micros_from_civil};
 use weir_model::{AppKind, AppLog, Line, Micros, Record, Reject, RejectReason, SyslogHeader};
 
+use crate::haproxy::fields::Text;
 use crate::haproxy::{self, Message};
 use crate::syslog::{self, HeaderForm};
 use crate::ParseOptions;
@@ -67,14 +68,17 @@ fn parse_into<'a>(
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err((RejectReason::Empty, line));
     }
-    let (header, form, msg) = syslog::parse_header(line, opts).map_err(|r| (r, line))?;
+    // One validation of the whole line; the header and the message slice their `&str`s out
+    // of it. A line that is not UTF-8 throughout is read field by field, as before.
+    let text = Text::new(line).ok();
+    let (header, form, msg) = syslog::parse_header_in(line, opts, text).map_err(|r| (r, line))?;
     out.header = header;
     if form == HeaderForm::None && expect == Expect::Syslog {
         return Err((RejectReason::BadSyslogHeader, msg));
     }
     let parsed = match expect {
         Expect::App => Some(Message::NotHaproxy),
-        _ => haproxy::parse_message_into(msg, opts, &mut out.record),
+        _ => haproxy::parse_message_into(msg, opts, &mut out.record, text),
     };
     let header = &mut out.header;
     let record = match parsed {

@@ -31,7 +31,7 @@ pub(crate) enum Field<'a> {
 }
 
 /// Splits the next space-separated field.
-#[inline]
+#[inline(always)]
 pub(crate) fn next_field(i: &[u8]) -> Field<'_> {
     if i.is_empty() {
         return Field::End;
@@ -70,18 +70,32 @@ impl<'a> Text<'a> {
     }
 }
 
-/// The position of the first `c` in a short field (a plain loop beats `memchr`'s setup on the
-/// few bytes of a field).
-#[inline]
+/// The position of the first `c` in a field, eight bytes at a time (SWAR): fields are a few
+/// bytes to a few dozen, too short for `memchr`'s setup, and a byte loop costs a compare and a
+/// branch per byte.
+#[inline(always)]
 pub(crate) fn find(b: &[u8], c: u8) -> Option<usize> {
-    b.iter().position(|&x| x == c)
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * c as u64;
+    let mut i = 0;
+    while let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let v = u64::from_le_bytes(*w) ^ pattern;
+        // The lowest flagged byte is always a real match (borrows only flag bytes above one).
+        let hits = v.wrapping_sub(LO) & !v & HI;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&x| x == c).map(|n| n + i)
 }
 
 /// The first `c` in `b`, which is usually found within a few dozen bytes of a long slice:
-/// a plain loop first, `memchr` past that.
+/// [`find`] first, `memchr` past that.
 #[inline]
 pub(crate) fn find_near(b: &[u8], c: u8) -> Option<usize> {
-    let head = &b[..b.len().min(48)];
+    let head = &b[..b.len().min(64)];
     match find(head, c) {
         Some(n) => Some(n),
         None if b.len() > head.len() => memchr::memchr(c, &b[head.len()..]).map(|n| n + head.len()),
@@ -340,40 +354,46 @@ pub(crate) struct Num {
     pub minus: bool,
 }
 
-/// Reads `N` `/`-separated numbers (each optionally signed) in one pass over the bytes, the
-/// way halog does: the timers, the counters and the queues are all this shape.
+/// Reads `N` `/`-separated numbers (each optionally signed: `+`, `-` or `+-` before its
+/// digits, at most 18 digits) in one pass over the bytes, the way halog does: the timers, the
+/// counters and the queues are all this shape.
 #[inline]
 pub(crate) fn slash_nums<const N: usize>(tok: &[u8]) -> Option<[Num; N]> {
     let mut out = [Num::default(); N];
-    let mut k = 0;
-    let mut digits = 0u32;
-    let mut at_start = true;
-    for &c in tok {
-        let d = c.wrapping_sub(b'0');
-        if d <= 9 {
+    let mut i = 0;
+    for (k, n) in out.iter_mut().enumerate() {
+        if tok.get(i) == Some(&b'+') {
+            n.plus = true;
+            i += 1;
+        }
+        if tok.get(i) == Some(&b'-') {
+            n.minus = true;
+            i += 1;
+        }
+        let start = i;
+        while let Some(&c) = tok.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
             // 18 digits always fit; HAProxy never prints more.
-            if digits == 18 {
+            if i - start == 18 {
                 return None;
             }
-            out[k].value = out[k].value * 10 + d as u64;
-            digits += 1;
-            at_start = false;
-        } else if c == b'/' {
-            if digits == 0 || k + 1 == N {
-                return None;
-            }
-            k += 1;
-            digits = 0;
-            at_start = true;
-        } else if at_start && c == b'+' && !out[k].plus && !out[k].minus {
-            out[k].plus = true;
-        } else if at_start && c == b'-' && !out[k].minus {
-            out[k].minus = true;
-        } else {
+            n.value = n.value * 10 + d as u64;
+            i += 1;
+        }
+        if i == start {
             return None;
         }
+        if k + 1 < N {
+            if tok.get(i) != Some(&b'/') {
+                return None;
+            }
+            i += 1;
+        }
     }
-    (digits > 0 && k + 1 == N).then_some(out)
+    (i == tok.len()).then_some(out)
 }
 
 /// `N` timers: `-1` is `None`; `+` (logasap) only on the last, returned apart.
@@ -552,6 +572,47 @@ mod tests {
         let (_, t) = clf_date(b"[22/Nov/2026:01:22:16 -0030]").unwrap();
         assert_eq!(t, micros_from_civil(2026, 11, 22, 1, 52, 16, 0));
         assert!(clf_date(b"[22/Nov/2026:01:22:16]").is_err());
+    }
+
+    #[test]
+    fn find_agrees_with_a_byte_loop() {
+        let hay = b"ab cd/ef  0123456789abcdef/ghij klmnopqrstuvwxyz\x80\xff /";
+        for start in 0..hay.len() {
+            for end in start..=hay.len() {
+                let b = &hay[start..end];
+                for c in [b' ', b'/', b'z', 0x80, 0xff, b'#'] {
+                    assert_eq!(find(b, c), b.iter().position(|&x| x == c), "{start}..{end} {c}");
+                    assert_eq!(find_near(b, c), b.iter().position(|&x| x == c));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slash_nums_signs_and_lengths() {
+        let v = |b: &[u8]| slash_nums::<3>(b).map(|n| n.map(|n| (n.value, n.plus, n.minus)));
+        assert_eq!(
+            v(b"+-1/-2/+3"),
+            Some([(1, true, true), (2, false, true), (3, true, false)])
+        );
+        for bad in [
+            &b"-+1/2/3"[..],
+            b"--1/2/3",
+            b"++1/2/3",
+            b"1/2",
+            b"1/2/3/4",
+            b"1//3",
+            b"1/2/",
+            b"/1/2/3",
+            b"1/2/3 ",
+            b"1+/2/3",
+            b"+/2/3",
+            b"1/2/3x",
+        ] {
+            assert_eq!(v(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(slash_nums::<1>(&[b'9'; 18]).is_some());
+        assert!(slash_nums::<1>(&[b'9'; 19]).is_none());
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn parse_message<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
         reason: RejectReason::UnknownFormat,
         message: msg,
     });
-    match parse_message_into(msg, opts, &mut slot) {
+    match parse_message_into(msg, opts, &mut slot, None) {
         Some(m) => m,
         None => match slot {
             Record::Http(h) => Message::Http(h),
@@ -91,11 +91,13 @@ pub fn parse_message<'a>(msg: &'a [u8], opts: &ParseOptions) -> Message<'a> {
 /// [`parse_message`] that builds an HTTP record in place, in `slot`, and then returns `None`
 /// (the record is the bulk of the traffic and some 450 bytes: moving it costs). Every other
 /// outcome is returned; `slot` may then hold a partly filled record, for the caller to replace.
+/// `text`, when given, is the whole line (of which `msg` is a part) validated as UTF-8.
 #[inline(always)]
 pub(crate) fn parse_message_into<'a>(
     msg: &'a [u8],
     opts: &ParseOptions,
     slot: &mut Record<'a>,
+    text: Option<fields::Text<'a>>,
 ) -> Option<Message<'a>> {
     let mut msg = msg;
     while let [rest @ .., b'\n' | b'\r'] = msg {
@@ -109,9 +111,9 @@ pub(crate) fn parse_message_into<'a>(
         let Some(sp) = fields::find_near(rest, b' ') else {
             return Some(Message::NotHaproxy);
         };
-        return body(rest, &rest[..sp], &rest[sp + 1..], opts, slot);
+        return body(rest, &rest[..sp], &rest[sp + 1..], opts, slot, text);
     }
-    body(msg, first, rest, opts, slot)
+    body(msg, first, rest, opts, slot, text)
 }
 
 /// The message proper, told apart by its first word and what follows it.
@@ -122,10 +124,11 @@ fn body<'a>(
     rest: &'a [u8],
     opts: &ParseOptions,
     slot: &mut Record<'a>,
+    text: Option<fields::Text<'a>>,
 ) -> Option<Message<'a>> {
     match rest.first() {
         // `SPOE: [agent] ...` opens like a traffic line: an unreadable date falls back to events.
-        Some(b'[') if !first.is_empty() => match traffic::parse(msg, first, rest, opts, slot) {
+        Some(b'[') if !first.is_empty() => match traffic::parse(msg, first, rest, opts, slot, text) {
             Some(Message::NotHaproxy) => Some(event::parse(msg).unwrap_or(Message::NotHaproxy)),
             m => m,
         },

@@ -20,13 +20,15 @@ use crate::ParseOptions;
 #[inline(always)]
 ///
 /// An HTTP record is written into `slot` and `None` returned (see
-/// [`super::parse_message_into`]); any other outcome is returned.
+/// [`super::parse_message_into`]); any other outcome is returned. `text` is the validated
+/// line, when the caller has it.
 pub(crate) fn parse<'a>(
     msg: &'a [u8],
     client: &'a [u8],
     rest: &'a [u8],
     opts: &ParseOptions,
     slot: &mut Record<'a>,
+    text: Option<Text<'a>>,
 ) -> Option<Message<'a>> {
     let (after_date, ts) = match accept_date(rest, opts.zone) {
         Ok((r, ts)) => (r, ts),
@@ -38,7 +40,7 @@ pub(crate) fn parse<'a>(
             });
         }
     };
-    let t = match Text::new(msg) {
+    let t = match text.map_or_else(|| Text::new(msg), Ok) {
         Ok(t) => t,
         Err(r) => return Some(Message::Reject(r)),
     };
