@@ -18,6 +18,8 @@
 //! (built on `chrono` parsing) costs more than the whole HAProxy line parse. The property test
 //! below holds the two to the same answers.
 
+use std::cell::Cell;
+
 use weir_model::time::{micros_from_civil, month_from_abbrev};
 use weir_model::{Micros, RejectReason, SyslogHeader};
 
@@ -75,7 +77,7 @@ pub(crate) fn parse_header_in<'a>(
             return rfc5424(line, header, opts);
         }
     }
-    if let Some((ts, after)) = rfc3164_timestamp(rest, opts) {
+    if let Some((ts, after)) = rfc3164_timestamp_cached(rest, opts) {
         header.timestamp = Some(ts);
         let (host, app, procid, msg) = host_and_tag(after, true, text);
         (header.host, header.app, header.procid) = (host, app, procid);
@@ -136,6 +138,25 @@ fn rfc3164_timestamp<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'
     }
     let local = micros_from_civil(opts.year, month, day, h, m, sec, 0);
     Some((opts.zone.to_utc(local), &s[16..]))
+}
+
+/// [`rfc3164_timestamp`] with the last answer of this thread kept: consecutive lines mostly
+/// share their second, and then the calendar work is three compares.
+#[inline]
+fn rfc3164_timestamp_cached<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'a [u8])> {
+    type Last = ([u8; 16], ParseOptions, Micros);
+    thread_local! {
+        static LAST: Cell<Option<Last>> = const { Cell::new(None) };
+    }
+    let key: [u8; 16] = *s.first_chunk::<16>()?;
+    if let Some((k, o, ts)) = LAST.get() {
+        if k == key && o == *opts {
+            return Some((ts, &s[16..]));
+        }
+    }
+    let (ts, rest) = rfc3164_timestamp(s, opts)?;
+    LAST.set(Some((key, *opts, ts)));
+    Some((ts, rest))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, followed by a space or the end.
@@ -401,6 +422,21 @@ mod tests {
         let (h, f, m) = parse("Proxy fe started.");
         assert_eq!((f, h), (HeaderForm::None, SyslogHeader::default()));
         assert_eq!(m, "Proxy fe started.");
+    }
+
+    #[test]
+    fn cached_timestamps_follow_the_options() {
+        let line = b"Nov 22 01:22:06 lb1 haproxy[1]: x";
+        let ts = |year| {
+            parse_header(line, &ParseOptions { year, ..opts() })
+                .unwrap()
+                .0
+                .timestamp
+        };
+        assert_eq!(ts(2026), Some(micros_from_civil(2026, 11, 22, 1, 22, 6, 0)));
+        assert_eq!(ts(2025), Some(micros_from_civil(2025, 11, 22, 1, 22, 6, 0)));
+        let (h, f, _) = parse_header(b"Nov 22 01:22:06", &opts()).unwrap();
+        assert_eq!((h.timestamp, f), (None, HeaderForm::None));
     }
 
     #[test]
