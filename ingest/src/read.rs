@@ -215,8 +215,11 @@ where
                         buf.resize(chunk_bytes + carry.len(), 0);
                     }
                     buf[..carry.len()].copy_from_slice(&carry);
-                    let (mut len, eof) = fill(&mut reader, &mut buf, carry.len())
-                        .map_err(|source| ReadError::Read { input: input.name(), source })?;
+                    let (mut len, eof) =
+                        fill(&mut reader, &mut buf, carry.len()).map_err(|source| ReadError::Read {
+                            input: input.name(),
+                            source,
+                        })?;
                     carry.clear();
                     progress(std::mem::take(&mut reader.count));
                     if !eof {
@@ -235,7 +238,12 @@ where
                     }
                     if len > 0 {
                         // The workers only stop when this function drops `full_tx`.
-                        let _ = full_tx.send(Chunk { buf, len, input: idx, offset });
+                        let _ = full_tx.send(Chunk {
+                            buf,
+                            len,
+                            input: idx,
+                            offset,
+                        });
                     }
                     offset += len as u64;
                     if eof {

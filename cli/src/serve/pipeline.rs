@@ -115,7 +115,10 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             None => parse_line(bytes, &ctx.parse),
             Some(reason) => Line {
                 header: SyslogHeader::default(),
-                record: Record::Reject(Reject { reason, message: bytes }),
+                record: Record::Reject(Reject {
+                    reason,
+                    message: bytes,
+                }),
                 raw: bytes,
             },
         };
@@ -149,7 +152,8 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             }
         }
         let routed = LineData::from_line(&line, batch.received_at);
-        ctx.router.publish(SourceRef::from_header(&line.header), routed.into());
+        ctx.router
+            .publish(SourceRef::from_header(&line.header), routed.into());
     }
     for table in Table::ALL {
         let (p, s) = (parsed[table as usize], spooled[table as usize]);

@@ -265,7 +265,14 @@ mod tests {
         sender.send_to(b"<13>over v6", addr).unwrap();
         let (sink, rx) = sink(10);
         let counters = Arc::new(ReceiverCounters::default());
-        run(socket, UdpOptions::default(), sink, counters, Arc::new(AtomicBool::new(true))).unwrap();
+        run(
+            socket,
+            UdpOptions::default(),
+            sink,
+            counters,
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
         let b = rx.try_recv().unwrap();
         assert_eq!(b.bytes(&b.entries[0]), b"<13>over v6");
         assert_eq!(b.entries[0].peer, sender.local_addr().unwrap());
