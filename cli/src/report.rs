@@ -10,8 +10,8 @@ use std::io::Write;
 use anyhow::Context;
 use weir_aggregate::hdr::REPORT_SIGFIG;
 use weir_aggregate::{Dim, ReportAccumulator, ReportKind, ReportSpec, TimeRange};
-use weir_ingest::parse_line;
-use weir_ingest::read::{for_each_chunk, DEFAULT_CHUNK_BYTES};
+use weir_ingest::read::{for_each_chunk, StrLines, DEFAULT_CHUNK_BYTES};
+use weir_ingest::{parse_line, parse_line_str};
 use weir_model::time::{micros_from_civil, MICROS_PER_SEC};
 use weir_model::Micros;
 
@@ -100,9 +100,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads,
         DEFAULT_CHUNK_BYTES,
         |_| proto.clone(),
-        |acc, chunk| {
-            for raw in chunk.lines() {
-                acc.add(&parse_line(raw, &opts));
+        |acc, chunk| match std::str::from_utf8(chunk.data()) {
+            // One UTF-8 validation per chunk, not one per line.
+            Ok(text) => {
+                for raw in StrLines::new(text) {
+                    acc.add(&parse_line_str(raw, &opts));
+                }
+            }
+            Err(_) => {
+                for raw in chunk.lines() {
+                    acc.add(&parse_line(raw, &opts));
+                }
             }
         },
         |n| bar.inc(n),

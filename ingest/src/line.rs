@@ -39,6 +39,18 @@ pub fn parse_line<'a>(raw: &'a [u8], opts: &ParseOptions) -> Line<'a> {
 /// into it: an HTTP record is some 450 bytes, and moving it from parser to record to line cost
 /// a tenth of the parse.
 pub fn parse_line_as<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect) -> Line<'a> {
+    build(raw, opts, expect, None)
+}
+
+/// [`parse_line`] of a line already known to be UTF-8 (cut from a block validated at once,
+/// say): the same [`Line`], without validating the line again.
+pub fn parse_line_str<'a>(raw: &'a str, opts: &ParseOptions) -> Line<'a> {
+    build(raw.as_bytes(), opts, Expect::Auto, Some(Text::validated(raw)))
+}
+
+/// Builds the [`Line`] of `raw`; `text` is `raw` as `&str` when the caller has it.
+#[inline(always)]
+fn build<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect, text: Option<Text<'a>>) -> Line<'a> {
     let mut line = Line {
         header: SyslogHeader::default(),
         record: Record::Reject(Reject {
@@ -47,7 +59,7 @@ pub fn parse_line_as<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect) -> 
         }),
         raw,
     };
-    if let Err((reason, message)) = parse_into(&mut line, trim_end(raw), opts, expect) {
+    if let Err((reason, message)) = parse_into(&mut line, trim_end(raw), opts, expect, text) {
         line.record = Record::Reject(Reject { reason, message });
     }
     line
@@ -64,13 +76,15 @@ fn parse_into<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
     expect: Expect,
+    text: Option<Text<'a>>,
 ) -> Result<(), Failure<'a>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err((RejectReason::Empty, line));
     }
-    // One validation of the whole line; the header and the message slice their `&str`s out
-    // of it. A line that is not UTF-8 throughout is read field by field, as before.
-    let text = Text::new(line).ok();
+    // One validation of the whole line (unless the caller did it); the header and the message
+    // slice their `&str`s out of it. A line that is not UTF-8 throughout is read field by
+    // field, as before.
+    let text = text.or_else(|| Text::new(line).ok());
     let (header, form, msg) = syslog::parse_header_in(line, opts, text).map_err(|r| (r, line))?;
     out.header = header;
     if form == HeaderForm::None && expect == Expect::Syslog {
@@ -163,6 +177,21 @@ mod tests {
         ParseOptions {
             year: 2026,
             ..ParseOptions::default()
+        }
+    }
+
+    #[test]
+    fn parse_line_str_agrees_with_parse_line() {
+        for raw in [
+            "<134>Nov 22 01:22:06 lb1 haproxy[12136]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 \"GET /a?b HTTP/1.1\"\r",
+            "Nov 22 01:22:06 lb1 haproxy[1]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1 20 -- 1/1/0/0/0 0/0",
+            "Nov 22 01:22:06 h app: héllo wörld",
+            "Proxy fe started.",
+            "   ",
+            "<999>Nov 22 01:22:06 h a: x",
+            "hello there",
+        ] {
+            assert_eq!(parse_line_str(raw, &opts()), parse_line(raw.as_bytes(), &opts()), "{raw}");
         }
     }
 

@@ -159,6 +159,37 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// [`Lines`] of text known to be UTF-8, as `&str`: the same lines, cut at the same places.
+#[derive(Debug, Clone)]
+pub struct StrLines<'a> {
+    rest: &'a str,
+}
+
+impl<'a> StrLines<'a> {
+    /// Lines of `text`.
+    pub fn new(text: &'a str) -> Self {
+        StrLines { rest: text }
+    }
+}
+
+impl<'a> Iterator for StrLines<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // `\n` is ASCII: the cuts are character boundaries.
+        let (line, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            Some(i) => (self.rest.get(..i)?, self.rest.get(i + 1..)?),
+            None => (self.rest, ""),
+        };
+        self.rest = rest;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+}
+
 /// Reads `inputs` in order and runs `work` on every chunk, on `threads` worker threads, each
 /// with its own state from `init(worker_index)`. `progress` is called on the reading thread
 /// with the number of input bytes consumed since its last call. Returns the workers' states.
@@ -340,6 +371,16 @@ mod tests {
         for threads in [1, 2, 3] {
             assert_eq!(collect(&[Input::Path(p.clone())], threads, 4096), lines);
         }
+    }
+
+    #[test]
+    fn str_lines_cut_where_lines_cut() {
+        let (data, _) = text(300);
+        let mut data = String::from_utf8(data).unwrap();
+        data.push_str("é\r\n\n\rlast\r");
+        let bytes: Vec<&[u8]> = Lines::new(data.as_bytes()).collect();
+        let strs: Vec<&[u8]> = StrLines::new(&data).map(str::as_bytes).collect();
+        assert_eq!(strs, bytes);
     }
 
     #[test]

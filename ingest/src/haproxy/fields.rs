@@ -63,6 +63,12 @@ impl<'a> Text<'a> {
         utf8(msg).map(Text)
     }
 
+    /// Text already known to be UTF-8.
+    #[inline]
+    pub(crate) fn validated(s: &'a str) -> Self {
+        Text(s)
+    }
+
     /// The `&str` of `b`, a sub-slice of the message.
     #[inline]
     pub(crate) fn of(self, b: &'a [u8]) -> Result<&'a str, RejectReason> {
