@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use weir_ingest::read::Input;
 use weir_ingest::{ParseOptions, Zone};
+use weir_model::time::{micros_from_civil, MICROS_PER_SEC};
+use weir_model::Micros;
 
 use crate::UsageError;
 
@@ -52,4 +54,65 @@ pub fn progress_bar(inputs: &[Input]) -> ProgressBar {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
+}
+
+/// An instant on the command line: RFC 3339 (`2026-11-22T01:22:06Z`, `...06.5+02:00`, a space
+/// for the `T`) or a date alone (`2026-11-22`, midnight UTC). A time without a zone is refused:
+/// the user must say which instant they mean.
+pub fn parse_time(s: &str) -> Option<Micros> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0, |a, c| a * 10 + u32::from(c - b'0')))
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)? as i32, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some(micros_from_civil(y, mo, d, 0, 0, 0, 0));
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut us = 0u32;
+    if b.get(i) == Some(&b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        for k in 0..6 {
+            us = us * 10
+                + if k < digits {
+                    u32::from(b[i + 1 + k] - b'0')
+                } else {
+                    0
+                };
+        }
+        i += 1 + digits;
+    }
+    let offset_secs: i64 = match &b[i..] {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let off = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    Some(micros_from_civil(y, mo, d, h, mi, sec, us) - offset_secs * MICROS_PER_SEC)
 }
