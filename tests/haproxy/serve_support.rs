@@ -12,44 +12,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use weir_e2e::weir_bin;
 
 use arrow_array::{Array, BinaryArray, Int16Array, RecordBatch, StringArray};
 use weir_store::Table;
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .to_path_buf()
-}
-
-/// The weir binary: `$WEIR_BIN`, else `target/debug/weir`, built once per test binary with
-/// `cargo build -p weir-cli` (so that it is never older than the sources under test).
-pub fn weir_bin() -> PathBuf {
-    static WEIR: OnceLock<PathBuf> = OnceLock::new();
-    WEIR.get_or_init(|| {
-        if let Some(p) = std::env::var_os("WEIR_BIN").or(option_env!("CARGO_BIN_EXE_weir").map(Into::into)) {
-            return PathBuf::from(p);
-        }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "weir-cli"])
-            .current_dir(root())
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "cargo build -p weir-cli failed");
-        target
-            .join("debug")
-            .join(format!("weir{}", std::env::consts::EXE_SUFFIX))
-    })
-    .clone()
-}
 
 /// A running `weir serve`; killed and reaped on drop unless [`WeirServe::stop`] ran.
 pub struct WeirServe {

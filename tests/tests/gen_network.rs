@@ -8,10 +8,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
+use weir_e2e::weir_bin as weir;
 
 use weir_ingest::ParseOptions;
 use weir_model::Record;
@@ -21,42 +20,6 @@ const COUNT: usize = 5000;
 
 /// How long any single wait may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .to_path_buf()
-}
-
-/// The weir binary: `$WEIR_BIN`, else `target/debug/weir`, built with `cargo build -p weir-cli`
-/// when it is not there yet.
-fn weir() -> PathBuf {
-    static WEIR: OnceLock<PathBuf> = OnceLock::new();
-    WEIR.get_or_init(|| {
-        if let Some(p) = std::env::var_os("WEIR_BIN").or(option_env!("CARGO_BIN_EXE_weir").map(Into::into)) {
-            return PathBuf::from(p);
-        }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("weir{}", std::env::consts::EXE_SUFFIX));
-        if !bin.is_file() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "weir-cli"])
-                .current_dir(root())
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p weir-cli failed");
-        }
-        bin
-    })
-    .clone()
-}
 
 /// Starts `weir gen --kind mix --count COUNT` with `extra` arguments.
 fn spawn_gen(extra: &[&str]) -> Child {

@@ -25,20 +25,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use weir_e2e::{root, weir_bin as weir};
 
 const PRODUCTION: &str = "nagiosplugin-production-2012-httplog.log";
 const GENERATED_LINES: u64 = 200_000;
 
 // ------------------------------------------------------------------------------------------
 // Harness
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .to_path_buf()
-}
 
 /// halog, or `None` (with a note) when it is not installed; missing halog fails under CI.
 fn halog() -> Option<PathBuf> {
@@ -56,34 +49,6 @@ fn halog() -> Option<PathBuf> {
         eprintln!("skipped: halog is not installed (apt-get install haproxy)");
     }
     found
-}
-
-/// The weir binary: `$WEIR_BIN`, else `target/debug/weir`, built with `cargo build -p weir-cli`
-/// when it is not there yet.
-fn weir() -> PathBuf {
-    static WEIR: OnceLock<PathBuf> = OnceLock::new();
-    WEIR.get_or_init(|| {
-        if let Some(p) = std::env::var_os("WEIR_BIN").or(option_env!("CARGO_BIN_EXE_weir").map(Into::into)) {
-            return PathBuf::from(p);
-        }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("weir{}", std::env::consts::EXE_SUFFIX));
-        if !bin.is_file() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "weir-cli"])
-                .current_dir(root())
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p weir-cli failed");
-        }
-        bin
-    })
-    .clone()
 }
 
 /// The production corpus file, or `None` (with a note) when the corpus is not on this machine.

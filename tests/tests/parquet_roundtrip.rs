@@ -14,9 +14,9 @@
 //! Without python3, pyarrow or DuckDB the test prints why and passes, unless `CI` is set.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use weir_e2e::{root, weir_bin as weir};
 
 use serde_json::{json, Value};
 use weir_ingest::{parse_line, ParseOptions, Zone};
@@ -88,41 +88,6 @@ for table, cols in COLS.items():
     out["duckdb"][table] = d
 print(json.dumps(out))
 "#;
-
-/// The workspace root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the workspace")
-        .to_path_buf()
-}
-
-/// The weir binary: `$WEIR_BIN`, else `target/debug/weir`, built when missing.
-fn weir() -> PathBuf {
-    static WEIR: OnceLock<PathBuf> = OnceLock::new();
-    WEIR.get_or_init(|| {
-        if let Some(p) = std::env::var_os("WEIR_BIN").or(option_env!("CARGO_BIN_EXE_weir").map(Into::into)) {
-            return PathBuf::from(p);
-        }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join("target"));
-        let bin = target
-            .join("debug")
-            .join(format!("weir{}", std::env::consts::EXE_SUFFIX));
-        if !bin.is_file() {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "-p", "weir-cli"])
-                .current_dir(root())
-                .status()
-                .expect("running cargo build");
-            assert!(status.success(), "cargo build -p weir-cli failed");
-        }
-        bin
-    })
-    .clone()
-}
 
 /// The corpus folder, or `None` (with a note; a failure under CI) when it is not here.
 fn corpus() -> Option<PathBuf> {
