@@ -171,8 +171,8 @@ pub struct LineData {
     pub raw: Box<[u8]>,
     /// When weir read it.
     pub received_at: Micros,
-    /// The HAProxy backend, for HTTP and TCP logs.
-    pub backend: Option<Box<str>>,
+    /// The HAProxy backend, for HTTP and TCP logs: see [`LineData::backend`].
+    backend: BackendName,
     /// The HTTP status, for HTTP logs.
     pub status: Option<u16>,
     /// The total time (Ta, or Tt for TCP) in milliseconds, when logged.
@@ -181,7 +181,43 @@ pub struct LineData {
     pub rejected: bool,
 }
 
+/// Where a [`LineData`]'s backend name is: inside `raw` (the parsed case, no allocation) or
+/// held on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum BackendName {
+    #[default]
+    None,
+    InRaw(u32, u32),
+    Owned(Box<str>),
+}
+
 impl LineData {
+    /// The HAProxy backend, for HTTP and TCP logs.
+    pub fn backend(&self) -> Option<&str> {
+        match &self.backend {
+            BackendName::None => None,
+            BackendName::InRaw(a, b) => std::str::from_utf8(self.raw.get(*a as usize..*b as usize)?).ok(),
+            BackendName::Owned(name) => Some(name),
+        }
+    }
+
+    /// Sets the backend name.
+    pub fn with_backend(mut self, name: &str) -> LineData {
+        self.backend = BackendName::Owned(name.into());
+        self
+    }
+
+    /// Points the backend at `name`, a slice of the line this data was copied from (`raw`).
+    fn backend_in(&mut self, raw: &[u8], name: &str) {
+        let start = (name.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
+        let end = start.wrapping_add(name.len());
+        self.backend = if end <= raw.len() && start <= end {
+            BackendName::InRaw(start as u32, end as u32)
+        } else {
+            BackendName::Owned(name.into())
+        };
+    }
+
     /// The routed form of a parsed line.
     pub fn from_line(line: &Line<'_>, received_at: Micros) -> LineData {
         let mut data = LineData {
@@ -191,12 +227,12 @@ impl LineData {
         };
         match &line.record {
             Record::Http(h) => {
-                data.backend = Some(h.backend.into());
+                data.backend_in(line.raw, h.backend);
                 data.status = h.status;
                 data.total_ms = h.timings.total;
             }
             Record::Tcp(t) => {
-                data.backend = Some(t.backend.into());
+                data.backend_in(line.raw, t.backend);
                 data.total_ms = t.total_ms;
             }
             Record::App(_) => {}
@@ -306,9 +342,7 @@ impl TailFilter {
 
     /// The part of the filter that depends on the line only.
     pub fn matches_line(&self, line: &LineData) -> bool {
-        self.backend
-            .as_deref()
-            .is_none_or(|b| line.backend.as_deref() == Some(b))
+        self.backend.as_deref().is_none_or(|b| line.backend() == Some(b))
             && self
                 .status
                 .is_none_or(|s| line.status.is_some_and(|st| s.matches(st)))
@@ -993,11 +1027,12 @@ mod tests {
         LineData {
             raw: raw.as_bytes().into(),
             received_at: T0,
-            backend: Some(backend.into()),
             status: Some(status),
             total_ms: Some(total_ms),
             rejected: false,
+            ..LineData::default()
         }
+        .with_backend(backend)
         .into()
     }
 
@@ -1128,7 +1163,7 @@ mod tests {
         let data = LineData::from_line(&line, T0);
         assert_eq!(&*data.raw, &raw[..]);
         assert_eq!(
-            (data.backend.as_deref(), data.status, data.total_ms),
+            (data.backend(), data.status, data.total_ms),
             (Some("be_nosrv"), Some(503), Some(0))
         );
         assert!(!data.rejected);

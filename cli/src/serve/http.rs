@@ -169,7 +169,7 @@ pub fn render(item: &TailItem, ndjson: bool, out: &mut String) {
         TailItem::Line(l) => serde_json::json!({
             "received_at": weir_model::time::format_rfc3339(l.line.received_at),
             "source": l.source.to_string(),
-            "backend": l.line.backend.as_deref(),
+            "backend": l.line.backend(),
             "status": l.line.status,
             "total_ms": l.line.total_ms,
             "line": l.line.text(),
