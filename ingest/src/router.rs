@@ -192,6 +192,15 @@ enum BackendName {
 }
 
 impl LineData {
+    /// A line with no parsed fields (an application line, say).
+    pub fn new(raw: &[u8], received_at: Micros) -> LineData {
+        LineData {
+            raw: raw.into(),
+            received_at,
+            ..LineData::default()
+        }
+    }
+
     /// The HAProxy backend, for HTTP and TCP logs.
     pub fn backend(&self) -> Option<&str> {
         match &self.backend {
@@ -737,9 +746,9 @@ struct Totals {
 ///
 /// let router = Router::new(RouterConfig::default());
 /// let lb1 = SourceRef::new(Some("lb1"), Some("haproxy"), Some("13668"));
-/// router.publish(lb1, LineData { raw: b"first".as_slice().into(), ..Default::default() }.into());
+/// router.publish(lb1, LineData::new(b"first", 0).into());
 /// let mut tail = router.subscribe(TailFilter::default(), 10);
-/// router.publish(lb1, LineData { raw: b"second".as_slice().into(), ..Default::default() }.into());
+/// router.publish(lb1, LineData::new(b"second", 0).into());
 /// assert_eq!(tail.try_recv().unwrap().to_string(), "first");
 /// assert_eq!(tail.try_recv().unwrap().to_string(), "second");
 /// assert_eq!(router.sources()[0].key.to_string(), "lb1/haproxy");
