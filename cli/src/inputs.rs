@@ -20,7 +20,11 @@ pub fn parse_options(timezone: &str) -> anyhow::Result<ParseOptions> {
         ))
     })?;
     let (year, ..) = weir_model::time::civil_from_micros(weir_model::time::now_micros());
-    Ok(ParseOptions { zone, year })
+    Ok(ParseOptions {
+        zone,
+        year,
+        ..ParseOptions::default()
+    })
 }
 
 /// Worker threads: the flag, or every core.

@@ -11,7 +11,7 @@ use anyhow::Context;
 use weir_aggregate::hdr::REPORT_SIGFIG;
 use weir_aggregate::{Dim, ReportAccumulator, ReportKind, ReportSpec, TimeRange};
 use weir_ingest::read::{for_each_chunk, StrLines, DEFAULT_CHUNK_BYTES};
-use weir_ingest::{parse_line, parse_line_str};
+use weir_ingest::{parse_line, parse_line_str, ParseOptions};
 use weir_model::Micros;
 
 use crate::inputs;
@@ -88,7 +88,10 @@ impl From<Kind> for ReportKind {
 /// Runs `weir report`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args)?;
-    let opts = inputs::parse_options(&args.timezone)?;
+    let opts = ParseOptions {
+        request_line: spec.uses_request_line(),
+        ..inputs::parse_options(&args.timezone)?
+    };
     let proto = ReportAccumulator::new(spec).map_err(|e| UsageError(format!("{e}")))?;
     let inputs = inputs::inputs(&args.files);
     let threads = inputs::threads(args.threads);

@@ -57,6 +57,11 @@ pub struct ParseOptions {
     pub zone: Zone,
     /// The year given to RFC 3164 timestamps (`Nov 22 01:22:06`).
     pub year: i32,
+    /// Split HTTP request lines (method, path, query, version) and read the TLS suffix after
+    /// them. Reports that need none of these turn it off: the request then keeps its defaults
+    /// and `truncated` is not looked for past the capture blocks. A line is parsed or rejected
+    /// alike either way, since nothing after the opening quote can make it a reject.
+    pub request_line: bool,
 }
 
 impl Default for ParseOptions {
@@ -64,6 +69,7 @@ impl Default for ParseOptions {
         ParseOptions {
             zone: Zone::UTC,
             year: 1970,
+            request_line: true,
         }
     }
 }

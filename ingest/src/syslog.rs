@@ -18,7 +18,7 @@
 //! (built on `chrono` parsing) costs more than the whole HAProxy line parse. The property test
 //! below holds the two to the same answers.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use weir_model::time::{micros_from_civil, month_from_abbrev};
 use weir_model::{Micros, RejectReason, SyslogHeader};
@@ -79,13 +79,13 @@ pub(crate) fn parse_header_in<'a>(
     }
     if let Some((ts, after)) = rfc3164_timestamp_cached(rest, opts) {
         header.timestamp = Some(ts);
-        let (host, app, procid, msg) = host_and_tag(after, true, text);
+        let (host, app, procid, msg) = host_and_tag_cached(after, true, text);
         (header.host, header.app, header.procid) = (host, app, procid);
         return Ok((header, HeaderForm::Rfc3164, msg));
     }
     if let Some((ts, after)) = iso_timestamp(rest, opts) {
         header.timestamp = Some(ts);
-        let (host, app, procid, msg) = host_and_tag(after, false, text);
+        let (host, app, procid, msg) = host_and_tag_cached(after, false, text);
         (header.host, header.app, header.procid) = (host, app, procid);
         return Ok((header, HeaderForm::Iso, msg));
     }
@@ -228,6 +228,102 @@ fn iso_timestamp<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'a [u
 }
 
 type HostTag<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// Where [`host_and_tag`] found host, tag and pid in the bytes before the message: the
+/// answer for one line, kept to be reused for the next lines that start with the same bytes.
+#[derive(Clone, Copy)]
+struct KnownTag {
+    /// The bytes up to the message (the last one a space), of which `len` are used.
+    prefix: [u8; KnownTag::MAX],
+    len: u8,
+    tag_required: bool,
+    host: Option<(u8, u8)>,
+    app: Option<(u8, u8)>,
+    procid: Option<(u8, u8)>,
+}
+
+impl KnownTag {
+    const MAX: usize = 64;
+
+    /// Remembers the answer `(host, app, procid, msg)` of `s`, when it can be reused: the bytes
+    /// before the message are short and end with the space that ended the tag, so that any line
+    /// starting with the same bytes gives the same answer.
+    fn of(s: &[u8], tag_required: bool, found: &HostTag<'_>) -> Option<KnownTag> {
+        let len = s.len() - found.3.len();
+        if len == 0 || len > Self::MAX || s[len - 1] != b' ' {
+            return None;
+        }
+        let at = |f: Option<&str>| {
+            f.map(|f| {
+                let start = f.as_ptr() as usize - s.as_ptr() as usize;
+                (start as u8, (start + f.len()) as u8)
+            })
+        };
+        let mut prefix = [0; Self::MAX];
+        prefix[..len].copy_from_slice(&s[..len]);
+        Some(KnownTag {
+            prefix,
+            len: len as u8,
+            tag_required,
+            host: at(found.0),
+            app: at(found.1),
+            procid: at(found.2),
+        })
+    }
+
+    /// The answer for `s`, when `s` starts with the remembered bytes.
+    #[inline]
+    fn apply<'a>(&self, s: &'a [u8], tag_required: bool, text: Option<Text<'a>>) -> Option<HostTag<'a>> {
+        let len = self.len as usize;
+        if self.tag_required != tag_required || s.get(..len)? != &self.prefix[..len] {
+            return None;
+        }
+        let field = |r: Option<(u8, u8)>| match r {
+            Some((a, b)) => ascii(text, &s[a as usize..b as usize]).map(Some),
+            None => Some(None),
+        };
+        Some((
+            field(self.host)?,
+            field(self.app)?,
+            field(self.procid)?,
+            &s[len..],
+        ))
+    }
+}
+
+/// [`host_and_tag`], reusing the answer of a recent line of this thread when the new line has
+/// the same bytes before its message: a sender repeats its host and `haproxy[pid]:` on every
+/// line, and a file merged from a few balancers interleaves a few such prefixes.
+#[inline]
+fn host_and_tag_cached<'a>(s: &'a [u8], tag_required: bool, text: Option<Text<'a>>) -> HostTag<'a> {
+    /// The recent prefixes kept, replaced oldest first.
+    const SLOTS: usize = 4;
+    struct Recent {
+        slots: [Option<KnownTag>; SLOTS],
+        next: usize,
+    }
+    thread_local! {
+        static RECENT: RefCell<Recent> = const {
+            RefCell::new(Recent {
+                slots: [None; SLOTS],
+                next: 0,
+            })
+        };
+    }
+    RECENT.with_borrow_mut(|recent| {
+        for known in recent.slots.iter().flatten() {
+            if let Some(found) = known.apply(s, tag_required, text) {
+                return found;
+            }
+        }
+        let found = host_and_tag(s, tag_required, text);
+        if let Some(known) = KnownTag::of(s, tag_required, &found) {
+            recent.slots[recent.next] = Some(known);
+            recent.next = (recent.next + 1) % SLOTS;
+        }
+        found
+    })
+}
 
 /// After a timestamp: `[HOST ]TAG[PID]: MSG`, or the message alone. `tag_required` is true for
 /// RFC 3164, where a first word ending in `:` is the tag even without `[pid]`; after an ISO
@@ -401,6 +497,40 @@ mod tests {
     }
 
     #[test]
+    fn a_line_with_the_previous_lines_prefix_gets_its_own_fields() {
+        let o = opts();
+        let lines: [&[u8]; 5] = [
+            b"Nov 22 00:00:00 lb2 haproxy[8873]: first",
+            b"Nov 22 00:00:01 lb2 haproxy[8873]: second",
+            b"Nov 22 00:00:01 lb2 haproxy[8874]: third",
+            b"Nov 22 00:00:01 lb2 haproxy[8874]:fourth",
+            b"Nov 22 00:00:01 lb2 haproxy[8874]: ",
+        ];
+        let got: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                let (h, _, msg) = parse_header(l, &o).unwrap();
+                (h.host, h.app, h.procid, msg)
+            })
+            .collect();
+        assert_eq!(
+            got[0],
+            (Some("lb2"), Some("haproxy"), Some("8873"), &b"first"[..])
+        );
+        assert_eq!(
+            got[1],
+            (Some("lb2"), Some("haproxy"), Some("8873"), &b"second"[..])
+        );
+        assert_eq!(
+            got[2],
+            (Some("lb2"), Some("haproxy"), Some("8874"), &b"third"[..])
+        );
+        // Without the space after the colon there is no tag (as before the same prefix).
+        assert_eq!(got[3], (None, None, None, &b"lb2 haproxy[8874]:fourth"[..]));
+        assert_eq!(got[4], (Some("lb2"), Some("haproxy"), Some("8874"), &b""[..]));
+    }
+
+    #[test]
     fn rsyslog_iso_with_host_and_tag() {
         let (h, _, m) = parse("2015-08-26T02:09:48+02:00 localhost haproxy[14389]: msg");
         assert_eq!(h.timestamp, Some(micros_from_civil(2015, 8, 26, 0, 9, 48, 0)));
@@ -462,6 +592,7 @@ mod tests {
         let o = ParseOptions {
             zone: crate::Zone { offset_secs: 3600 },
             year: 2026,
+            ..ParseOptions::default()
         };
         let (h, _, _) = parse_header(b"Nov 22 02:22:06 h a: m", &o).unwrap();
         assert_eq!(h.timestamp, Some(NOV22));
@@ -473,6 +604,23 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = parse_header(&bytes, &opts());
+        }
+
+        /// Reusing the previous line's host and tag gives the same answer as reading them
+        /// again, whatever the two lines are (a small alphabet makes shared prefixes common).
+        #[test]
+        fn reused_tag_agrees_with_a_fresh_read(
+            a in "[a ]{0,3}[a-c\\[\\]:1 -]{0,16}",
+            b in "[a ]{0,3}[a-c\\[\\]:1 -]{0,16}",
+            tag_required in proptest::bool::ANY,
+        ) {
+            let (a, b) = (a.as_bytes(), b.as_bytes());
+            host_and_tag_cached(a, tag_required, Text::new(a).ok());
+            proptest::prop_assert_eq!(
+                host_and_tag_cached(b, tag_required, Text::new(b).ok()),
+                host_and_tag(b, tag_required, Text::new(b).ok())
+            );
+            proptest::prop_assert_eq!(host_and_tag_cached(b, !tag_required, None), host_and_tag(b, !tag_required, None));
         }
 
         /// The hand-written RFC 3164 scanner agrees with syslog_loose.

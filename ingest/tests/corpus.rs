@@ -643,3 +643,46 @@ fn elastic_expected_json_agrees() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+/// Reports parse without splitting the request line ([`ParseOptions::request_line`] off): every
+/// corpus line must still be parsed or rejected alike, with the same fields up to the request.
+#[test]
+fn lines_read_without_the_request_line_classify_alike() {
+    let Some(dir) = corpus_dir() else { return };
+    let skim = ParseOptions {
+        request_line: false,
+        ..opts()
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut http = 0;
+    for path in &files {
+        for raw in lines_of(path) {
+            let (full, lean) = (parse_line(&raw, &opts()), parse_line(&raw, &skim));
+            assert_eq!(full.header, lean.header, "{}", String::from_utf8_lossy(&raw));
+            match (&full.record, &lean.record) {
+                (Record::Http(f), Record::Http(l)) => {
+                    http += 1;
+                    // The CLF layout has the request early and always splits it.
+                    assert!(l.request == f.request || l.request == Default::default());
+                    assert!(l.tls == f.tls || l.tls.is_none());
+                    let without_request = HttpLog {
+                        request: l.request.clone(),
+                        tls: l.tls.clone(),
+                        truncated: l.truncated,
+                        ..f.clone()
+                    };
+                    assert_eq!(&without_request, l, "{}", String::from_utf8_lossy(&raw));
+                }
+                (f, l) => assert_eq!(f, l, "{}", String::from_utf8_lossy(&raw)),
+            }
+        }
+    }
+    if !files.is_empty() {
+        assert!(http > 1000, "only {http} HTTP lines in the corpus");
+    }
+}

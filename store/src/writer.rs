@@ -490,9 +490,11 @@ fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     if (1..times.len()).all(|i| key(i - 1) <= key(i)) {
         return Ok(batch);
     }
-    let mut order: Vec<u32> = (0..times.len() as u32).collect();
-    order.sort_by_key(|&i| key(i as usize));
-    let indices = UInt32Array::from(order);
+    // (time, arrival): the index breaks ties, so the unstable sort keeps arrival order among
+    // equal times, and plain pairs compare far faster than a key looked up per comparison.
+    let mut keyed: Vec<(i64, u32)> = (0..times.len()).map(|i| (key(i), i as u32)).collect();
+    keyed.sort_unstable();
+    let indices = UInt32Array::from_iter_values(keyed.into_iter().map(|(_, i)| i));
     let columns = batch
         .columns()
         .iter()

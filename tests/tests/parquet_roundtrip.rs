@@ -227,6 +227,7 @@ fn imported_spool_reads_back_in_pyarrow_and_duckdb() {
     let opts = ParseOptions {
         zone: Zone::UTC,
         year: civil_from_micros(now_micros()).0,
+        ..ParseOptions::default()
     };
     let data: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     let mut want: BTreeMap<&str, Vec<Value>> = BTreeMap::new();

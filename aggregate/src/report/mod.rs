@@ -216,6 +216,12 @@ pub struct ReportSpec {
 }
 
 impl ReportSpec {
+    /// Whether the report reads the request line (the `urls` report, or grouping by path):
+    /// when not, the parser can leave it unsplit.
+    pub fn uses_request_line(&self) -> bool {
+        self.kind == ReportKind::Urls || self.by.contains(&Dim::Path)
+    }
+
     /// A spec for `kind` with no grouping, 3 significant figures and no time bounds.
     pub fn new(kind: ReportKind) -> ReportSpec {
         ReportSpec {

@@ -388,40 +388,44 @@ pub(crate) struct Num {
 #[inline]
 pub(crate) fn slash_nums<const N: usize>(tok: &[u8]) -> Option<[Num; N]> {
     let mut out = [Num::default(); N];
-    let mut i = 0;
+    let mut bytes = tok.iter().copied();
     for (k, n) in out.iter_mut().enumerate() {
-        if tok.get(i) == Some(&b'+') {
+        let mut c = bytes.next()?;
+        if c == b'+' {
             n.plus = true;
-            i += 1;
+            c = bytes.next()?;
         }
-        if tok.get(i) == Some(&b'-') {
+        if c == b'-' {
             n.minus = true;
-            i += 1;
+            c = bytes.next()?;
         }
-        let start = i;
-        while let Some(&c) = tok.get(i) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            // 18 digits always fit; HAProxy never prints more.
-            if i - start == 18 {
-                return None;
-            }
-            n.value = n.value * 10 + d as u64;
-            i += 1;
-        }
-        if i == start {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
             return None;
         }
-        if k + 1 < N {
-            if tok.get(i) != Some(&b'/') {
-                return None;
+        let (mut value, mut digits) = (d as u64, 1);
+        // The byte after the digits: `/` between numbers, nothing after the last.
+        let end = loop {
+            match bytes.next() {
+                Some(c) if c.wrapping_sub(b'0') <= 9 => {
+                    value = value.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+                    digits += 1;
+                }
+                other => break other,
             }
-            i += 1;
+        };
+        // 18 digits always fit; HAProxy never prints more.
+        if digits > 18 {
+            return None;
+        }
+        n.value = value;
+        match end {
+            Some(b'/') if k + 1 < N => {}
+            None if k + 1 == N => {}
+            _ => return None,
         }
     }
-    (i == tok.len()).then_some(out)
+    Some(out)
 }
 
 /// `N` timers: `-1` is `None`; `+` (logasap) only on the last, returned apart.

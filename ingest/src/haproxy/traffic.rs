@@ -53,7 +53,7 @@ pub(crate) fn parse<'a>(
     };
     match next_field(after_date) {
         Field::Full(fe, _) if fe.ends_with(b":") => Some(conn_error(t, msg, client, ts, &fe[..fe.len() - 1])),
-        Field::Full(fe, rest) => match proxied(t, client, ts, fe, rest, slot) {
+        Field::Full(fe, rest) => match proxied(t, client, ts, fe, rest, slot, opts.request_line) {
             Ok(m) => m,
             Err(r) => Some(Message::Reject(r)),
         },
@@ -122,6 +122,7 @@ fn proxied<'a>(
     fe: &'a [u8],
     rest: &'a [u8],
     slot: &mut Record<'a>,
+    request_line: bool,
 ) -> Result<Option<Message<'a>>, RejectReason> {
     let (frontend, ssl) = frontend(t, fe)?;
     let (bs, rest) = full(next_field(rest), RejectReason::BadProxyNames)?;
@@ -170,7 +171,7 @@ fn proxied<'a>(
             clf: false,
         });
         if let Record::Http(log) = slot {
-            http_tail(t, rest, log)?;
+            http_tail(t, rest, log, request_line)?;
         }
         return Ok(None);
     }
@@ -258,8 +259,14 @@ macro_rules! cut {
 /// The HTTP log after the byte count: cookies, termination state, counters, queues, 0–2
 /// capture blocks, the request line and an optional suffix. The line may stop anywhere here
 /// (HAProxy's `len`): what was read completely is kept and `truncated` is set; a field that
-/// runs into the end of the message may be partial and is dropped.
-fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(), RejectReason> {
+/// runs into the end of the message may be partial and is dropped. Without `request_line`
+/// (see [`ParseOptions::request_line`]) it stops at the request's opening quote.
+fn http_tail<'a>(
+    t: Text<'a>,
+    rest: &'a [u8],
+    log: &mut HttpLog<'a>,
+    split_request: bool,
+) -> Result<(), RejectReason> {
     let Field::Full(cc, rest) = next_field(rest) else {
         cut!(log)
     };
@@ -326,6 +333,9 @@ fn http_tail<'a>(t: Text<'a>, rest: &'a [u8], log: &mut HttpLog<'a>) -> Result<(
             Err(RejectReason::BadRequestLine)
         };
     };
+    if !split_request {
+        return Ok(());
+    }
     let Some(close) = memchr::memchr(b'"', req) else {
         log.request = request_line(t, req, false)?;
         cut!(log)
