@@ -167,8 +167,9 @@ fn clip(s: &str) -> &str {
 /// One routed line: its raw text and the few fields tail filters need.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineData {
-    /// The line as received, without its framing.
-    pub raw: Box<[u8]>,
+    /// The line as received, without its framing (shared: a routed line's clones in rings and
+    /// tail queues all point at one copy).
+    pub raw: Arc<[u8]>,
     /// When weir read it.
     pub received_at: Micros,
     /// The HAProxy backend, for HTTP and TCP logs: see [`LineData::backend`].
@@ -188,7 +189,7 @@ enum BackendName {
     #[default]
     None,
     InRaw(u32, u32),
-    Owned(Box<str>),
+    Owned(Arc<str>),
 }
 
 impl LineData {
@@ -256,13 +257,15 @@ impl LineData {
     }
 }
 
-/// A [`LineData`] shared by the recent rings and every tail queue: cloning is one `Arc` bump.
+/// A [`LineData`] shared by the recent rings and every tail queue: cloning is one `Arc` bump
+/// (of the raw bytes) and a copy of the few parsed fields, and routing a line costs one
+/// allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoutedLine(Arc<LineData>);
+pub struct RoutedLine(LineData);
 
 impl From<LineData> for RoutedLine {
     fn from(data: LineData) -> RoutedLine {
-        RoutedLine(Arc::new(data))
+        RoutedLine(data)
     }
 }
 

@@ -37,7 +37,7 @@ impl Default for UdpOptions {
             max_line: 65536,
             batch: 128,
             poll: Duration::from_millis(50),
-            gather: Duration::from_millis(3),
+            gather: Duration::from_millis(10),
         }
     }
 }
