@@ -671,8 +671,8 @@ fn lines_read_without_the_request_line_classify_alike() {
                     assert!(l.request == f.request || l.request == Default::default());
                     assert!(l.tls == f.tls || l.tls.is_none());
                     let without_request = HttpLog {
-                        request: l.request.clone(),
-                        tls: l.tls.clone(),
+                        request: l.request,
+                        tls: l.tls,
                         truncated: l.truncated,
                         ..f.clone()
                     };
