@@ -674,7 +674,7 @@ fn lines_read_without_the_request_line_classify_alike() {
                         request: l.request,
                         tls: l.tls,
                         truncated: l.truncated,
-                        ..f.clone()
+                        ..*f
                     };
                     assert_eq!(&without_request, l, "{}", String::from_utf8_lossy(&raw));
                 }
