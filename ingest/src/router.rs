@@ -12,11 +12,10 @@
 //! Ordering: lines of one source reach every tail in publish order. Across sources, the backlog
 //! is merged in publish order; live lines follow the backlog.
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap};
 use std::borrow::Cow;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
-use std::hash::RandomState;
 use std::ops::Deref;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -761,7 +760,9 @@ pub struct Router {
     recent_lines: AtomicUsize,
     tail_queue: AtomicUsize,
     max_sources: AtomicUsize,
-    sources: RwLock<HashMap<SourceKey, Arc<Source>, RandomState>>,
+    /// Looked up once per routed line: foldhash (randomly seeded per process) rather than
+    /// SipHash, which cost more than the rest of the lookup.
+    sources: RwLock<HashMap<SourceKey, Arc<Source>, DefaultHashBuilder>>,
     /// Every open session, so that a new source starts with the tails that want it.
     sessions: Mutex<Vec<Arc<SessionShared>>>,
     /// Publish order, also the LRU clock.
@@ -776,7 +777,7 @@ impl Router {
             recent_lines: AtomicUsize::new(config.recent_lines),
             tail_queue: AtomicUsize::new(config.tail_queue.max(1)),
             max_sources: AtomicUsize::new(config.max_sources.max(1)),
-            sources: RwLock::new(HashMap::with_hasher(RandomState::new())),
+            sources: RwLock::new(HashMap::with_hasher(DefaultHashBuilder::default())),
             sessions: Mutex::new(Vec::new()),
             clock: AtomicU64::new(0),
             totals: Totals::default(),
@@ -1096,7 +1097,7 @@ mod tests {
 
     #[test]
     fn borrowed_and_owned_keys_hash_alike() {
-        let state = RandomState::new();
+        let state = DefaultHashBuilder::default();
         let r = src("lb1", "haproxy", Some("x.1"));
         assert_eq!(state.hash_one(r), state.hash_one(r.to_key()));
         assert_eq!(r.to_key().as_source_ref(), r);
