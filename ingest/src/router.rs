@@ -216,44 +216,147 @@ impl LineData {
         self
     }
 
-    /// Points the backend at `name`, a slice of the line this data was copied from (`raw`).
-    fn backend_in(&mut self, raw: &[u8], name: &str) {
-        let start = (name.as_ptr() as usize).wrapping_sub(raw.as_ptr() as usize);
-        let end = start.wrapping_add(name.len());
-        self.backend = if end <= raw.len() && start <= end {
-            BackendName::InRaw(start as u32, end as u32)
-        } else {
-            BackendName::Owned(name.into())
-        };
-    }
-
     /// The routed form of a parsed line.
     pub fn from_line(line: &Line<'_>, received_at: Micros) -> LineData {
-        let mut data = LineData {
-            raw: line.raw.into(),
-            received_at,
-            ..LineData::default()
-        };
-        match &line.record {
-            Record::Http(h) => {
-                data.backend_in(line.raw, h.backend);
-                data.status = h.status;
-                data.total_ms = h.timings.total;
-            }
-            Record::Tcp(t) => {
-                data.backend_in(line.raw, t.backend);
-                data.total_ms = t.total_ms;
-            }
-            Record::App(_) => {}
-            Record::Reject(_) => data.rejected = true,
-        }
-        data
+        LineFields::of(line, received_at).with_raw(line.raw)
     }
 
     /// The raw text, invalid UTF-8 replaced.
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.raw)
     }
+}
+
+/// A [`LineData`] without its bytes: what routing reads of a line, kept beside the bytes in a
+/// source's [`RecentRing`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct LineFields {
+    received_at: Micros,
+    /// Where the backend name is; `InRaw` offsets are into the line's bytes.
+    backend: BackendName,
+    status: Option<u16>,
+    total_ms: Option<i32>,
+    rejected: bool,
+}
+
+impl LineFields {
+    /// The fields of a parsed line, without copying it.
+    fn of(line: &Line<'_>, received_at: Micros) -> LineFields {
+        let mut f = LineFields {
+            received_at,
+            ..LineFields::default()
+        };
+        let backend_in = |name: &str| {
+            let start = (name.as_ptr() as usize).wrapping_sub(line.raw.as_ptr() as usize);
+            let end = start.wrapping_add(name.len());
+            if end <= line.raw.len() && start <= end {
+                BackendName::InRaw(start as u32, end as u32)
+            } else {
+                BackendName::Owned(name.into())
+            }
+        };
+        match &line.record {
+            Record::Http(h) => {
+                f.backend = backend_in(h.backend);
+                f.status = h.status;
+                f.total_ms = h.timings.total;
+            }
+            Record::Tcp(t) => {
+                f.backend = backend_in(t.backend);
+                f.total_ms = t.total_ms;
+            }
+            Record::App(_) => {}
+            Record::Reject(_) => f.rejected = true,
+        }
+        f
+    }
+
+    /// The fields of a routed line.
+    fn of_data(d: &LineData) -> LineFields {
+        LineFields {
+            received_at: d.received_at,
+            backend: d.backend.clone(),
+            status: d.status,
+            total_ms: d.total_ms,
+            rejected: d.rejected,
+        }
+    }
+
+    /// The backend name, read from `raw` (the line's bytes) when it sits there.
+    fn backend<'a>(&'a self, raw: &'a [u8]) -> Option<&'a str> {
+        match &self.backend {
+            BackendName::None => None,
+            BackendName::InRaw(a, b) => std::str::from_utf8(raw.get(*a as usize..*b as usize)?).ok(),
+            BackendName::Owned(name) => Some(name),
+        }
+    }
+
+    /// The whole line, with a copy of its bytes.
+    fn with_raw(self, raw: &[u8]) -> LineData {
+        LineData {
+            raw: raw.into(),
+            received_at: self.received_at,
+            backend: self.backend,
+            status: self.status,
+            total_ms: self.total_ms,
+            rejected: self.rejected,
+        }
+    }
+}
+
+/// A source's recent lines: their bytes back to back in one circular buffer and, per line, its
+/// publish number and fields. Keeping a line copies its bytes in, and once the buffer has grown
+/// to its working size nothing is allocated; the oldest line leaves by moving the buffer's
+/// start, without touching its (long cold) memory. A line becomes a [`LineData`] of its own
+/// only when a tail asks for the backlog.
+#[derive(Debug, Default)]
+struct RecentRing {
+    bytes: VecDeque<u8>,
+    /// Per line: publish number, offset of its first byte (counted since the ring began), length,
+    /// fields.
+    lines: VecDeque<(u64, u64, u32, LineFields)>,
+    /// The offset of `bytes[0]`.
+    front: u64,
+}
+
+impl RecentRing {
+    fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Keeps a line, first dropping the oldest ones so that at most `cap` remain.
+    fn push(&mut self, seq: u64, raw: &[u8], fields: LineFields, cap: usize) {
+        while self.lines.len() >= cap.max(1) {
+            let Some((_, _, len, _)) = self.lines.pop_front() else {
+                break;
+            };
+            self.bytes.drain(..len as usize);
+            self.front += len as u64;
+        }
+        if cap == 0 {
+            return;
+        }
+        let start = self.front + self.bytes.len() as u64;
+        self.bytes.extend(raw);
+        self.lines.push_back((seq, start, raw.len() as u32, fields));
+    }
+
+    /// The lines, newest first: publish number, fields and bytes (in up to two pieces).
+    fn iter_rev(&self) -> impl Iterator<Item = (u64, &LineFields, [&[u8]; 2])> {
+        let (a, b) = self.bytes.as_slices();
+        self.lines.iter().rev().map(move |(seq, start, len, fields)| {
+            let from = (start - self.front) as usize;
+            let to = from + *len as usize;
+            (*seq, fields, [piece(a, 0, from, to), piece(b, a.len(), from, to)])
+        })
+    }
+}
+
+/// The part of `from..to` (offsets into a buffer) that falls in `s`, which starts at `off`.
+fn piece(s: &[u8], off: usize, from: usize, to: usize) -> &[u8] {
+    let end = off + s.len();
+    let (lo, hi) = (from.clamp(off, end), to.clamp(off, end));
+    &s[lo - off..hi - off]
 }
 
 /// A [`LineData`] shared by the recent rings and every tail queue: cloning is one `Arc` bump
@@ -353,13 +456,14 @@ impl TailFilter {
 
     /// The part of the filter that depends on the line only.
     pub fn matches_line(&self, line: &LineData) -> bool {
-        self.backend.as_deref().is_none_or(|b| line.backend() == Some(b))
-            && self
-                .status
-                .is_none_or(|s| line.status.is_some_and(|st| s.matches(st)))
-            && self
-                .slow_ms
-                .is_none_or(|ms| line.total_ms.is_some_and(|t| t >= ms))
+        self.matches_fields(line.backend(), line.status, line.total_ms)
+    }
+
+    /// [`TailFilter::matches_line`] on a line's fields.
+    fn matches_fields(&self, backend: Option<&str>, status: Option<u16>, total_ms: Option<i32>) -> bool {
+        self.backend.as_deref().is_none_or(|b| backend == Some(b))
+            && self.status.is_none_or(|s| status.is_some_and(|st| s.matches(st)))
+            && self.slow_ms.is_none_or(|ms| total_ms.is_some_and(|t| t >= ms))
     }
 
     /// Whether a line of this source is selected.
@@ -398,7 +502,7 @@ struct Source {
 
 #[derive(Debug)]
 struct SourceState {
-    recent: VecDeque<Entry>,
+    recent: RecentRing,
     sessions: Vec<Arc<SessionShared>>,
 }
 
@@ -805,33 +909,54 @@ impl Router {
     /// Routes one line of `source`: counts it, keeps it in the source's recent ring and queues
     /// it for every matching tail. Never waits on a reader.
     pub fn publish(&self, source: SourceRef<'_>, line: RoutedLine) {
+        let (fields, raw) = (LineFields::of_data(&line), line.raw.clone());
+        self.route(source, &raw, fields, Some(line));
+    }
+
+    /// [`Router::publish`] of a parsed line, read at `received_at`: the line is copied only
+    /// into its source's ring, and into one shared allocation when a tail wants it.
+    pub fn publish_line(&self, source: SourceRef<'_>, line: &Line<'_>, received_at: Micros) {
+        self.route(source, line.raw, LineFields::of(line, received_at), None);
+    }
+
+    fn route(&self, source: SourceRef<'_>, raw: &[u8], fields: LineFields, routed: Option<RoutedLine>) {
         let src = self.source(source);
         let meta = &src.meta;
-        let bytes = line.raw.len() as u64;
+        let bytes = raw.len() as u64;
         meta.lines.fetch_add(1, Relaxed);
         meta.bytes.fetch_add(bytes, Relaxed);
-        meta.last_received.store(line.received_at, Relaxed);
+        meta.last_received.store(fields.received_at, Relaxed);
         self.totals.lines.fetch_add(1, Relaxed);
         self.totals.bytes.fetch_add(bytes, Relaxed);
-        if line.rejected {
+        if fields.rejected {
             meta.rejects.fetch_add(1, Relaxed);
             self.totals.rejects.fetch_add(1, Relaxed);
         }
-        let now = line.received_at;
+        let now = fields.received_at;
         let mut st = lock(&src.state);
         // Taken under the source lock, so one source's lines are numbered in ring order.
         let seq = self.clock.fetch_add(1, Relaxed);
         meta.last_tick.store(seq, Relaxed);
-        let entry = Entry {
-            seq,
-            source: meta.clone(),
-            line,
-        };
         let mut any_closed = false;
+        let mut routed = routed;
         for session in &st.sessions {
             if session.is_closed() {
                 any_closed = true;
-            } else if session.filter.matches_line(&entry.line) && session.push(entry.clone(), now) {
+                continue;
+            }
+            if !session
+                .filter
+                .matches_fields(fields.backend(raw), fields.status, fields.total_ms)
+            {
+                continue;
+            }
+            let line = routed.get_or_insert_with(|| fields.clone().with_raw(raw).into());
+            let entry = Entry {
+                seq,
+                source: meta.clone(),
+                line: line.clone(),
+            };
+            if session.push(entry, now) {
                 self.totals.drops.fetch_add(1, Relaxed);
             }
         }
@@ -839,14 +964,7 @@ impl Router {
             st.sessions.retain(|s| !s.is_closed());
         }
         let recent_lines = self.recent_lines.load(Relaxed);
-        while st.recent.len() >= recent_lines.max(1) {
-            if st.recent.pop_front().is_none() {
-                break;
-            }
-        }
-        if recent_lines > 0 {
-            st.recent.push_back(entry);
-        }
+        st.recent.push(seq, raw, fields, recent_lines);
     }
 
     /// Opens a tail: the last `backlog` matching lines still in the recent rings (oldest
@@ -875,12 +993,21 @@ impl Router {
                     continue;
                 }
                 let mut st = lock(&src.state);
-                for e in st.recent.iter().rev() {
-                    if newest.len() == backlog && newest.peek().is_none_or(|m| m.0 .0.seq >= e.seq) {
+                for (seq, fields, [a, b]) in st.recent.iter_rev() {
+                    if newest.len() == backlog && newest.peek().is_none_or(|m| m.0 .0.seq >= seq) {
                         break;
                     }
-                    if shared.filter.matches_line(&e.line) {
-                        newest.push(std::cmp::Reverse(BySeq(e.clone())));
+                    let raw = [a, b].concat();
+                    if shared
+                        .filter
+                        .matches_fields(fields.backend(&raw), fields.status, fields.total_ms)
+                    {
+                        let line = fields.clone().with_raw(&raw).into();
+                        newest.push(std::cmp::Reverse(BySeq(Entry {
+                            seq,
+                            source: src.meta.clone(),
+                            line,
+                        })));
                         if newest.len() > backlog {
                             newest.pop();
                         }
@@ -972,7 +1099,7 @@ impl Router {
                 last_tick: AtomicU64::new(self.clock.load(Relaxed)),
             }),
             state: Mutex::new(SourceState {
-                recent: VecDeque::new(),
+                recent: RecentRing::default(),
                 sessions,
             }),
         });
@@ -1093,6 +1220,58 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(SourceRef::from_header(&header), src("lb1", "haproxy", None));
+    }
+
+    #[test]
+    fn recent_ring_keeps_the_newest_lines_whole_across_wraparound() {
+        let mut ring = RecentRing::default();
+        let line = |i: u64| format!("line {i} {}", "x".repeat((i * 7 % 13) as usize));
+        for i in 0..1000u64 {
+            let fields = LineFields {
+                received_at: i as Micros,
+                ..LineFields::default()
+            };
+            ring.push(i, line(i).as_bytes(), fields, 7);
+            let got: Vec<(u64, Vec<u8>)> = ring
+                .iter_rev()
+                .map(|(seq, f, [a, b])| {
+                    assert_eq!(f.received_at, seq as Micros);
+                    (seq, [a, b].concat())
+                })
+                .collect();
+            let want: Vec<(u64, Vec<u8>)> = (i.saturating_sub(6)..=i)
+                .rev()
+                .map(|k| (k, line(k).into_bytes()))
+                .collect();
+            assert_eq!(got, want, "after line {i}");
+        }
+        ring.push(1000, b"none kept", LineFields::default(), 0);
+        assert_eq!(ring.len(), 0);
+    }
+
+    #[test]
+    fn publish_line_routes_what_publish_routes() {
+        let opts = crate::ParseOptions::default();
+        let raw = b"<134>Nov 22 01:22:06 lb1 haproxy[1]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1/2/3 503 10 - - ---- 1/1/0/0/0 0/0 \"GET /a HTTP/1.1\"";
+        let line = crate::parse_line(raw, &opts);
+        let (a, b) = (Router::new(config(10, 10, 10)), Router::new(config(10, 10, 10)));
+        let filter = TailFilter {
+            backend: Some("be".into()),
+            status: Some(StatusFilter::Class(5)),
+            ..TailFilter::default()
+        };
+        let (mut ta, mut tb) = (a.subscribe(filter.clone(), 0), b.subscribe(filter, 0));
+        a.publish(
+            SourceRef::from_header(&line.header),
+            LineData::from_line(&line, T0).into(),
+        );
+        b.publish_line(SourceRef::from_header(&line.header), &line, T0);
+        let (la, lb) = (ta.try_recv(), tb.try_recv());
+        assert!(la.is_some());
+        assert_eq!(la, lb);
+        let backlog = |r: &Router| r.subscribe(TailFilter::default(), 5).try_recv();
+        assert_eq!(backlog(&a), backlog(&b));
+        assert!(backlog(&a).is_some());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use weir_ingest::listen::Batch;
-use weir_ingest::router::{LineData, Router, SourceRef};
+use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
@@ -151,9 +151,8 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
                 tracing::error!(error = %e, "spool append failed");
             }
         }
-        let routed = LineData::from_line(&line, batch.received_at);
         ctx.router
-            .publish(SourceRef::from_header(&line.header), routed.into());
+            .publish_line(SourceRef::from_header(&line.header), &line, batch.received_at);
     }
     for table in Table::ALL {
         let (p, s) = (parsed[table as usize], spooled[table as usize]);
