@@ -359,9 +359,9 @@ fn piece(s: &[u8], off: usize, from: usize, to: usize) -> &[u8] {
     &s[lo - off..hi - off]
 }
 
-/// A [`LineData`] shared by the recent rings and every tail queue: cloning is one `Arc` bump
-/// (of the raw bytes) and a copy of the few parsed fields, and routing a line costs one
-/// allocation.
+/// A [`LineData`] shared by the tail queues that want it: cloning is one `Arc` bump (of the raw
+/// bytes) and a copy of the few parsed fields. It is made once per line, and only when some
+/// tail wants the line; the recent rings keep bytes ([`RecentRing`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedLine(LineData);
 
