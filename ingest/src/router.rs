@@ -361,7 +361,7 @@ fn piece(s: &[u8], off: usize, from: usize, to: usize) -> &[u8] {
 
 /// A [`LineData`] shared by the tail queues that want it: cloning is one `Arc` bump (of the raw
 /// bytes) and a copy of the few parsed fields. It is made once per line, and only when some
-/// tail wants the line; the recent rings keep bytes ([`RecentRing`]).
+/// tail wants the line; the recent rings keep bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedLine(LineData);
 
