@@ -658,6 +658,41 @@ mod tests {
         assert!(slash_nums::<1>(&[b'9'; 19]).is_none());
     }
 
+    /// The one-pass reader against the rule written out: exactly N parts between slashes, each
+    /// an optional `+`, an optional `-`, then 1 to 18 digits.
+    fn slash_nums_by_rule<const N: usize>(tok: &[u8]) -> Option<[(u64, bool, bool); N]> {
+        let parts: Vec<&[u8]> = tok.split(|&c| c == b'/').collect();
+        if parts.len() != N {
+            return None;
+        }
+        let mut out = [(0, false, false); N];
+        for (slot, mut p) in out.iter_mut().zip(parts) {
+            let plus = p.first() == Some(&b'+');
+            if plus {
+                p = &p[1..];
+            }
+            let minus = p.first() == Some(&b'-');
+            if minus {
+                p = &p[1..];
+            }
+            if p.is_empty() || p.len() > 18 || !p.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            *slot = (std::str::from_utf8(p).ok()?.parse().ok()?, plus, minus);
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn slash_nums_follow_the_rule(tok in "[0-9+/ -]{0,30}|([+]?-?[0-9]{1,20}/){0,5}[+]?-?[0-9]{1,20}") {
+            let got = |n: Option<[Num; 3]>| n.map(|n| n.map(|n| (n.value, n.plus, n.minus)));
+            proptest::prop_assert_eq!(got(slash_nums::<3>(tok.as_bytes())), slash_nums_by_rule::<3>(tok.as_bytes()));
+            let got5 = slash_nums::<5>(tok.as_bytes()).map(|n| n.map(|n| (n.value, n.plus, n.minus)));
+            proptest::prop_assert_eq!(got5, slash_nums_by_rule::<5>(tok.as_bytes()));
+        }
+    }
+
     #[test]
     fn timers_and_counters() {
         assert_eq!(timer(b"-1"), Some((None, false)));
