@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         threads,
         DEFAULT_CHUNK_BYTES,
         |_| proto.clone(),
-        |acc, chunk| match std::str::from_utf8(chunk.data()) {
+        |acc, chunk| match simdutf8::basic::from_utf8(chunk.data()) {
             // One UTF-8 validation per chunk, not one per line.
             Ok(text) => {
                 for raw in StrLines::new(text) {

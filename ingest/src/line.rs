@@ -8,7 +8,7 @@
 use weir_model::time::{civil_from_micros, micros_from_civil};
 use weir_model::{AppKind, AppLog, Line, Micros, Record, Reject, RejectReason, SyslogHeader};
 
-use crate::haproxy::fields::Text;
+use crate::haproxy::fields::{utf8, Text};
 use crate::haproxy::{self, Message};
 use crate::syslog::{self, HeaderForm};
 use crate::ParseOptions;
@@ -126,7 +126,7 @@ fn parse_into<'a>(
             return Err((RejectReason::UnknownFormat, msg));
         }
         Some(Message::NotHaproxy) => {
-            let message = std::str::from_utf8(msg).map_err(|_| (RejectReason::InvalidUtf8, msg))?;
+            let message = utf8(msg).map_err(|r| (r, msg))?;
             Record::App(AppLog {
                 kind: AppKind::Plain,
                 ts: header.timestamp,

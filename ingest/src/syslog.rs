@@ -23,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use weir_model::time::{micros_from_civil, month_from_abbrev};
 use weir_model::{Micros, RejectReason, SyslogHeader};
 
-use crate::haproxy::fields::{find, find_near, Text};
+use crate::haproxy::fields::{find, find_near, utf8, Text};
 use crate::ParseOptions;
 
 /// How the header was written; tells which fields it could carry.
@@ -404,7 +404,7 @@ fn rfc5424<'a>(
     opts: &ParseOptions,
 ) -> Result<(SyslogHeader<'a>, HeaderForm, &'a [u8]), RejectReason> {
     // syslog_loose trims; the message is located again in the untrimmed bytes below.
-    let text = std::str::from_utf8(line).map_err(|_| RejectReason::InvalidUtf8)?;
+    let text = utf8(line)?;
     let msg =
         syslog_loose::parse_message_with_year_exact(text, |_| opts.year, syslog_loose::Variant::RFC5424)
             .map_err(|_| RejectReason::BadSyslogHeader)?;

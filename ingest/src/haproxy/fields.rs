@@ -44,10 +44,11 @@ pub(crate) fn next_field(i: &[u8]) -> Field<'_> {
     }
 }
 
-/// `bytes` as `&str`, or [`RejectReason::InvalidUtf8`].
+/// `bytes` as `&str`, or [`RejectReason::InvalidUtf8`]. Validated with SIMD (`simdutf8`): a
+/// whole line or chunk is checked at once, several times faster than `std::str::from_utf8`.
 #[inline]
 pub(crate) fn utf8(b: &[u8]) -> Result<&str, RejectReason> {
-    std::str::from_utf8(b).map_err(|_| RejectReason::InvalidUtf8)
+    simdutf8::basic::from_utf8(b).map_err(|_| RejectReason::InvalidUtf8)
 }
 
 /// A message validated as UTF-8 once, so that its fields become `&str` by slicing instead of
