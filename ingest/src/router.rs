@@ -166,12 +166,21 @@ fn clip(s: &str) -> &str {
 /// One routed line: its raw text and the few fields tail filters need.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineData {
-    /// The line as received, without its framing (shared: a routed line's clones in rings and
-    /// tail queues all point at one copy).
+    /// The line as received, without its framing (shared: a routed line's clones in tail
+    /// queues all point at one copy).
     pub raw: Arc<[u8]>,
+    /// What routing and tails read of it.
+    pub fields: LineFields,
+}
+
+/// The fields of a routed line that tails filter and show, without its bytes: a source's
+/// recent ring keeps these beside the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineFields {
     /// When weir read it.
     pub received_at: Micros,
-    /// The HAProxy backend, for HTTP and TCP logs: see [`LineData::backend`].
+    /// The HAProxy backend, for HTTP and TCP logs: see [`LineData::backend`]. `InRaw`
+    /// offsets are into the line's bytes.
     backend: BackendName,
     /// The HTTP status, for HTTP logs.
     pub status: Option<u16>,
@@ -194,25 +203,21 @@ enum BackendName {
 impl LineData {
     /// A line with no parsed fields (an application line, say).
     pub fn new(raw: &[u8], received_at: Micros) -> LineData {
-        LineData {
-            raw: raw.into(),
+        LineFields {
             received_at,
-            ..LineData::default()
+            ..LineFields::default()
         }
+        .with_raw(raw)
     }
 
     /// The HAProxy backend, for HTTP and TCP logs.
     pub fn backend(&self) -> Option<&str> {
-        match &self.backend {
-            BackendName::None => None,
-            BackendName::InRaw(a, b) => std::str::from_utf8(self.raw.get(*a as usize..*b as usize)?).ok(),
-            BackendName::Owned(name) => Some(name),
-        }
+        self.fields.backend(&self.raw)
     }
 
     /// Sets the backend name.
     pub fn with_backend(mut self, name: &str) -> LineData {
-        self.backend = BackendName::Owned(name.into());
+        self.fields.backend = BackendName::Owned(name.into());
         self
     }
 
@@ -225,18 +230,6 @@ impl LineData {
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.raw)
     }
-}
-
-/// A [`LineData`] without its bytes: what routing reads of a line, kept beside the bytes in a
-/// source's [`RecentRing`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct LineFields {
-    received_at: Micros,
-    /// Where the backend name is; `InRaw` offsets are into the line's bytes.
-    backend: BackendName,
-    status: Option<u16>,
-    total_ms: Option<i32>,
-    rejected: bool,
 }
 
 impl LineFields {
@@ -271,17 +264,6 @@ impl LineFields {
         f
     }
 
-    /// The fields of a routed line.
-    fn of_data(d: &LineData) -> LineFields {
-        LineFields {
-            received_at: d.received_at,
-            backend: d.backend.clone(),
-            status: d.status,
-            total_ms: d.total_ms,
-            rejected: d.rejected,
-        }
-    }
-
     /// The backend name, read from `raw` (the line's bytes) when it sits there.
     fn backend<'a>(&'a self, raw: &'a [u8]) -> Option<&'a str> {
         match &self.backend {
@@ -295,11 +277,7 @@ impl LineFields {
     fn with_raw(self, raw: &[u8]) -> LineData {
         LineData {
             raw: raw.into(),
-            received_at: self.received_at,
-            backend: self.backend,
-            status: self.status,
-            total_ms: self.total_ms,
-            rejected: self.rejected,
+            fields: self,
         }
     }
 }
@@ -312,11 +290,19 @@ impl LineFields {
 #[derive(Debug, Default)]
 struct RecentRing {
     bytes: VecDeque<u8>,
-    /// Per line: publish number, offset of its first byte (counted since the ring began), length,
-    /// fields.
-    lines: VecDeque<(u64, u64, u32, LineFields)>,
-    /// The offset of `bytes[0]`.
+    lines: VecDeque<RecentLine>,
+    /// The offset of `bytes[0]`, counted since the ring began.
     front: u64,
+}
+
+/// One line of a [`RecentRing`].
+#[derive(Debug)]
+struct RecentLine {
+    seq: u64,
+    /// The offset of its first byte, counted as [`RecentRing::front`] is.
+    start: u64,
+    len: u32,
+    fields: LineFields,
 }
 
 impl RecentRing {
@@ -327,36 +313,35 @@ impl RecentRing {
     /// Keeps a line, first dropping the oldest ones so that at most `cap` remain.
     fn push(&mut self, seq: u64, raw: &[u8], fields: LineFields, cap: usize) {
         while self.lines.len() >= cap.max(1) {
-            let Some((_, _, len, _)) = self.lines.pop_front() else {
+            let Some(old) = self.lines.pop_front() else {
                 break;
             };
-            self.bytes.drain(..len as usize);
-            self.front += len as u64;
+            self.bytes.drain(..old.len as usize);
+            self.front += old.len as u64;
         }
         if cap == 0 {
             return;
         }
         let start = self.front + self.bytes.len() as u64;
         self.bytes.extend(raw);
-        self.lines.push_back((seq, start, raw.len() as u32, fields));
+        self.lines.push_back(RecentLine {
+            seq,
+            start,
+            len: raw.len() as u32,
+            fields,
+        });
     }
 
-    /// The lines, newest first: publish number, fields and bytes (in up to two pieces).
-    fn iter_rev(&self) -> impl Iterator<Item = (u64, &LineFields, [&[u8]; 2])> {
-        let (a, b) = self.bytes.as_slices();
-        self.lines.iter().rev().map(move |(seq, start, len, fields)| {
-            let from = (start - self.front) as usize;
-            let to = from + *len as usize;
-            (*seq, fields, [piece(a, 0, from, to), piece(b, a.len(), from, to)])
+    /// The lines, newest first, with their bytes. Puts the buffer in one piece first (a copy
+    /// only when it has wrapped around), so that every line is one slice.
+    fn iter_rev(&mut self) -> impl Iterator<Item = (&RecentLine, &[u8])> {
+        let bytes: &[u8] = self.bytes.make_contiguous();
+        let front = self.front;
+        self.lines.iter().rev().map(move |l| {
+            let from = (l.start - front) as usize;
+            (l, &bytes[from..from + l.len as usize])
         })
     }
-}
-
-/// The part of `from..to` (offsets into a buffer) that falls in `s`, which starts at `off`.
-fn piece(s: &[u8], off: usize, from: usize, to: usize) -> &[u8] {
-    let end = off + s.len();
-    let (lo, hi) = (from.clamp(off, end), to.clamp(off, end));
-    &s[lo - off..hi - off]
 }
 
 /// A [`LineData`] shared by the tail queues that want it: cloning is one `Arc` bump (of the raw
@@ -456,14 +441,20 @@ impl TailFilter {
 
     /// The part of the filter that depends on the line only.
     pub fn matches_line(&self, line: &LineData) -> bool {
-        self.matches_fields(line.backend(), line.status, line.total_ms)
+        self.matches_fields(&line.fields, &line.raw)
     }
 
-    /// [`TailFilter::matches_line`] on a line's fields.
-    fn matches_fields(&self, backend: Option<&str>, status: Option<u16>, total_ms: Option<i32>) -> bool {
-        self.backend.as_deref().is_none_or(|b| backend == Some(b))
-            && self.status.is_none_or(|s| status.is_some_and(|st| s.matches(st)))
-            && self.slow_ms.is_none_or(|ms| total_ms.is_some_and(|t| t >= ms))
+    /// [`TailFilter::matches_line`] on a line's fields and bytes.
+    fn matches_fields(&self, line: &LineFields, raw: &[u8]) -> bool {
+        self.backend
+            .as_deref()
+            .is_none_or(|b| line.backend(raw) == Some(b))
+            && self
+                .status
+                .is_none_or(|s| line.status.is_some_and(|st| s.matches(st)))
+            && self
+                .slow_ms
+                .is_none_or(|ms| line.total_ms.is_some_and(|t| t >= ms))
     }
 
     /// Whether a line of this source is selected.
@@ -909,7 +900,7 @@ impl Router {
     /// Routes one line of `source`: counts it, keeps it in the source's recent ring and queues
     /// it for every matching tail. Never waits on a reader.
     pub fn publish(&self, source: SourceRef<'_>, line: RoutedLine) {
-        let (fields, raw) = (LineFields::of_data(&line), line.raw.clone());
+        let (fields, raw) = (line.fields.clone(), line.raw.clone());
         self.route(source, &raw, fields, Some(line));
     }
 
@@ -944,10 +935,7 @@ impl Router {
                 any_closed = true;
                 continue;
             }
-            if !session
-                .filter
-                .matches_fields(fields.backend(raw), fields.status, fields.total_ms)
-            {
+            if !session.filter.matches_fields(&fields, raw) {
                 continue;
             }
             let line = routed.get_or_insert_with(|| fields.clone().with_raw(raw).into());
@@ -993,20 +981,15 @@ impl Router {
                     continue;
                 }
                 let mut st = lock(&src.state);
-                for (seq, fields, [a, b]) in st.recent.iter_rev() {
-                    if newest.len() == backlog && newest.peek().is_none_or(|m| m.0 .0.seq >= seq) {
+                for (l, raw) in st.recent.iter_rev() {
+                    if newest.len() == backlog && newest.peek().is_none_or(|m| m.0 .0.seq >= l.seq) {
                         break;
                     }
-                    let raw = [a, b].concat();
-                    if shared
-                        .filter
-                        .matches_fields(fields.backend(&raw), fields.status, fields.total_ms)
-                    {
-                        let line = fields.clone().with_raw(&raw).into();
+                    if shared.filter.matches_fields(&l.fields, raw) {
                         newest.push(std::cmp::Reverse(BySeq(Entry {
-                            seq,
+                            seq: l.seq,
                             source: src.meta.clone(),
-                            line,
+                            line: l.fields.clone().with_raw(raw).into(),
                         })));
                         if newest.len() > backlog {
                             newest.pop();
@@ -1155,23 +1138,18 @@ mod tests {
     }
 
     fn text(raw: &str, at: Micros) -> RoutedLine {
-        LineData {
-            raw: raw.as_bytes().into(),
-            received_at: at,
-            ..LineData::default()
-        }
-        .into()
+        LineData::new(raw.as_bytes(), at).into()
     }
 
     fn http(raw: &str, backend: &str, status: u16, total_ms: i32) -> RoutedLine {
-        LineData {
-            raw: raw.as_bytes().into(),
+        LineFields {
             received_at: T0,
             status: Some(status),
             total_ms: Some(total_ms),
             rejected: false,
-            ..LineData::default()
+            ..LineFields::default()
         }
+        .with_raw(raw.as_bytes())
         .with_backend(backend)
         .into()
     }
@@ -1234,9 +1212,9 @@ mod tests {
             ring.push(i, line(i).as_bytes(), fields, 7);
             let got: Vec<(u64, Vec<u8>)> = ring
                 .iter_rev()
-                .map(|(seq, f, [a, b])| {
-                    assert_eq!(f.received_at, seq as Micros);
-                    (seq, [a, b].concat())
+                .map(|(l, raw)| {
+                    assert_eq!(l.fields.received_at, l.seq as Micros);
+                    (l.seq, raw.to_vec())
                 })
                 .collect();
             let want: Vec<(u64, Vec<u8>)> = (i.saturating_sub(6)..=i)
@@ -1355,16 +1333,16 @@ mod tests {
         let data = LineData::from_line(&line, T0);
         assert_eq!(&*data.raw, &raw[..]);
         assert_eq!(
-            (data.backend(), data.status, data.total_ms),
+            (data.backend(), data.fields.status, data.fields.total_ms),
             (Some("be_nosrv"), Some(503), Some(0))
         );
-        assert!(!data.rejected);
+        assert!(!data.fields.rejected);
         assert_eq!(
             SourceRef::from_header(&line.header).to_key().to_string(),
             "lb-test/haproxy"
         );
         let junk = crate::parse_line(b"\xff\xfe", &opts);
-        assert!(LineData::from_line(&junk, T0).rejected);
+        assert!(LineData::from_line(&junk, T0).fields.rejected);
     }
 
     #[test]
@@ -1585,11 +1563,11 @@ mod tests {
         router.publish(s, text("12345", T0));
         router.publish(
             s,
-            LineData {
-                raw: b"\xff\xfe".as_slice().into(),
+            LineFields {
                 rejected: true,
                 ..Default::default()
             }
+            .with_raw(b"\xff\xfe")
             .into(),
         );
         let st = &router.sources()[0];

@@ -167,11 +167,11 @@ pub fn render(item: &TailItem, ndjson: bool, out: &mut String) {
     }
     let v = match item {
         TailItem::Line(l) => serde_json::json!({
-            "received_at": weir_model::time::format_rfc3339(l.line.received_at),
+            "received_at": weir_model::time::format_rfc3339(l.line.fields.received_at),
             "source": l.source.to_string(),
             "backend": l.line.backend(),
-            "status": l.line.status,
-            "total_ms": l.line.total_ms,
+            "status": l.line.fields.status,
+            "total_ms": l.line.fields.total_ms,
             "line": l.line.text(),
         }),
         TailItem::Overflow(o) => serde_json::json!({
