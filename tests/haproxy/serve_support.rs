@@ -164,9 +164,9 @@ impl WeirServe {
         });
     }
 
-    /// Sends SIGTERM and waits for the exit (panicking with its output past `deadline`).
-    /// Returns the exit status and everything printed on stdout.
-    pub fn stop(&mut self, deadline: Instant) -> (ExitStatus, String) {
+    /// Sends SIGTERM and waits for a clean exit (status 0), panicking with its output when it
+    /// exits otherwise or not by `deadline`. Returns everything printed on stdout.
+    pub fn stop(&mut self, deadline: Instant) -> String {
         let mut child = self.child.take().expect("weir serve is running");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -178,7 +178,13 @@ impl WeirServe {
                 if let Some(r) = self.stdout_reader.take() {
                     let _ = r.join();
                 }
-                return (status, self.stdout_text());
+                let stdout = self.stdout_text();
+                assert!(
+                    status.success(),
+                    "weir serve exited with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+                    self.stderr_text()
+                );
+                return stdout;
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
@@ -423,6 +429,18 @@ impl TailChild {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits for `weir tail` to end on its own (its server stopped) with status 0.
+    pub fn assert_exits_ok(&mut self, deadline: Instant) {
+        let exit = self
+            .wait_exit(deadline)
+            .expect("weir tail exits when the server stops");
+        assert!(
+            exit.success(),
+            "weir tail exited with {exit}: {}",
+            self.stderr_text()
+        );
     }
 }
 

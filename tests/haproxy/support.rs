@@ -263,3 +263,45 @@ pub fn find_in<'a>(datagrams: &'a [Vec<u8>], needle: &str) -> Option<&'a [u8]> {
         .find(|d| d.windows(needle.len()).any(|w| w == needle.as_bytes()))
         .map(Vec::as_slice)
 }
+
+/// The frontends of a running `live.cfg`: their ports.
+pub struct LivePorts {
+    /// `fe_http`.
+    pub http: u16,
+    /// `fe_logasap`.
+    pub logasap: u16,
+    /// `fe_tcp`.
+    pub tcp: u16,
+}
+
+/// Starts HAProxy in `dir` on `live.cfg`: logging to UDP `log_port`, proxying to `backend`,
+/// with `https_frontend` (a filled `https.cfg`, or nothing) spliced in. Returns once it
+/// listens; panics with its output and config if it does not by `deadline`.
+pub fn start_live(
+    bin: &Path,
+    dir: &Path,
+    log_port: u16,
+    backend: SocketAddr,
+    https_frontend: &str,
+    deadline: Instant,
+) -> (Haproxy, LivePorts) {
+    let [probe, http, logasap, tcp, dead, refused] = [(); 6].map(|_| free_port());
+    let config = include_str!("live.cfg")
+        .replace("{{LOG_PORT}}", &log_port.to_string())
+        .replace("{{PROBE_PORT}}", &probe.to_string())
+        .replace("{{HTTP_PORT}}", &http.to_string())
+        .replace("{{LOGASAP_PORT}}", &logasap.to_string())
+        .replace("{{TCP_PORT}}", &tcp.to_string())
+        .replace("{{HTTPS_FRONTEND}}", https_frontend)
+        .replace("{{APP_ADDR}}", &backend.to_string())
+        .replace("{{DEAD_PORT}}", &dead.to_string())
+        .replace("{{REFUSED_PORT}}", &refused.to_string());
+    let cfg_path = dir.join("haproxy.cfg");
+    std::fs::write(&cfg_path, &config).expect("write haproxy.cfg");
+    let mut proxy = Haproxy::start(bin, &cfg_path, dir).expect("start haproxy");
+    if let Err(e) = proxy.wait_ready(probe, deadline) {
+        let out = std::fs::read_to_string(dir.join("haproxy.out")).unwrap_or_default();
+        panic!("{e}\n--- haproxy output ---\n{out}\n--- config ---\n{config}");
+    }
+    (proxy, LivePorts { http, logasap, tcp })
+}

@@ -13,13 +13,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::{
     abort_download, exchange, find_haproxy, find_in, find_program, free_port, skip_unless_ci, spawn_backend,
-    Haproxy, LogCollector, BIG_BYTES,
+    start_live, LivePorts, LogCollector, BIG_BYTES,
 };
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::time::civil_from_micros;
 use weir_model::{AppKind, HttpLog, Line, Micros, Record, SyslogHeader, TcpLog};
 
-const CONFIG: &str = include_str!("../haproxy/live.cfg");
 const HTTPS_FRONTEND: &str = include_str!("../haproxy/https.cfg");
 /// Sent by every request to `fe_http`; HAProxy escapes `|{}` in the capture.
 const USER_AGENT: &str = "weir-live/1.0 (a|b) {x}";
@@ -417,10 +416,7 @@ fn real_haproxy_lines_parse_field_by_field() {
     let dir = tempfile::tempdir().expect("temp dir");
     let backend = spawn_backend();
     let mut logs = LogCollector::bind().expect("bind UDP log socket");
-    let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
-    let [probe, http, logasap, tcp, https, dead, refused, _] = ports[..] else {
-        unreachable!()
-    };
+    let https = free_port();
 
     let https_frontend = match &openssl {
         Some(bin) => {
@@ -431,23 +427,14 @@ fn real_haproxy_lines_parse_field_by_field() {
         }
         None => String::new(),
     };
-    let config = CONFIG
-        .replace("{{LOG_PORT}}", &logs.port().to_string())
-        .replace("{{PROBE_PORT}}", &probe.to_string())
-        .replace("{{HTTP_PORT}}", &http.to_string())
-        .replace("{{LOGASAP_PORT}}", &logasap.to_string())
-        .replace("{{TCP_PORT}}", &tcp.to_string())
-        .replace("{{HTTPS_FRONTEND}}", &https_frontend)
-        .replace("{{APP_ADDR}}", &backend.to_string())
-        .replace("{{DEAD_PORT}}", &dead.to_string())
-        .replace("{{REFUSED_PORT}}", &refused.to_string());
-    let cfg_path = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg_path, &config).expect("write haproxy.cfg");
-    let mut proxy = Haproxy::start(&haproxy_bin, &cfg_path, dir.path()).expect("start haproxy");
-    if let Err(e) = proxy.wait_ready(probe, deadline) {
-        let out = std::fs::read_to_string(dir.path().join("haproxy.out")).unwrap_or_default();
-        panic!("{e}\n--- haproxy output ---\n{out}\n--- config ---\n{config}");
-    }
+    let (proxy, LivePorts { http, logasap, tcp }) = start_live(
+        &haproxy_bin,
+        dir.path(),
+        logs.port(),
+        backend,
+        &https_frontend,
+        deadline,
+    );
     // The health check marks be_down/dead1 DOWN shortly after start; requests to be_down
     // before that would still be sent to the server.
     let down_event = "Server be_down/dead1 is DOWN";

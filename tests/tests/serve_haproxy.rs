@@ -15,10 +15,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serve_support::{int16s, strings, TailChild, WeirServe};
-use support::{exchange, find_haproxy, free_port, skip_unless_ci, spawn_backend, Haproxy};
+use support::{exchange, find_haproxy, skip_unless_ci, spawn_backend, start_live, LivePorts};
 use weir_store::Table;
-
-const CONFIG: &str = include_str!("../haproxy/live.cfg");
 
 /// Requests per outcome.
 const EACH: usize = 8;
@@ -49,24 +47,8 @@ fn haproxy_to_weir_serve_tail_live_and_exact_rows_after_sigterm() {
     weir.wait_tail_sessions(1, deadline);
 
     let backend = spawn_backend();
-    let [probe, http, logasap, tcp, dead, refused] = [(); 6].map(|_| free_port());
-    let config = CONFIG
-        .replace("{{LOG_PORT}}", &weir.udp.port().to_string())
-        .replace("{{PROBE_PORT}}", &probe.to_string())
-        .replace("{{HTTP_PORT}}", &http.to_string())
-        .replace("{{LOGASAP_PORT}}", &logasap.to_string())
-        .replace("{{TCP_PORT}}", &tcp.to_string())
-        .replace("{{HTTPS_FRONTEND}}", "")
-        .replace("{{APP_ADDR}}", &backend.to_string())
-        .replace("{{DEAD_PORT}}", &dead.to_string())
-        .replace("{{REFUSED_PORT}}", &refused.to_string());
-    let cfg_path = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg_path, &config).expect("write haproxy.cfg");
-    let mut proxy = Haproxy::start(&haproxy_bin, &cfg_path, dir.path()).expect("start haproxy");
-    if let Err(e) = proxy.wait_ready(probe, deadline) {
-        let out = std::fs::read_to_string(dir.path().join("haproxy.out")).unwrap_or_default();
-        panic!("{e}\n--- haproxy output ---\n{out}");
-    }
+    let (proxy, LivePorts { http, .. }) =
+        start_live(&haproxy_bin, dir.path(), weir.udp.port(), backend, "", deadline);
     // be_down/dead1 must be marked DOWN before /down gets 503 <NOSRV>; the event reaches weir
     // as an app line, and the tail shows it.
     let down = "Server be_down/dead1 is DOWN";
@@ -149,21 +131,9 @@ fn haproxy_to_weir_serve_tail_live_and_exact_rows_after_sigterm() {
 
     // SIGTERM: weir drains, publishes and exits 0; the open tail ends with it.
     drop(proxy);
-    let (status, stdout) = weir.stop(deadline);
-    assert!(
-        status.success(),
-        "weir serve exited with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
-        weir.stderr_text()
-    );
+    let stdout = weir.stop(deadline);
     assert!(stdout.contains("weir: stopped;"), "{stdout}");
-    let exit = tail
-        .wait_exit(deadline)
-        .expect("weir tail exits when the server stops");
-    assert!(
-        exit.success(),
-        "weir tail exited with {exit}: {}",
-        tail.stderr_text()
-    );
+    tail.assert_exits_ok(deadline);
 
     let paths = strings(&weir.spool, Table::Requests, "path");
     let queries = strings(&weir.spool, Table::Requests, "query");

@@ -634,7 +634,7 @@ mod tests {
 
     #[test]
     fn slash_nums_signs_and_lengths() {
-        let v = |b: &[u8]| slash_nums::<3>(b).map(|n| n.map(|n| (n.value, n.plus, n.minus)));
+        let v = triples::<3>;
         assert_eq!(
             v(b"+-1/-2/+3"),
             Some([(1, true, true), (2, false, true), (3, true, false)])
@@ -657,6 +657,11 @@ mod tests {
         }
         assert!(slash_nums::<1>(&[b'9'; 18]).is_some());
         assert!(slash_nums::<1>(&[b'9'; 19]).is_none());
+    }
+
+    /// [`slash_nums`] as (value, plus, minus) triples.
+    fn triples<const N: usize>(tok: &[u8]) -> Option<[(u64, bool, bool); N]> {
+        slash_nums::<N>(tok).map(|n| n.map(|n| (n.value, n.plus, n.minus)))
     }
 
     /// The one-pass reader against the rule written out: exactly N parts between slashes, each
@@ -687,10 +692,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn slash_nums_follow_the_rule(tok in "[0-9+/ -]{0,30}|([+]?-?[0-9]{1,20}/){0,5}[+]?-?[0-9]{1,20}") {
-            let got = |n: Option<[Num; 3]>| n.map(|n| n.map(|n| (n.value, n.plus, n.minus)));
-            proptest::prop_assert_eq!(got(slash_nums::<3>(tok.as_bytes())), slash_nums_by_rule::<3>(tok.as_bytes()));
-            let got5 = slash_nums::<5>(tok.as_bytes()).map(|n| n.map(|n| (n.value, n.plus, n.minus)));
-            proptest::prop_assert_eq!(got5, slash_nums_by_rule::<5>(tok.as_bytes()));
+            proptest::prop_assert_eq!(triples::<3>(tok.as_bytes()), slash_nums_by_rule::<3>(tok.as_bytes()));
+            proptest::prop_assert_eq!(triples::<5>(tok.as_bytes()), slash_nums_by_rule::<5>(tok.as_bytes()));
         }
     }
 
