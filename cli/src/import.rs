@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
-use weir_ingest::read::{for_each_chunk, DEFAULT_CHUNK_BYTES};
+use weir_ingest::read::{for_each_chunk, Chunking};
 use weir_ingest::{parse_line_as, Expect};
 use weir_model::{Record, RejectReason};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
@@ -43,6 +43,11 @@ pub struct Args {
     /// zstd level of the Parquet files.
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
+    /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
+    /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
+    /// with SIGBUS; use this when that may happen.
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 /// `--format`.
@@ -92,7 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let workers = for_each_chunk(
         &inputs,
         threads,
-        DEFAULT_CHUNK_BYTES,
+        Chunking {
+            map_files: !args.no_mmap,
+            ..Chunking::default()
+        },
         |_| Worker {
             writer: SpoolWriter::create(SpoolOptions {
                 sequence: seq.clone(),

@@ -10,7 +10,7 @@ use std::io::Write;
 use anyhow::Context;
 use weir_aggregate::hdr::REPORT_SIGFIG;
 use weir_aggregate::{Dim, ReportAccumulator, ReportKind, ReportSpec, TimeRange};
-use weir_ingest::read::{for_each_chunk, StrLines, DEFAULT_CHUNK_BYTES};
+use weir_ingest::read::{for_each_chunk, Chunking, StrLines};
 use weir_ingest::{parse_line, parse_line_str, ParseOptions};
 use weir_model::Micros;
 
@@ -49,6 +49,11 @@ pub struct Args {
     /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
     #[arg(long, default_value = "UTC")]
     timezone: String,
+    /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
+    /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
+    /// with SIGBUS; use this when that may happen.
+    #[arg(long)]
+    no_mmap: bool,
 }
 
 /// KIND.
@@ -100,7 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let states = for_each_chunk(
         &inputs,
         threads,
-        DEFAULT_CHUNK_BYTES,
+        Chunking {
+            map_files: !args.no_mmap,
+            ..Chunking::default()
+        },
         |_| proto.clone(),
         |acc, chunk| match simdutf8::basic::from_utf8(chunk.data()) {
             // One UTF-8 validation per chunk, not one per line.
