@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use weir_ingest::read::{for_each_chunk, Chunking};
-use weir_ingest::{parse_line_as, Expect};
-use weir_model::{Record, RejectReason};
+use weir_ingest::{for_each_line_str, parse_line_as, Expect};
+use weir_model::{Line, Record, RejectReason};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
 use crate::inputs;
@@ -117,16 +117,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 received_at: Some(received_at),
                 peer: None,
             };
-            for raw in chunk.lines() {
-                let line = parse_line_as(raw, &opts, expect);
+            let mut failed = None;
+            let mut add = |line: &Line<'_>| {
+                if failed.is_some() {
+                    return;
+                }
                 w.lines += 1;
                 if let Record::Reject(r) = &line.record {
                     *w.rejects.entry(r.reason).or_default() += 1;
                 }
-                if let Err(e) = writer.append(&line, &meta) {
-                    w.writer = Err(e);
-                    return;
+                if let Err(e) = writer.append(line, &meta) {
+                    failed = Some(e);
                 }
+            };
+            match simdutf8::basic::from_utf8(chunk.data()) {
+                // One UTF-8 validation per chunk, not one per line.
+                Ok(text) => for_each_line_str(text, &opts, expect, add),
+                Err(_) => {
+                    for raw in chunk.lines() {
+                        add(&parse_line_as(raw, &opts, expect));
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                w.writer = Err(e);
             }
         },
         |n| bar.inc(n),

@@ -10,8 +10,8 @@ use std::io::Write;
 use anyhow::Context;
 use weir_aggregate::hdr::REPORT_SIGFIG;
 use weir_aggregate::{Dim, ReportAccumulator, ReportKind, ReportSpec, TimeRange};
-use weir_ingest::read::{for_each_chunk, Chunking, StrLines};
-use weir_ingest::{parse_line, parse_line_str, ParseOptions};
+use weir_ingest::read::{for_each_chunk, Chunking};
+use weir_ingest::{for_each_line_str, parse_line, Expect, ParseOptions};
 use weir_model::Micros;
 
 use crate::inputs;
@@ -112,11 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         |_| proto.clone(),
         |acc, chunk| match simdutf8::basic::from_utf8(chunk.data()) {
             // One UTF-8 validation per chunk, not one per line.
-            Ok(text) => {
-                for raw in StrLines::new(text) {
-                    acc.add(&parse_line_str(raw, &opts));
-                }
-            }
+            Ok(text) => for_each_line_str(text, &opts, Expect::Auto, |line| acc.add(line)),
             Err(_) => {
                 for raw in chunk.lines() {
                     acc.add(&parse_line(raw, &opts));

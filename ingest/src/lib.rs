@@ -25,5 +25,5 @@ pub mod read;
 pub mod router;
 pub mod syslog;
 
-pub use line::{parse_line, parse_line_as, parse_line_str, Expect};
+pub use line::{for_each_line_str, parse_line, parse_line_as, parse_line_str, Expect};
 pub use options::{ParseOptions, Zone};

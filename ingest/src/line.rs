@@ -10,6 +10,7 @@ use weir_model::{AppKind, AppLog, Line, Micros, Record, Reject, RejectReason, Sy
 
 use crate::haproxy::fields::{utf8, Text};
 use crate::haproxy::{self, Message};
+use crate::read::StrLines;
 use crate::syslog::{self, HeaderForm};
 use crate::ParseOptions;
 
@@ -48,21 +49,62 @@ pub fn parse_line_str<'a>(raw: &'a str, opts: &ParseOptions) -> Line<'a> {
     build(raw.as_bytes(), opts, Expect::Auto, Some(Text::validated(raw)))
 }
 
+/// Parses every line of `text` (cut where [`StrLines`] cuts) as [`parse_line_as`] does and
+/// hands each [`Line`] to `each`. One `Line` is filled in place for all of them: returning a
+/// fresh one per line cost a copy of its 500-odd bytes, a few percent of `weir report`.
+pub fn for_each_line_str<'a>(
+    text: &'a str,
+    opts: &ParseOptions,
+    expect: Expect,
+    mut each: impl FnMut(&Line<'a>),
+) {
+    let mut line = Line {
+        header: SyslogHeader::default(),
+        record: empty(b""),
+        raw: b"",
+    };
+    for raw in StrLines::new(text) {
+        fill(
+            &mut line,
+            raw.as_bytes(),
+            opts,
+            expect,
+            Some(Text::validated(raw)),
+        );
+        each(&line);
+    }
+}
+
 /// Builds the [`Line`] of `raw`; `text` is `raw` as `&str` when the caller has it.
 #[inline(always)]
 fn build<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect, text: Option<Text<'a>>) -> Line<'a> {
     let mut line = Line {
         header: SyslogHeader::default(),
-        record: Record::Reject(Reject {
-            reason: RejectReason::Empty,
-            message: raw,
-        }),
+        record: empty(raw),
         raw,
     };
-    if let Err((reason, message)) = parse_into(&mut line, trim_end(raw), opts, expect, text) {
+    fill(&mut line, raw, opts, expect, text);
+    line
+}
+
+/// The record a line starts as, before its parse says otherwise.
+#[inline(always)]
+fn empty(raw: &[u8]) -> Record<'_> {
+    Record::Reject(Reject {
+        reason: RejectReason::Empty,
+        message: raw,
+    })
+}
+
+/// Makes `line` the [`Line`] of `raw`, whatever it held before.
+#[inline(always)]
+fn fill<'a>(line: &mut Line<'a>, raw: &'a [u8], opts: &ParseOptions, expect: Expect, text: Option<Text<'a>>) {
+    line.header = SyslogHeader::default();
+    line.record = empty(raw);
+    line.raw = raw;
+    if let Err((reason, message)) = parse_into(line, trim_end(raw), opts, expect, text) {
         line.record = Record::Reject(Reject { reason, message });
     }
-    line
 }
 
 /// Why a line is a reject, and the part of it that failed.
@@ -192,6 +234,32 @@ mod tests {
             "hello there",
         ] {
             assert_eq!(parse_line_str(raw, &opts()), parse_line(raw.as_bytes(), &opts()), "{raw}");
+        }
+    }
+
+    /// The reused `Line` carries nothing over from one line to the next: each comes out as
+    /// `parse_line_str` makes it, whatever came before (a full HTTP record before a reject, a
+    /// header before a headerless line).
+    #[test]
+    fn for_each_line_str_is_parse_line_str_per_line() {
+        let text = concat!(
+            "<134>Nov 22 01:22:06 lb1 haproxy[12136]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 \"GET /a?b HTTP/1.1\"\r\n",
+            "hello there\n",
+            "Nov 22 01:22:06 lb1 haproxy[1]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1 20 -- 1/1/0/0/0 0/0\n",
+            "Proxy fe started.\n",
+            "\n",
+            "Nov 22 01:22:06 lb1 haproxy[1]: 10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 {a|b} \"GET /x HTTP/1.1\"\n",
+            "Nov 22 01:22:06 h app: héllo wörld\n",
+            "10.0.0.1:5000 [22/Nov/2026:01:22:06.958] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0",
+        );
+        for expect in [Expect::Auto, Expect::Haproxy, Expect::Syslog, Expect::App] {
+            let mut got = Vec::new();
+            for_each_line_str(text, &opts(), expect, |l| got.push(l.clone()));
+            let want: Vec<Line<'_>> = StrLines::new(text)
+                .map(|raw| parse_line_as(raw.as_bytes(), &opts(), expect))
+                .collect();
+            assert_eq!(got.len(), 8);
+            assert_eq!(got, want, "{expect:?}");
         }
     }
 
