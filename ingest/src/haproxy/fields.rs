@@ -141,7 +141,7 @@ pub(crate) fn dec_u32(b: &[u8]) -> Option<u32> {
 
 /// A counter that may carry a `+` (retries when redispatched, bytes with logasap): the value
 /// and whether the `+` was there.
-#[inline]
+#[inline(always)]
 pub(crate) fn plus_u64(b: &[u8]) -> Option<(u64, bool)> {
     match b.first() {
         Some(b'+') => dec_u64(&b[1..]).map(|v| (v, true)),
@@ -206,6 +206,7 @@ pub(crate) fn split_slash<const N: usize>(b: &[u8]) -> Option<[&[u8]; N]> {
 /// HAProxy never prints an invalid address, so the text before the colon is kept as logged
 /// (anonymized logs use `X.X.X.1`, `IPADDRESS`, ...); only a token without a colon or with
 /// nothing before it is refused. The port is `None` when not numeric.
+#[inline(always)]
 pub(crate) fn client_addr<'a>(t: Text<'a>, tok: &'a [u8]) -> Result<ClientAddr<'a>, RejectReason> {
     let colon = tok
         .iter()
@@ -278,7 +279,16 @@ fn civil_datetime_uncached(b: &[u8]) -> Option<Micros> {
 }
 
 /// A fraction of a second `.mmm` (1 to 6 digits) as micros.
+#[inline]
 fn fraction(b: &[u8]) -> Option<Micros> {
+    // Milliseconds, as HAProxy writes them, without the general loop.
+    if let [a, b, c] = *b {
+        let (a, b, c) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'), c.wrapping_sub(b'0'));
+        if a > 9 || b > 9 || c > 9 {
+            return None;
+        }
+        return Some((a as i64 * 100 + b as i64 * 10 + c as i64) * 1000);
+    }
     if b.is_empty() || b.len() > 6 {
         return None;
     }
@@ -288,6 +298,7 @@ fn fraction(b: &[u8]) -> Option<Micros> {
 
 /// The accept date `[22/Nov/2026:01:22:06.958]` (milliseconds optional), read in `zone` and
 /// returned as UTC micros.
+#[inline(always)]
 pub(crate) fn accept_date(i: &[u8], zone: Zone) -> PResult<'_, Micros> {
     let (i, _) = tag(&b"["[..]).parse_complete(i)?;
     // `]` sits at a fixed place with milliseconds (the usual case) or without.
@@ -343,7 +354,7 @@ pub(crate) fn frontend<'a>(t: Text<'a>, tok: &'a [u8]) -> Result<(&'a str, bool)
 }
 
 /// Splits `backend/server` at the first `/`.
-#[inline]
+#[inline(always)]
 pub(crate) fn backend_server<'a>(t: Text<'a>, tok: &'a [u8]) -> Result<(&'a str, &'a str), RejectReason> {
     let n = find(tok, b'/').ok_or(RejectReason::BadProxyNames)?;
     if n == 0 || n + 1 == tok.len() {
@@ -386,7 +397,7 @@ pub(crate) struct Num {
 /// Reads `N` `/`-separated numbers (each optionally signed: `+`, `-` or `+-` before its
 /// digits, at most 18 digits) in one pass over the bytes, the way halog does: the timers, the
 /// counters and the queues are all this shape.
-#[inline]
+#[inline(always)]
 pub(crate) fn slash_nums<const N: usize>(tok: &[u8]) -> Option<[Num; N]> {
     let mut out = [Num::default(); N];
     let mut bytes = tok.iter().copied();
@@ -430,7 +441,7 @@ pub(crate) fn slash_nums<const N: usize>(tok: &[u8]) -> Option<[Num; N]> {
 }
 
 /// `N` timers: `-1` is `None`; `+` (logasap) only on the last, returned apart.
-#[inline]
+#[inline(always)]
 pub(crate) fn timers<const N: usize>(tok: &[u8]) -> Option<([Option<i32>; N], bool)> {
     let nums = slash_nums::<N>(tok)?;
     let mut out = [None; N];
@@ -448,7 +459,7 @@ pub(crate) fn timers<const N: usize>(tok: &[u8]) -> Option<([Option<i32>; N], bo
 }
 
 /// `ac/fc/bc/sc/rc` in one token.
-#[inline]
+#[inline(always)]
 pub(crate) fn conn_counts_tok(tok: &[u8]) -> Option<ConnCounts> {
     let n = slash_nums::<5>(tok)?;
     if n.iter().any(|n| n.minus) || n[..4].iter().any(|n| n.plus) {
@@ -490,6 +501,7 @@ pub(crate) fn conn_counts(p: [&[u8]; 5]) -> Option<ConnCounts> {
 }
 
 /// `sq/bq`.
+#[inline(always)]
 pub(crate) fn queues(tok: &[u8]) -> Option<(u32, u32)> {
     let [s, b] = slash_nums::<2>(tok)?;
     if s.plus || s.minus || b.plus || b.minus {
@@ -569,6 +581,25 @@ mod tests {
         assert_eq!(t, micros_from_civil(2026, 11, 22, 1, 22, 6, 958_000));
         let (_, t) = accept_date(b"[09/Aug/2004:20:26:09]", Zone::UTC).unwrap();
         assert_eq!(t, micros_from_civil(2004, 8, 9, 20, 26, 9, 0));
+    }
+
+    #[test]
+    fn fractions_of_every_length() {
+        for (digits, micros) in [
+            (&b"9"[..], Some(900_000)),
+            (b"95", Some(950_000)),
+            (b"958", Some(958_000)),
+            (b"007", Some(7_000)),
+            (b"9581", Some(958_100)),
+            (b"958123", Some(958_123)),
+            (b"", None),
+            (b"9581234", None),
+            (b"9a8", None),
+            (b"/58", None),
+            (b"95:", None),
+        ] {
+            assert_eq!(fraction(digits), micros, "{}", String::from_utf8_lossy(digits));
+        }
     }
 
     #[test]
