@@ -9,7 +9,8 @@
 //!
 //! A plain (uncompressed) regular file is memory-mapped instead of read ([`Chunking::map_files`]):
 //! its chunks are slices of the mapping, and the reading thread only finds the newlines to cut
-//! at. Copying a file out of the page cache with `read(2)` costs the kernel about as much CPU
+//! at. It is mapped a window of 8 MiB at a time, so that resident memory does not grow with
+//! the file. Copying a file out of the page cache with `read(2)` costs the kernel about as much CPU
 //! as a tenth of the parse; mapping it costs a page-table entry per page. The price is the one
 //! every mapping reader pays: if another process truncates the file while it is mapped, reading
 //! the lost pages ends the process with `SIGBUS` (`--no-mmap` reads it instead).
@@ -33,6 +34,8 @@ pub struct Chunking {
     pub bytes: usize,
     /// Memory-map plain regular files instead of reading them (see the module notes).
     pub map_files: bool,
+    /// Bytes of a mapped file mapped at a time.
+    pub window_bytes: usize,
 }
 
 impl Default for Chunking {
@@ -40,6 +43,7 @@ impl Default for Chunking {
         Chunking {
             bytes: DEFAULT_CHUNK_BYTES,
             map_files: true,
+            window_bytes: 8 << 20,
         }
     }
 }
@@ -102,11 +106,9 @@ impl Input {
         }
     }
 
-    /// Maps the input into memory when it is a non-empty regular file that is not gzip or zstd;
-    /// `None` when it should be read as a stream instead. The one `unsafe` of the workspace:
-    /// mapping a file is unsafe because the file may change under the mapping.
-    #[allow(unsafe_code)]
-    fn map(&self) -> Result<Option<Mmap>, ReadError> {
+    /// The open file and its length when the input is to be memory-mapped: a non-empty regular
+    /// file, not gzip or zstd, that the system agrees to map. `None`: read it as a stream.
+    fn mappable(&self) -> Result<Option<(File, u64)>, ReadError> {
         use std::os::unix::fs::FileExt;
         let Input::Path(p) = self else { return Ok(None) };
         let open_err = |source| ReadError::Open {
@@ -123,17 +125,11 @@ impl Input {
         if is_compressed(&head[..n]) {
             return Ok(None);
         }
-        // SAFETY: the mapping is private and read-only, and lives in an `Arc` that every chunk
-        // cut from it holds. Log files are appended to, which leaves the mapped bytes as they
-        // are; truncation by another process while mapped is the documented `SIGBUS` case.
-        match unsafe { Mmap::map(&file) } {
-            Ok(map) => {
-                let _ = map.advise(memmap2::Advice::Sequential);
-                Ok(Some(map))
-            }
-            // Some files cannot be mapped (a few special file systems): read those.
-            Err(_) => Ok(None),
+        // Some files cannot be mapped (a few special file systems): read those.
+        if map_range(&file, 0, meta.len().min(WINDOW_ALIGN) as usize).is_err() {
+            return Ok(None);
         }
+        Ok(Some((file, meta.len())))
     }
 
     /// Opens the input, decompressing gzip and zstd transparently.
@@ -168,6 +164,58 @@ fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Mapping windows start at multiples of this (a multiple of every page size in use).
+const WINDOW_ALIGN: u64 = 1 << 16;
+
+/// Maps `len` bytes of `file` from `offset` (a multiple of [`WINDOW_ALIGN`]), read-only.
+#[allow(unsafe_code)]
+fn map_range(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
+    // SAFETY: the mapping is private and read-only, and lives in an `Arc` that every chunk cut
+    // from it holds. Log files are appended to, which leaves the mapped bytes as they are;
+    // truncation by another process while mapped is the documented `SIGBUS` case.
+    let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
+
+/// Cuts a file of `len` bytes into chunks ([`cuts`]) and hands each to `send` as
+/// `(window, start, end, offset in the file)`. The file is mapped one window of about
+/// `window_bytes` at a time, each ending after a newline (a line longer than a window gets a
+/// larger one); a window is unmapped when the last chunk cut from it is dropped, so that the
+/// process's resident memory stays a few windows, whatever the file's size.
+fn map_windows(
+    file: &File,
+    len: u64,
+    chunk_bytes: usize,
+    window_bytes: usize,
+    mut send: impl FnMut(&Arc<Mmap>, usize, usize, u64),
+) -> io::Result<()> {
+    let mut pos: u64 = 0;
+    while pos < len {
+        let base = pos - pos % WINDOW_ALIGN;
+        let from = (pos - base) as usize;
+        let mut size = window_bytes.max(from + chunk_bytes) as u64;
+        let (map, end) = loop {
+            let size_now = size.min(len - base);
+            let map = map_range(file, base, size_now as usize)?;
+            if base + size_now == len {
+                let end = map.len();
+                break (map, end);
+            }
+            match memchr::memrchr(b'\n', &map[from..]) {
+                Some(i) => break (map, from + i + 1),
+                None => size *= 2,
+            }
+        };
+        let map = Arc::new(map);
+        for (start, stop) in cuts(&map[from..end], chunk_bytes) {
+            send(&map, from + start, from + stop, pos + start as u64);
+        }
+        pos = base + end as u64;
+    }
+    Ok(())
+}
 
 /// Whether a file starting with `head` is one that [`decompressed`] would decode.
 fn is_compressed(head: &[u8]) -> bool {
@@ -321,20 +369,29 @@ where
         let read_result = (|| {
             for (idx, input) in inputs.iter().enumerate() {
                 if how.map_files {
-                    if let Some(map) = input.map()? {
-                        let map = Arc::new(map);
-                        for (start, end) in cuts(&map, chunk_bytes) {
-                            progress((end - start) as u64);
-                            let _ = full_tx.send(Chunk {
-                                bytes: Bytes::Mapped {
-                                    map: map.clone(),
-                                    start,
-                                    end,
-                                },
-                                input: idx,
-                                offset: start as u64,
-                            });
-                        }
+                    if let Some((file, len)) = input.mappable()? {
+                        map_windows(
+                            &file,
+                            len,
+                            chunk_bytes,
+                            how.window_bytes,
+                            |map, start, end, offset| {
+                                progress((end - start) as u64);
+                                let _ = full_tx.send(Chunk {
+                                    bytes: Bytes::Mapped {
+                                        map: map.clone(),
+                                        start,
+                                        end,
+                                    },
+                                    input: idx,
+                                    offset,
+                                });
+                            },
+                        )
+                        .map_err(|source| ReadError::Read {
+                            input: input.name(),
+                            source,
+                        })?;
                         continue;
                     }
                 }
@@ -472,6 +529,8 @@ mod tests {
             Chunking {
                 bytes: chunk,
                 map_files,
+                // Small windows: many of them, overlapping at their aligned starts.
+                window_bytes: 3 * chunk,
             },
             |_| Vec::new(),
             |s: &mut Vec<(usize, u64, Vec<Vec<u8>>)>, c| {
@@ -572,6 +631,7 @@ mod tests {
                 Chunking {
                     bytes: 4096,
                     map_files,
+                    window_bytes: 8192,
                 },
                 |_| (),
                 |_, _| {},
