@@ -1,10 +1,12 @@
 //! Fuzzes the whole-line entry point (syslog header, then the message): any bytes, never a
 //! panic, the line keeps its raw bytes, and reading it without splitting the request line (as
-//! reports do) files it alike.
+//! reports do) files it alike. Text read as a block (`for_each_line_str`, one reused `Line`)
+//! gives each of its lines exactly as `parse_line` does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_ingest::{parse_line, ParseOptions};
+use weir_ingest::read::StrLines;
+use weir_ingest::{for_each_line_str, parse_line, Expect, ParseOptions};
 use weir_model::Record;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +30,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!((f.termination_state, f.req_headers), (l.termination_state, l.req_headers));
         }
         (f, l) => assert_eq!(f, l),
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let mut each = StrLines::new(text);
+        for_each_line_str(text, &opts, Expect::Auto, |got| {
+            let raw = each.next().expect("as many lines as StrLines cuts");
+            assert_eq!(*got, parse_line(raw.as_bytes(), &opts));
+        });
+        assert_eq!(each.next(), None);
     }
 });
