@@ -459,6 +459,32 @@ fn generated_servers_without_h_differ_only_by_empty_rows() {
     }
 }
 
+/// The mapped file (the default), the same file read with read(2) and the same bytes on
+/// standard input give the same report, to the byte.
+#[test]
+fn reports_alike_mapped_read_or_piped() {
+    let file = generated();
+    let path = file.to_str().expect("utf-8 path");
+    for kind in ["servers", "timers", "summary"] {
+        let mapped = run_weir(&["report", kind, path, "--format", "csv"]);
+        let read = run_weir(&["report", kind, path, "--format", "csv", "--no-mmap"]);
+        let out = Command::new(weir())
+            .args(["report", kind, "-", "--format", "csv"])
+            .stdin(std::fs::File::open(&file).expect("opening the generated log"))
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running weir");
+        assert!(out.status.success());
+        assert!(mapped.lines().count() > 2, "{kind}: {mapped}");
+        assert_eq!(mapped, read, "{kind}: mapped vs --no-mmap");
+        assert_eq!(
+            mapped,
+            String::from_utf8(out.stdout).expect("utf-8"),
+            "{kind}: mapped vs stdin"
+        );
+    }
+}
+
 #[test]
 fn generated_timers_match_halog_pct() {
     let Some(h) = halog() else { return };
