@@ -490,10 +490,10 @@ fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     if (1..times.len()).all(|i| key(i - 1) <= key(i)) {
         return Ok(batch);
     }
-    // (time, arrival): the index breaks ties, so the unstable sort keeps arrival order among
-    // equal times, and plain pairs compare far faster than a key looked up per comparison.
+    // A stable radix sort on the time alone keeps arrival order among equal times, passing
+    // only over the key bytes that differ within the row group.
     let mut keyed: Vec<(i64, u32)> = (0..times.len()).map(|i| (key(i), i as u32)).collect();
-    keyed.sort_unstable();
+    radsort::sort_by_key(&mut keyed, |&(time, _)| time);
     let indices = UInt32Array::from_iter_values(keyed.into_iter().map(|(_, i)| i));
     let columns = batch
         .columns()
