@@ -123,4 +123,49 @@ mod tests {
         assert_eq!(pairs("ключ=значение k=é"), vec![("ключ", "значение"), ("k", "é")]);
         assert_eq!(pairs("k=\"\""), vec![("k", "")]);
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A value as a logger writes it: bare (no white space, no leading quote) or quoted
+        /// (with spaces, no quote or backslash inside).
+        fn value() -> impl Strategy<Value = (String, String)> {
+            prop_oneof![
+                "[a-zA-Z0-9/=.#:%-]{0,10}".prop_map(|v| (v.clone(), v)),
+                "[a-zA-Z0-9 /=.#-]{0,10}".prop_map(|v| (format!("\"{v}\""), v)),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn logfmt_lines_give_back_their_pairs(
+                fields in proptest::collection::vec(("[a-z_][a-z0-9_.#]{0,8}", value()), 0..8),
+                sep in "[ \t]{1,3}",
+            ) {
+                let text = fields
+                    .iter()
+                    .map(|(k, (written, _))| format!("{k}={written}"))
+                    .collect::<Vec<_>>()
+                    .join(&sep);
+                let expected: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, (_, v))| (k.as_str(), v.as_str())).collect();
+                prop_assert_eq!(pairs(&text), expected);
+            }
+
+            #[test]
+            fn any_text_gives_ordered_slices_of_itself(text in "\\PC{0,60}|[a-z=\" \\\\]{0,40}") {
+                let base = text.as_ptr() as usize;
+                let mut end = 0;
+                for (key, value) in kv_pairs(&text) {
+                    let (k, v) = (key.as_ptr() as usize - base, value.as_ptr() as usize - base);
+                    prop_assert!(!key.is_empty());
+                    prop_assert!(!key.bytes().any(|b| b.is_ascii_whitespace() || b == b'=' || b == b'"'));
+                    prop_assert!(k >= end && v > k && v + value.len() <= text.len());
+                    prop_assert_eq!(&text[k + key.len()..k + key.len() + 1], "=");
+                    end = v + value.len();
+                }
+            }
+        }
+    }
 }

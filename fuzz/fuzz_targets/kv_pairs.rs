@@ -1,0 +1,31 @@
+//! Fuzzes the `key=value` tokenizer of application messages: any text, never a panic; every
+//! pair is two slices of the message, in order, the key non-empty and free of white space,
+//! `=` and `"`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use weir_store::kv::kv_pairs;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(message) = std::str::from_utf8(data) else {
+        return;
+    };
+    let base = message.as_ptr() as usize;
+    let offset = |s: &str| {
+        let at = s.as_ptr() as usize;
+        assert!(at >= base && at + s.len() <= base + message.len());
+        at - base
+    };
+    let mut end = 0;
+    for (key, value) in kv_pairs(message) {
+        assert!(!key.is_empty());
+        assert!(!key
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'=' || b == b'"'));
+        let (k, v) = (offset(key), offset(value));
+        assert!(k >= end, "pairs out of order");
+        assert_eq!(&message[k + key.len()..k + key.len() + 1], "=");
+        assert!(v > k);
+        end = v + value.len();
+    }
+});
