@@ -1,6 +1,7 @@
 //! Fuzzes the TCP syslog frame decoder: any bytes, split into reads anywhere, never a panic;
 //! the frames depend only on the bytes, not on how they were split; no frame carries more
-//! than `max_line` bytes; every byte given is either in a frame, skipped or still buffered.
+//! than `max_line` bytes, the frames together never more than the stream, and the decoder
+//! never buffers more than `max_line + 1` bytes beyond the last read.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
