@@ -496,7 +496,7 @@ mod tests {
     fn corpus_streams() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/corpus/haproxy/haproxy26-live-tcp-framing.txt"
+            "/../tests/corpus/haproxy/haproxy26-live-tcp-framing.txt"
         );
         let text = std::fs::read_to_string(path).expect("corpus file");
         let (mut lf, mut counted) = (Vec::new(), Vec::new());

@@ -1,4 +1,4 @@
-//! Conformance: every line of every file in `shared/corpus/haproxy/` goes through
+//! Conformance: every line of every file in `tests/corpus/haproxy/` goes through
 //! [`weir_ingest::parse_line`] and becomes what it should: per file, the count of each record kind
 //! (and of rejects by reason) is written down here, chosen lines are checked field by field,
 //! and where a public project's `expected/*.json` holds the answer, every field it names that
@@ -6,8 +6,8 @@
 //! `time_wait_ms`, Tw `total_waiting_time_ms`, Tc `connection_wait_time_ms`, Tr
 //! `time_wait_without_data_ms`, Ta `time_active_ms`; their values are what is compared).
 //!
-//! The corpus lives outside the repository; when it is missing the test is skipped with a
-//! message, unless `CI` is set, where it fails.
+//! The corpus is part of the repository (`tests/corpus/haproxy/SOURCES.md` gives each file's
+//! provenance).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,18 +17,10 @@ use weir_ingest::{parse_line, ParseOptions};
 use weir_model::time::micros_from_civil;
 use weir_model::{AppKind, HttpLog, Line, Micros, Record, RejectReason};
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/haproxy");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "corpus folder {} is missing",
-        dir.display()
-    );
-    eprintln!("skipped: corpus folder {} not found", dir.display());
-    None
+fn corpus_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/haproxy");
+    assert!(dir.is_dir(), "corpus folder {} is missing", dir.display());
+    dir
 }
 
 fn opts() -> ParseOptions {
@@ -283,7 +275,7 @@ const EXPECTED: &[Expected] = &[
 
 #[test]
 fn every_corpus_file_parses_as_expected() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -347,8 +339,8 @@ fn every_corpus_file_parses_as_expected() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-fn file_lines(name: &str) -> Option<Vec<Vec<u8>>> {
-    corpus_dir().map(|d| lines_of(&d.join(name)))
+fn file_lines(name: &str) -> Vec<Vec<u8>> {
+    lines_of(&corpus_dir().join(name))
 }
 
 #[track_caller]
@@ -361,9 +353,7 @@ fn http_of<'a>(line: &'a Line<'a>) -> &'a HttpLog<'a> {
 
 #[test]
 fn chosen_lines_field_by_field() {
-    let Some(payloads) = file_lines("haproxy26-live-udp-payloads.log") else {
-        return;
-    };
+    let payloads = file_lines("haproxy26-live-udp-payloads.log");
     let opts = opts();
     let parsed: Vec<Line<'_>> = payloads.iter().map(|l| parse_line(l, &opts)).collect();
 
@@ -430,9 +420,7 @@ fn chosen_lines_field_by_field() {
 
 #[test]
 fn len_120_lines_field_by_field() {
-    let Some(lines) = file_lines("haproxy26-live-udp-formats-labelled.txt") else {
-        return;
-    };
+    let lines = file_lines("haproxy26-live-udp-formats-labelled.txt");
     let opts = opts();
     let parsed: Vec<Line<'_>> = lines.iter().map(|l| parse_line(l, &opts)).collect();
     // The `len 120` logger's lines: the `local` header, cut at 120 bytes.
@@ -453,9 +441,7 @@ fn len_120_lines_field_by_field() {
 
 #[test]
 fn nagios_haproxy_14_layout() {
-    let Some(lines) = file_lines("nagiosplugin-production-2012-httplog.log") else {
-        return;
-    };
+    let lines = file_lines("nagiosplugin-production-2012-httplog.log");
     let line = parse_line(&lines[1], &opts());
     let h = http_of(&line);
     assert_eq!((h.backend, h.server), ("epp", "ww10"));
@@ -592,7 +578,7 @@ fn weir_value(line: &Line<'_>, key: &str) -> Option<Value> {
 
 #[test]
 fn elastic_expected_json_agrees() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let mut checked = 0;
     for entry in std::fs::read_dir(dir.join("expected")).unwrap() {
         let path = entry.unwrap().path();
@@ -648,7 +634,7 @@ fn elastic_expected_json_agrees() {
 /// corpus line must still be parsed or rejected alike, with the same fields up to the request.
 #[test]
 fn lines_read_without_the_request_line_classify_alike() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let skim = ParseOptions {
         request_line: false,
         ..opts()

@@ -51,25 +51,11 @@ fn halog() -> Option<PathBuf> {
     found
 }
 
-/// The production corpus file, or `None` (with a note) when the corpus is not on this machine.
+/// The production file of the repository's corpus (`tests/corpus/haproxy`).
 fn production() -> Option<PathBuf> {
-    let found = std::env::var_os("WEIR_CORPUS_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            root().join("samples/haproxy"),
-            PathBuf::from("/work/shared/corpus/haproxy"),
-        ])
-        .map(|d| d.join(PRODUCTION))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{PRODUCTION} not found (set WEIR_CORPUS_DIR)"
-        );
-        eprintln!("skipped: {PRODUCTION} not found (set WEIR_CORPUS_DIR)");
-    }
-    found
+    let path = root().join("tests/corpus/haproxy").join(PRODUCTION);
+    assert!(path.is_file(), "{} is missing", path.display());
+    Some(path)
 }
 
 /// 200,000 lines of `weir gen --seed 7`, written once per test run.

@@ -89,24 +89,11 @@ for table, cols in COLS.items():
 print(json.dumps(out))
 "#;
 
-/// The corpus folder, or `None` (with a note; a failure under CI) when it is not here.
-fn corpus() -> Option<PathBuf> {
-    let found = std::env::var_os("WEIR_CORPUS_DIR")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([
-            root().join("../shared/corpus/haproxy"),
-            PathBuf::from("/work/shared/corpus/haproxy"),
-        ])
-        .find(|d| d.join(CORPUS[0]).is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the HAProxy corpus was not found (set WEIR_CORPUS_DIR)"
-        );
-        eprintln!("skipped: the HAProxy corpus was not found (set WEIR_CORPUS_DIR)");
-    }
-    found
+/// The repository's HAProxy corpus (`tests/corpus/haproxy`, provenance in its `SOURCES.md`).
+fn corpus() -> PathBuf {
+    let dir = root().join("tests/corpus/haproxy");
+    assert!(dir.join(CORPUS[0]).is_file(), "{} is missing", dir.display());
+    dir
 }
 
 /// Whether python3 with pyarrow and duckdb is here; a failure under CI when not.
@@ -202,7 +189,7 @@ fn sorted(rows: &[Value]) -> Vec<String> {
 
 #[test]
 fn imported_spool_reads_back_in_pyarrow_and_duckdb() {
-    let Some(corpus) = corpus() else { return };
+    let corpus = corpus();
     if !python_readers() {
         return;
     }

@@ -1,5 +1,5 @@
 //! Tests of the HAProxy message parsers: one per trap, on real lines of the corpus
-//! (`/work/shared/corpus/haproxy`), property tests per layout, and the regressions they found.
+//! (`tests/corpus/haproxy`), property tests per layout, and the regressions they found.
 
 use proptest::prelude::*;
 use weir_model::time::micros_from_civil;
