@@ -45,7 +45,8 @@ pub struct IngestConfig {
     pub rcvbuf: u64,
     /// UDP sockets per address (SO_REUSEPORT), each with its own receive thread.
     pub udp_sockets: usize,
-    /// The zone of HAProxy's accept dates: UTC or a fixed offset such as "+02:00".
+    /// The zone of HAProxy's accept dates: UTC, a fixed offset such as "+02:00", or an IANA
+    /// zone such as "Europe/Berlin".
     pub haproxy_timezone: String,
 }
 
@@ -160,7 +161,9 @@ max_line = 65536
 rcvbuf = "32MiB"
 # UDP sockets per address, bound with SO_REUSEPORT, each read by its own thread.
 udp_sockets = 1
-# The zone HAProxy writes its accept dates in: "UTC" or a fixed offset such as "+02:00".
+# The zone HAProxy writes its accept dates in: "UTC", a fixed offset such as "+02:00", or an
+# IANA zone such as "Europe/Berlin" (daylight saving applied; the repeated autumn hour is
+# settled by the syslog header's offset, else by the line before).
 haproxy_timezone = "UTC"
 
 [router]
@@ -205,7 +208,8 @@ impl Config {
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             weir_ingest::Zone::parse(&self.ingest.haproxy_timezone).is_some(),
-            "ingest.haproxy_timezone = {:?}: expected UTC or a fixed offset such as +02:00",
+            "ingest.haproxy_timezone = {:?}: expected UTC, a fixed offset such as +02:00, or an \
+             IANA zone such as Europe/Berlin",
             self.ingest.haproxy_timezone
         );
         anyhow::ensure!(
@@ -320,6 +324,7 @@ mod tests {
     #[test]
     fn bad_values_are_errors() {
         assert!(Config::parse("[ingest]\nhaproxy_timezone = \"Mars/Olympus\"\n").is_err());
+        assert!(Config::parse("[ingest]\nhaproxy_timezone = \"Europe/Berlin\"\n").is_ok());
         assert!(Config::parse("[store]\nzstd_level = 40\n").is_err());
         assert!(Config::parse("[store]\nrotate_age = \"soon\"\n").is_err());
         assert!(Config::parse("[ingest]\nudp = [\"nope\"]\n").is_err());

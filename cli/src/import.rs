@@ -12,8 +12,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
-use weir_ingest::read::{for_each_chunk, Chunking};
-use weir_ingest::{for_each_line_str, parse_line_as, Expect};
+use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
+use weir_ingest::{for_each_line_of_chunk, Expect};
 use weir_model::{Line, Record, RejectReason};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
@@ -34,9 +34,19 @@ pub struct Args {
     /// Node id in file names (default: this host's name).
     #[arg(long)]
     node: Option<String>,
-    /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
-    #[arg(long, default_value = "UTC")]
+    /// The zone HAProxy (and the syslog daemon, for RFC 3164 headers) wrote zone-less dates
+    /// in: UTC, a fixed offset such as +02:00, or an IANA name such as Europe/Berlin (daylight
+    /// saving applied). A time skipped in spring is read with the offset before the change; a
+    /// time repeated in autumn is read closest to the line's syslog header when it carries an
+    /// offset (RFC 5424, ISO), else closest to the line before it. Dates with their own offset
+    /// (CLF) keep it.
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
     timezone: String,
+    /// The longest line kept, in bytes; a longer line is one `too_long` reject that keeps
+    /// its first MAX bytes (the default is ingest.max_line's).
+    #[arg(long, value_name = "MAX", default_value_t = weir_ingest::framing::DEFAULT_MAX_LINE,
+          value_parser = clap::value_parser!(usize))]
+    max_line: usize,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -94,11 +104,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bar = inputs::progress_bar(&inputs);
     let started = std::time::Instant::now();
 
-    let workers = for_each_chunk(
+    let (workers, read) = for_each_chunk(
         &inputs,
         threads,
         Chunking {
             map_files: !args.no_mmap,
+            max_line: args.max_line,
             ..Chunking::default()
         },
         |_| Worker {
@@ -118,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 peer: None,
             };
             let mut failed = None;
-            let mut add = |line: &Line<'_>| {
+            let add = |line: &Line<'_>| {
                 if failed.is_some() {
                     return;
                 }
@@ -130,22 +141,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     failed = Some(e);
                 }
             };
-            match simdutf8::basic::from_utf8(chunk.data()) {
-                // One UTF-8 validation per chunk, not one per line.
-                Ok(text) => for_each_line_str(text, &opts, expect, add),
-                Err(_) => {
-                    for raw in chunk.lines() {
-                        add(&parse_line_as(raw, &opts, expect));
-                    }
-                }
-            }
+            for_each_line_of_chunk(chunk, &opts, expect, args.max_line, add);
             if let Some(e) = failed {
                 w.writer = Err(e);
             }
         },
         |n| bar.inc(n),
-    )?;
+    );
     bar.finish_and_clear();
+    // An input that could not be opened stops the import before anything is published; one
+    // damaged part way is reported after the lines read before the damage are written.
+    if let Err(e @ ReadError::Open { .. }) = read {
+        return Err(e.into());
+    }
 
     let mut lines = 0;
     let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
@@ -188,5 +196,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("  {} files, {} bytes", total.files.len(), total.bytes());
     let stored = total.total_rows();
     anyhow::ensure!(stored == lines, "read {lines} lines but stored {stored} rows");
-    Ok(())
+    read.map_err(Into::into)
 }

@@ -16,7 +16,8 @@ use crate::UsageError;
 pub fn parse_options(timezone: &str) -> anyhow::Result<ParseOptions> {
     let zone = Zone::parse(timezone).ok_or_else(|| {
         UsageError(format!(
-            "--timezone {timezone:?}: expected UTC or a fixed offset such as +02:00"
+            "--timezone {timezone:?}: expected UTC, a fixed offset such as +02:00, or an IANA \
+             zone such as Europe/Berlin"
         ))
     })?;
     let (year, ..) = weir_model::time::civil_from_micros(weir_model::time::now_micros());

@@ -10,8 +10,8 @@ use std::io::Write;
 use anyhow::Context;
 use weir_aggregate::hdr::REPORT_SIGFIG;
 use weir_aggregate::{Dim, ReportAccumulator, ReportKind, ReportSpec, TimeRange};
-use weir_ingest::read::{for_each_chunk, Chunking};
-use weir_ingest::{for_each_line_str, parse_line, Expect, ParseOptions};
+use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
+use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
 use weir_model::Micros;
 
 use crate::inputs;
@@ -46,9 +46,19 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
-    #[arg(long, default_value = "UTC")]
+    /// The zone HAProxy (and the syslog daemon, for RFC 3164 headers) wrote zone-less dates
+    /// in: UTC, a fixed offset such as +02:00, or an IANA name such as Europe/Berlin (daylight
+    /// saving applied). A time skipped in spring is read with the offset before the change; a
+    /// time repeated in autumn is read closest to the line's syslog header when it carries an
+    /// offset (RFC 5424, ISO), else closest to the line before it. Dates with their own offset
+    /// (CLF) keep it.
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
     timezone: String,
+    /// The longest line kept, in bytes; a longer line is one `too_long` reject that keeps
+    /// its first MAX bytes (the default is ingest.max_line's).
+    #[arg(long, value_name = "MAX", default_value_t = weir_ingest::framing::DEFAULT_MAX_LINE,
+          value_parser = clap::value_parser!(usize))]
+    max_line: usize,
     /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
     /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
     /// with SIGBUS; use this when that may happen.
@@ -102,28 +112,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threads = inputs::threads(args.threads);
     let bar = inputs::progress_bar(&inputs);
 
-    let states = for_each_chunk(
+    let (states, read) = for_each_chunk(
         &inputs,
         threads,
         Chunking {
             map_files: !args.no_mmap,
+            max_line: args.max_line,
             ..Chunking::default()
         },
         |_| proto.clone(),
-        |acc, chunk| match simdutf8::basic::from_utf8(chunk.data()) {
-            // One UTF-8 validation per chunk, not one per line.
-            Ok(text) => for_each_line_str(text, &opts, Expect::Auto, |line| acc.add(line)),
-            Err(_) => {
-                for raw in chunk.lines() {
-                    acc.add(&parse_line(raw, &opts));
-                }
-            }
-        },
+        |acc, chunk| for_each_line_of_chunk(chunk, &opts, Expect::Auto, args.max_line, |line| acc.add(line)),
         |n| bar.inc(n),
     );
     bar.finish_and_clear();
+    // An input that could not be opened is reported alone; one damaged part way is reported
+    // after the lines read before the damage.
+    if let Err(e @ ReadError::Open { .. }) = read {
+        return Err(e.into());
+    }
     let mut total = proto;
-    for s in states? {
+    for s in states {
         total.merge(s).context("merging the workers' reports")?;
     }
 
@@ -135,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     table.render(args.format, &mut out)?;
     out.flush()?;
-    Ok(())
+    read.map_err(Into::into)
 }
 
 /// The report to compute, from the flags; a bad flag is a [`UsageError`].
@@ -245,6 +253,17 @@ mod tests {
             (Format::Csv, Some(3), "+02:00")
         );
         assert!(args(&["status", "--format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn max_line_and_an_iana_timezone() {
+        let a = args(&["status", "--max-line", "1000", "--timezone", "Europe/Berlin"]).unwrap();
+        assert_eq!((a.max_line, a.timezone.as_str()), (1000, "Europe/Berlin"));
+        assert_eq!(args(&["status"]).unwrap().max_line, 65536);
+        assert!(args(&["status", "--max-line", "lots"]).is_err());
+        assert!(inputs::parse_options("Europe/Berlin").is_ok());
+        let bad = inputs::parse_options("Mars/Olympus").unwrap_err();
+        assert!(bad.downcast_ref::<UsageError>().is_some());
     }
 
     #[test]

@@ -7,22 +7,18 @@ use weir_ingest::haproxy::{parse_message, Message};
 use weir_ingest::{ParseOptions, Zone};
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte picks a zone so that the offset arithmetic is exercised too, and whether
-    // the request line is split.
+    // The first byte picks a zone (a fixed offset, or one with daylight saving) so that the
+    // offset arithmetic is exercised too, and whether the request line is split.
     let (zone, request_line, msg) = match data.split_first() {
-        Some((z, rest)) => (
-            Zone {
-                offset_secs: (*z as i32 - 128) * 900,
-            },
-            z & 1 == 0,
-            rest,
-        ),
+        Some((z, rest)) if z & 2 == 0 => (Zone::fixed((*z as i32 - 128) * 900), z & 1 == 0, rest),
+        Some((z, rest)) => (Zone::parse("Europe/Berlin").expect("a known zone"), z & 1 == 0, rest),
         None => (Zone::UTC, true, data),
     };
     let opts = ParseOptions {
         zone,
         year: 2026,
         request_line,
+        ..ParseOptions::default()
     };
     let inside = |s: &str| {
         let (p, b) = (s.as_ptr() as usize, msg.as_ptr() as usize);

@@ -8,7 +8,8 @@
 //! both; [`listen`] holds the UDP and TCP receivers that turn sockets into batches of messages.
 //! [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs, connection errors and events;
 //! any other line with a syslog header is an application line. [`line::parse_line`] composes
-//! them into one [`weir_model::Line`]: the single entry point for every caller. Last, the
+//! them into one [`weir_model::Line`]: the single entry point for every caller; [`zone`] reads
+//! zone-less dates in UTC, a fixed offset or an IANA zone. Last, the
 //! [`router`] (logplex-style) fans parsed lines out to live tails: a recent-lines ring per
 //! source, capped drop-oldest queues per tail session, so neither a noisy source nor a slow
 //! reader ever holds up ingest.
@@ -24,6 +25,9 @@ pub mod options;
 pub mod read;
 pub mod router;
 pub mod syslog;
+pub mod zone;
 
-pub use line::{for_each_line_str, parse_line, parse_line_as, parse_line_str, Expect};
+pub use line::{
+    for_each_line_of_chunk, for_each_line_str, parse_line, parse_line_as, parse_line_str, Expect,
+};
 pub use options::{ParseOptions, Zone};

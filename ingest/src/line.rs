@@ -10,7 +10,7 @@ use weir_model::{AppKind, AppLog, Line, Micros, Record, Reject, RejectReason, Sy
 
 use crate::haproxy::fields::{utf8, Text};
 use crate::haproxy::{self, Message};
-use crate::read::StrLines;
+use crate::read::{Chunk, StrLines};
 use crate::syslog::{self, HeaderForm};
 use crate::ParseOptions;
 
@@ -75,6 +75,98 @@ pub fn for_each_line_str<'a>(
     }
 }
 
+/// Parses every line of a chunk of a stream ([`crate::read::for_each_chunk`]) and hands each
+/// [`Line`] to `each`, as [`for_each_line_str`] does, with two things that need the stream:
+///
+/// - A line longer than `max_line` bytes (and a chunk that is one such line's head,
+///   [`Chunk::too_long`]) is a `too_long` reject that keeps its first `max_line` bytes.
+/// - In a zone with daylight saving, a wall-clock time the zone repeats (the autumn hour) is
+///   read closest to the line's syslog header when the header carries an offset, else closest
+///   to the previous line's instant ([`ParseOptions::near`]): a line an hour "earlier" in the
+///   repeated hour than the lines before it is in its second pass. The previous line of a
+///   chunk's first line is the last line of the chunk before it, which is asked for (waiting
+///   for that chunk to be done) only when the chunk opens within two hours of a change of
+///   offset; so the answer never depends on where the input was cut or on which worker ran
+///   which chunk.
+pub fn for_each_line_of_chunk<'a>(
+    chunk: &'a Chunk,
+    opts: &ParseOptions,
+    expect: Expect,
+    max_line: usize,
+    mut each: impl FnMut(&Line<'a>),
+) {
+    let chained = opts.zone.has_rules();
+    if chunk.too_long().is_some() {
+        each(&too_long(chunk.data()));
+        if chained {
+            chunk.hand_on(chunk.handed_in());
+        }
+        return;
+    }
+    let mut opts = ParseOptions { near: None, ..*opts };
+    let mut line = Line {
+        header: SyslogHeader::default(),
+        record: empty(b""),
+        raw: b"",
+    };
+    // Whether the previous line's instant is known (or was asked of the chunk before).
+    let mut settled = !chained;
+    let mut one = |raw: &'a [u8], text: Option<Text<'a>>| {
+        if raw.len() > max_line {
+            each(&too_long(&raw[..max_line]));
+            return;
+        }
+        fill(&mut line, raw, &opts, expect, text);
+        if chained {
+            if let Some(t) = instant(&line) {
+                if !settled {
+                    settled = true;
+                    if opts.zone.changes_near(t, 2 * HOUR) {
+                        opts.near = chunk.handed_in();
+                        if opts.near.is_some() {
+                            fill(&mut line, raw, &opts, expect, text);
+                        }
+                    }
+                }
+                opts.near = instant(&line);
+            }
+        }
+        each(&line);
+    };
+    match simdutf8::basic::from_utf8(chunk.data()) {
+        // One UTF-8 validation per chunk, not one per line.
+        Ok(text) => StrLines::new(text).for_each(|raw| one(raw.as_bytes(), Some(Text::validated(raw)))),
+        Err(_) => chunk.lines().for_each(|raw| one(raw, None)),
+    }
+    if chained {
+        chunk.hand_on(if settled { opts.near } else { chunk.handed_in() });
+    }
+}
+
+const HOUR: Micros = 3_600_000_000;
+
+/// The instant a line stands at in its stream: its event time, else its header's time.
+fn instant(line: &Line<'_>) -> Option<Micros> {
+    match &line.record {
+        Record::Http(h) => Some(h.accept_ts),
+        Record::Tcp(t) => Some(t.accept_ts),
+        Record::App(a) => a.ts,
+        Record::Reject(_) => None,
+    }
+}
+
+/// The `too_long` reject of a line, keeping `kept`.
+fn too_long(kept: &[u8]) -> Line<'_> {
+    Line {
+        header: SyslogHeader::default(),
+        record: Record::Reject(Reject {
+            reason: RejectReason::TooLong,
+            message: kept,
+        }),
+        raw: kept,
+    }
+}
+
 /// Builds the [`Line`] of `raw`; `text` is `raw` as `&str` when the caller has it.
 #[inline(always)]
 fn build<'a>(raw: &'a [u8], opts: &ParseOptions, expect: Expect, text: Option<Text<'a>>) -> Line<'a> {
@@ -129,6 +221,18 @@ fn parse_into<'a>(
     let text = text.or_else(|| Text::new(line).ok());
     let (header, form, msg) = syslog::parse_header_in(line, opts, text).map_err(|r| (r, line))?;
     out.header = header;
+    // A header that carries its own offset settles the message's repeated hour.
+    let with_header;
+    let opts = match header.timestamp {
+        Some(t) if opts.zone.has_rules() && syslog::carries_offset(line, form) => {
+            with_header = ParseOptions {
+                near: Some(t),
+                ..*opts
+            };
+            &with_header
+        }
+        _ => opts,
+    };
     if form == HeaderForm::None && expect == Expect::Syslog {
         return Err((RejectReason::BadSyslogHeader, msg));
     }

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::bounded;
 use memmap2::Mmap;
@@ -36,6 +36,10 @@ pub struct Chunking {
     pub map_files: bool,
     /// Bytes of a mapped file mapped at a time.
     pub window_bytes: usize,
+    /// The longest line kept, in bytes. A longer line is handed on as one chunk of its first
+    /// `max_line` bytes, marked with its length ([`Chunk::too_long`]); the rest of it is read
+    /// and dropped without being kept, so memory stays flat whatever the input.
+    pub max_line: usize,
 }
 
 impl Default for Chunking {
@@ -44,6 +48,7 @@ impl Default for Chunking {
             bytes: DEFAULT_CHUNK_BYTES,
             map_files: true,
             window_bytes: 8 << 20,
+            max_line: crate::framing::DEFAULT_MAX_LINE,
         }
     }
 }
@@ -69,11 +74,16 @@ pub enum ReadError {
         #[source]
         source: io::Error,
     },
-    /// Reading or decompressing failed part way.
-    #[error("cannot read {input}")]
+    /// Reading or decompressing failed part way (a corrupt or truncated gzip or zstd file):
+    /// the lines before `offset` were handed on, the rest of the input is not read.
+    #[error("cannot read {input} past {unit} {offset}")]
     Read {
         /// The input's name.
         input: String,
+        /// What `offset` counts: `byte`, or `decompressed byte` for gzip and zstd.
+        unit: &'static str,
+        /// The bytes read (decompressed, for gzip and zstd) before the failure.
+        offset: u64,
         /// The cause.
         #[source]
         source: io::Error,
@@ -134,6 +144,11 @@ impl Input {
 
     /// Opens the input, decompressing gzip and zstd transparently.
     pub fn open(&self) -> Result<Box<dyn Read + Send>, ReadError> {
+        self.open_decoded().map(|(r, _)| r)
+    }
+
+    /// [`Input::open`], and whether the input was gzip or zstd.
+    fn open_decoded(&self) -> Result<(Box<dyn Read + Send>, bool), ReadError> {
         let open_err = |source| ReadError::Open {
             input: self.name(),
             source,
@@ -149,16 +164,16 @@ impl Input {
     }
 }
 
-/// Wraps a reader in the decoder its first bytes call for.
-fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+/// Wraps a reader in the decoder its first bytes call for; says whether it decodes.
+fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut buf = BufReader::with_capacity(1 << 16, raw);
     let head = buf.fill_buf()?;
     if head.starts_with(&GZIP_MAGIC) {
-        Ok(Box::new(flate2::read::MultiGzDecoder::new(buf)))
+        Ok((Box::new(flate2::read::MultiGzDecoder::new(buf)), true))
     } else if head.starts_with(&ZSTD_MAGIC) {
-        Ok(Box::new(zstd::stream::read::Decoder::with_buffer(buf)?))
+        Ok((Box::new(zstd::stream::read::Decoder::with_buffer(buf)?), true))
     } else {
-        Ok(Box::new(buf))
+        Ok((Box::new(buf), false))
     }
 }
 
@@ -179,42 +194,80 @@ fn map_range(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
     Ok(map)
 }
 
-/// Cuts a file of `len` bytes into chunks ([`cuts`]) and hands each to `send` as
-/// `(window, start, end, offset in the file)`. The file is mapped one window of about
-/// `window_bytes` at a time, each ending after a newline (a line longer than a window gets a
-/// larger one); a window is unmapped when the last chunk cut from it is dropped, so that the
-/// process's resident memory stays a few windows, whatever the file's size.
+/// A piece of input for a worker: a range of a mapped window, or the head of a line longer
+/// than `max_line` with the line's length.
+enum Piece<'m> {
+    Mapped(&'m Arc<Mmap>, usize, usize),
+    TooLong(Vec<u8>, u64),
+}
+
+/// Cuts a file of `len` bytes into chunks ([`cuts`]) and hands each to `send` with its offset
+/// in the file. The file is mapped one window of about `window_bytes` at a time, each ending
+/// after a newline; a window is unmapped when the last chunk cut from it is dropped, so that
+/// the process's resident memory stays a few windows, whatever the file's size. A line longer
+/// than `max_line` that does not fit a window is handed on as its head ([`Piece::TooLong`])
+/// and the rest of it is scanned a window at a time, not kept. An error comes with the offset
+/// it happened at.
 fn map_windows(
     file: &File,
     len: u64,
-    chunk_bytes: usize,
-    window_bytes: usize,
-    mut send: impl FnMut(&Arc<Mmap>, usize, usize, u64),
-) -> io::Result<()> {
+    how: Chunking,
+    mut send: impl FnMut(Piece<'_>, u64),
+) -> Result<(), (u64, io::Error)> {
+    let chunk_bytes = how.bytes.max(4096);
     let mut pos: u64 = 0;
     while pos < len {
         let base = pos - pos % WINDOW_ALIGN;
         let from = (pos - base) as usize;
-        let mut size = window_bytes.max(from + chunk_bytes) as u64;
+        let mut size = how.window_bytes.max(from + chunk_bytes) as u64;
         let (map, end) = loop {
             let size_now = size.min(len - base);
-            let map = map_range(file, base, size_now as usize)?;
+            let map = map_range(file, base, size_now as usize).map_err(|e| (pos, e))?;
             if base + size_now == len {
                 let end = map.len();
                 break (map, end);
             }
             match memchr::memrchr(b'\n', &map[from..]) {
                 Some(i) => break (map, from + i + 1),
+                None if map.len() - from > how.max_line => {
+                    // One line fills the window and is longer than any line kept.
+                    let head = map[from..from + how.max_line].to_vec();
+                    let (line_len, next) = skip_line(file, len, pos, how.window_bytes)?;
+                    send(Piece::TooLong(head, line_len), pos);
+                    pos = next;
+                    break (map, usize::MAX);
+                }
                 None => size *= 2,
             }
         };
+        if end == usize::MAX {
+            continue;
+        }
         let map = Arc::new(map);
         for (start, stop) in cuts(&map[from..end], chunk_bytes) {
-            send(&map, from + start, from + stop, pos + start as u64);
+            send(Piece::Mapped(&map, from + start, from + stop), pos + start as u64);
         }
         pos = base + end as u64;
     }
     Ok(())
+}
+
+/// The length of the line that starts at `start` (without its newline) and the offset after
+/// it, found by mapping one window at a time.
+fn skip_line(file: &File, len: u64, start: u64, window_bytes: usize) -> Result<(u64, u64), (u64, io::Error)> {
+    let mut at = start;
+    while at < len {
+        let base = at - at % WINDOW_ALIGN;
+        let size = (at - base + window_bytes as u64).min(len - base);
+        let map = map_range(file, base, size as usize).map_err(|e| (at, e))?;
+        let from = (at - base) as usize;
+        if let Some(i) = memchr::memchr(b'\n', &map[from..]) {
+            let nl = at + i as u64;
+            return Ok((nl - start, nl + 1));
+        }
+        at = base + size;
+    }
+    Ok((len - start, len))
 }
 
 /// Whether a file starting with `head` is one that [`decompressed`] would decode.
@@ -222,7 +275,7 @@ fn is_compressed(head: &[u8]) -> bool {
     head.starts_with(&GZIP_MAGIC) || head.starts_with(&ZSTD_MAGIC)
 }
 
-/// A block of whole lines from one input.
+/// A block of whole lines from one input, or the kept head of one line too long to keep.
 #[derive(Debug)]
 pub struct Chunk {
     bytes: Bytes,
@@ -230,6 +283,62 @@ pub struct Chunk {
     pub input: usize,
     /// Byte offset of the data in the (decompressed) input.
     pub offset: u64,
+    too_long: Option<u64>,
+    handed_in: Option<Arc<Handoff>>,
+    hand_on: HandOn,
+}
+
+/// What the worker of one chunk hands to the worker of the next chunk of the same input: set
+/// once, waited for by the next.
+#[derive(Debug, Default)]
+struct Handoff {
+    value: Mutex<Option<Option<i64>>>,
+    ready: Condvar,
+}
+
+impl Handoff {
+    fn put(&self, v: Option<i64>) {
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(v);
+            self.ready.notify_all();
+        }
+    }
+
+    fn wait(&self) -> Option<i64> {
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(v) = *g {
+                return v;
+            }
+            g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A chunk's own [`Handoff`]: a chunk dropped without handing anything on (its worker did
+/// not care, or panicked) hands on `None`, so the next never waits forever.
+#[derive(Debug, Default)]
+struct HandOn(Arc<Handoff>);
+
+impl Drop for HandOn {
+    fn drop(&mut self) {
+        self.0.put(None);
+    }
+}
+
+/// Links each chunk of an input to the one before it.
+#[derive(Default)]
+struct Chain {
+    last: Option<Arc<Handoff>>,
+}
+
+impl Chain {
+    /// The links of the next chunk.
+    fn next(&mut self) -> (Option<Arc<Handoff>>, HandOn) {
+        let own = HandOn::default();
+        (self.last.replace(own.0.clone()), own)
+    }
 }
 
 /// Where a chunk's bytes are.
@@ -247,6 +356,27 @@ enum Bytes {
 }
 
 impl Chunk {
+    /// `Some(len)` when this chunk is one line longer than [`Chunking::max_line`]: [`Chunk::data`]
+    /// is its first `max_line` bytes and `len` its length in bytes.
+    pub fn too_long(&self) -> Option<u64> {
+        self.too_long
+    }
+
+    /// What the worker of the previous chunk of the same input handed on ([`Chunk::hand_on`]),
+    /// once that chunk is done (this waits for it); `None` for an input's first chunk.
+    ///
+    /// A worker that needs to know how the input read up to its chunk (the wall-clock state of
+    /// a stream) asks for it; chunks are taken in input order, so the wait always ends.
+    pub fn handed_in(&self) -> Option<i64> {
+        self.handed_in.as_ref().and_then(|h| h.wait())
+    }
+
+    /// Hands `value` to the worker of the next chunk of the same input. Only the first call
+    /// counts; a chunk dropped without one hands on `None`.
+    pub fn hand_on(&self, value: Option<i64>) {
+        self.hand_on.0.put(value);
+    }
+
     /// The bytes: whole lines, the last one possibly without its terminator (end of input).
     pub fn data(&self) -> &[u8] {
         match &self.bytes {
@@ -324,9 +454,13 @@ impl<'a> Iterator for StrLines<'a> {
 
 /// Reads `inputs` in order and runs `work` on every chunk, on `threads` worker threads, each
 /// with its own state from `init(worker_index)`. `progress` is called on the reading thread
-/// with the number of input bytes consumed since its last call. Returns the workers' states.
+/// with the number of input bytes consumed since its last call. Returns the workers' states,
+/// and how the reading ended.
 ///
-/// An input that fails stops the run with the error; the states are dropped.
+/// An input that cannot be opened stops the run there. One that fails part way (a corrupt or
+/// truncated gzip or zstd file) stops it too, after every whole line read before the failure
+/// was handed to the workers (the bytes of a line cut by the failure are not a line). Either
+/// way the states hold the work done on the chunks read before.
 pub fn for_each_chunk<S, I, W, P>(
     inputs: &[Input],
     threads: usize,
@@ -334,7 +468,7 @@ pub fn for_each_chunk<S, I, W, P>(
     init: I,
     work: W,
     progress: P,
-) -> Result<Vec<S>, ReadError>
+) -> (Vec<S>, Result<(), ReadError>)
 where
     S: Send,
     I: Fn(usize) -> S + Sync,
@@ -343,6 +477,7 @@ where
 {
     let threads = threads.max(1);
     let chunk_bytes = how.bytes.max(4096);
+    let max_line = how.max_line.max(1);
     let (full_tx, full_rx) = bounded::<Chunk>(threads * 2);
     let (empty_tx, empty_rx) = bounded::<Vec<u8>>(threads * 2 + 2);
     std::thread::scope(|scope| {
@@ -368,75 +503,112 @@ where
         drop(empty_tx);
         let read_result = (|| {
             for (idx, input) in inputs.iter().enumerate() {
+                let mut chain = Chain::default();
+                // The workers only stop when this function drops `full_tx`.
+                let mut send = |bytes: Bytes, offset: u64, too_long: Option<u64>| {
+                    let (handed_in, hand_on) = chain.next();
+                    let _ = full_tx.send(Chunk {
+                        bytes,
+                        input: idx,
+                        offset,
+                        too_long,
+                        handed_in,
+                        hand_on,
+                    });
+                };
                 if how.map_files {
                     if let Some((file, len)) = input.mappable()? {
-                        map_windows(
-                            &file,
-                            len,
-                            chunk_bytes,
-                            how.window_bytes,
-                            |map, start, end, offset| {
+                        map_windows(&file, len, how, |piece, offset| match piece {
+                            Piece::Mapped(map, start, end) => {
                                 progress((end - start) as u64);
-                                let _ = full_tx.send(Chunk {
-                                    bytes: Bytes::Mapped {
-                                        map: map.clone(),
-                                        start,
-                                        end,
-                                    },
-                                    input: idx,
-                                    offset,
-                                });
-                            },
-                        )
-                        .map_err(|source| ReadError::Read {
+                                let map = map.clone();
+                                send(Bytes::Mapped { map, start, end }, offset, None);
+                            }
+                            Piece::TooLong(head, line_len) => {
+                                progress(line_len);
+                                let len = head.len();
+                                send(Bytes::Read { buf: head, len }, offset, Some(line_len));
+                            }
+                        })
+                        .map_err(|(offset, source)| ReadError::Read {
                             input: input.name(),
+                            unit: "byte",
+                            offset,
                             source,
                         })?;
                         continue;
                     }
                 }
+                let (inner, compressed) = input.open_decoded()?;
                 let mut reader = CountingReader {
-                    inner: input.open()?,
+                    inner,
                     count: 0,
+                    total: 0,
                 };
-                let mut offset = 0u64;
+                // Offset in the (decompressed) input of `buf[0]`.
+                let mut base = 0u64;
+                // The start of an unfinished line, at most `max_line` bytes.
                 let mut carry: Vec<u8> = Vec::new();
+                // A line longer than `max_line` being read past: its head, length so far, offset.
+                let mut skipping: Option<(Vec<u8>, u64, u64)> = None;
                 loop {
                     let mut buf = empty_rx.try_recv().unwrap_or_default();
                     if buf.len() < chunk_bytes + carry.len() {
                         buf.resize(chunk_bytes + carry.len(), 0);
                     }
                     buf[..carry.len()].copy_from_slice(&carry);
-                    let (mut len, eof) =
-                        fill(&mut reader, &mut buf, carry.len()).map_err(|source| ReadError::Read {
-                            input: input.name(),
-                            source,
-                        })?;
+                    let (len, status) = fill(&mut reader, &mut buf, carry.len());
                     carry.clear();
                     progress(std::mem::take(&mut reader.count));
-                    if !eof {
-                        match memchr::memrchr(b'\n', &buf[..len]) {
-                            Some(i) => {
-                                carry.extend_from_slice(&buf[i + 1..len]);
-                                len = i + 1;
-                            }
-                            // A line longer than a chunk: keep reading until it ends.
-                            None => {
-                                carry.extend_from_slice(&buf[..len]);
-                                let _ = empty_tx_reader.try_send(buf);
-                                continue;
+                    let (eof, failure) = match status {
+                        Ok(eof) => (eof, None),
+                        Err(e) => (true, Some(e)),
+                    };
+                    let mut from = 0;
+                    if let Some((_, line_len, _)) = skipping.as_mut() {
+                        let nl = memchr::memchr(b'\n', &buf[..len]);
+                        *line_len += nl.unwrap_or(len) as u64;
+                        if nl.is_some() || (eof && failure.is_none()) {
+                            if let Some((head, line_len, at)) = skipping.take() {
+                                let n = head.len();
+                                send(Bytes::Read { buf: head, len: n }, at, Some(line_len));
                             }
                         }
+                        match nl {
+                            Some(i) => from = i + 1,
+                            None => from = len,
+                        }
                     }
-                    if len > 0 {
-                        // The workers only stop when this function drops `full_tx`.
-                        let _ = full_tx.send(Chunk {
-                            bytes: Bytes::Read { buf, len },
-                            input: idx,
-                            offset,
+                    let mut end = len;
+                    if !eof || failure.is_some() {
+                        end = memchr::memrchr(b'\n', &buf[from..len]).map_or(from, |i| from + i + 1);
+                    }
+                    if !eof {
+                        let tail = &buf[end..len];
+                        if tail.len() > max_line {
+                            skipping =
+                                Some((tail[..max_line].to_vec(), tail.len() as u64, base + end as u64));
+                        } else {
+                            carry.extend_from_slice(tail);
+                        }
+                    }
+                    if end > from {
+                        if from > 0 {
+                            buf.copy_within(from..end, 0);
+                        }
+                        send(Bytes::Read { buf, len: end - from }, base + from as u64, None);
+                    } else {
+                        let _ = empty_tx_reader.try_send(buf);
+                    }
+                    base += (len - carry.len()) as u64;
+                    if let Some(source) = failure {
+                        return Err(ReadError::Read {
+                            input: input.name(),
+                            unit: if compressed { "decompressed byte" } else { "byte" },
+                            offset: reader.total,
+                            source,
                         });
                     }
-                    offset += len as u64;
                     if eof {
                         break;
                     }
@@ -449,7 +621,7 @@ where
             .into_iter()
             .map(|h| h.join().expect("worker thread panicked"))
             .collect();
-        read_result.map(|()| states)
+        (states, read_result)
     })
 }
 
@@ -477,29 +649,32 @@ fn cuts(data: &[u8], size: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
 }
 
 /// Fills `buf` from `start` to its end, or until the input ends; returns the bytes now in
-/// `buf` and whether the input ended.
-fn fill(r: &mut dyn Read, buf: &mut [u8], start: usize) -> io::Result<(usize, bool)> {
+/// `buf` (those read before a failure too) and whether the input ended, or the failure.
+fn fill(r: &mut dyn Read, buf: &mut [u8], start: usize) -> (usize, io::Result<bool>) {
     let mut len = start;
     while len < buf.len() {
         match r.read(&mut buf[len..]) {
-            Ok(0) => return Ok((len, true)),
+            Ok(0) => return (len, Ok(true)),
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (len, Err(e)),
         }
     }
-    Ok((len, false))
+    (len, Ok(false))
 }
 
+/// A reader that counts its bytes: since the last progress report, and in all.
 struct CountingReader {
     inner: Box<dyn Read + Send>,
     count: u64,
+    total: u64,
 }
 
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        self.total += n as u64;
         Ok(n)
     }
 }
@@ -531,14 +706,16 @@ mod tests {
                 map_files,
                 // Small windows: many of them, overlapping at their aligned starts.
                 window_bytes: 3 * chunk,
+                max_line: usize::MAX / 2,
             },
             |_| Vec::new(),
             |s: &mut Vec<(usize, u64, Vec<Vec<u8>>)>, c| {
                 s.push((c.input, c.offset, c.lines().map(<[u8]>::to_vec).collect()))
             },
             |_| {},
-        )
-        .unwrap();
+        );
+        states.1.unwrap();
+        let states = states.0;
         let mut all: Vec<_> = states.into_iter().flatten().collect();
         all.sort_by_key(|(i, o, _)| (*i, *o));
         all.into_iter().flat_map(|(_, _, l)| l).collect()
@@ -632,6 +809,7 @@ mod tests {
                     bytes: 4096,
                     map_files,
                     window_bytes: 8192,
+                    ..Chunking::default()
                 },
                 |_| (),
                 |_, _| {},
@@ -639,6 +817,7 @@ mod tests {
                     seen.fetch_add(n, Ordering::Relaxed);
                 },
             )
+            .1
             .unwrap();
             assert_eq!(
                 seen.load(Ordering::Relaxed),
@@ -695,7 +874,134 @@ mod tests {
             |_, _| {},
             |_| {},
         )
+        .1
         .unwrap_err();
         assert_eq!(err.to_string(), "cannot open /nonexistent/weir.log");
+    }
+
+    /// What the workers saw: every chunk's lines, or `(head, len)` of a line too long to keep,
+    /// in input order.
+    /// A line, or the head of one too long to keep with its length.
+    type Piece = (Vec<u8>, Option<u64>);
+
+    fn pieces(input: Input, how: Chunking) -> (Vec<Piece>, Result<(), ReadError>) {
+        let (states, result) = for_each_chunk(
+            &[input],
+            2,
+            how,
+            |_| Vec::new(),
+            |s: &mut Vec<(u64, Vec<Piece>)>, c| {
+                let got = match c.too_long() {
+                    Some(n) => vec![(c.data().to_vec(), Some(n))],
+                    None => c.lines().map(|l| (l.to_vec(), None)).collect(),
+                };
+                s.push((c.offset, got));
+            },
+            |_| {},
+        );
+        let mut all: Vec<_> = states.into_iter().flatten().collect();
+        all.sort_by_key(|(o, _)| *o);
+        (all.into_iter().flat_map(|(_, p)| p).collect(), result)
+    }
+
+    /// A line longer than `max_line` is one piece of its first `max_line` bytes with its length,
+    /// read past without being kept, whether read or mapped, at the start, middle or end.
+    #[test]
+    fn lines_longer_than_max_line_are_cut_to_their_head() {
+        let long = |c: u8, n: usize| vec![c; n];
+        let mut data = long(b'a', 50_000);
+        data.extend_from_slice(b"\nshort\n");
+        data.extend_from_slice(&long(b'b', 70_000));
+        data.extend_from_slice(b"\nend\n");
+        data.extend_from_slice(&long(b'c', 30_000));
+        let p = tmp_file("toolong.log", &data);
+        for map_files in [false, true] {
+            let how = Chunking {
+                bytes: 4096,
+                map_files,
+                window_bytes: 8192,
+                max_line: 1000,
+            };
+            let (got, result) = pieces(Input::Path(p.clone()), how);
+            result.unwrap();
+            assert_eq!(
+                got,
+                vec![
+                    (long(b'a', 1000), Some(50_000)),
+                    (b"short".to_vec(), None),
+                    (long(b'b', 1000), Some(70_000)),
+                    (b"end".to_vec(), None),
+                    (long(b'c', 1000), Some(30_000)),
+                ],
+                "map_files {map_files}"
+            );
+        }
+    }
+
+    /// A gzip or zstd file cut short is an error naming the file and the decompressed offset,
+    /// and every whole line before the cut was handed on.
+    #[test]
+    fn truncated_compressed_files_keep_the_lines_before_the_damage() {
+        let (data, lines) = text(20_000);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&data).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(&data[..], 3).unwrap();
+        for (name, bytes) in [("cut.log.gz", gz), ("cut.log.zst", zst)] {
+            let cut = tmp_file(name, &bytes[..bytes.len() * 2 / 3]);
+            let (got, result) = pieces(Input::Path(cut.clone()), Chunking::default());
+            let err = result.unwrap_err();
+            let ReadError::Read { offset, unit, .. } = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(*unit, "decompressed byte");
+            assert!(err
+                .to_string()
+                .starts_with(&format!("cannot read {}", cut.display())));
+            assert!(
+                !got.is_empty() && got.len() < lines.len(),
+                "{name}: {}",
+                got.len()
+            );
+            let got: Vec<Vec<u8>> = got.into_iter().map(|(l, _)| l).collect();
+            assert_eq!(got, lines[..got.len()], "{name}");
+            let whole: usize = lines[..got.len()].iter().map(|l| l.len() + 1).sum();
+            assert!(*offset as usize >= whole, "{name}: {offset} < {whole}");
+        }
+    }
+
+    /// Each chunk gets what the worker of the chunk before it handed on, whichever worker ran
+    /// it, and the first chunk of each input gets nothing.
+    #[test]
+    fn each_chunk_gets_what_the_one_before_handed_on() {
+        let (data, _) = text(5000);
+        let p = tmp_file("handoff.log", &data);
+        for map_files in [false, true] {
+            let (states, result) = for_each_chunk(
+                &[Input::Path(p.clone()), Input::Path(p.clone())],
+                3,
+                Chunking {
+                    bytes: 4096,
+                    map_files,
+                    ..Chunking::default()
+                },
+                |_| Vec::new(),
+                |s: &mut Vec<(usize, u64, Option<i64>)>, c| {
+                    let before = c.handed_in();
+                    c.hand_on(Some(before.unwrap_or(0) + 1));
+                    s.push((c.input, c.offset, before));
+                },
+                |_| {},
+            );
+            result.unwrap();
+            let mut all: Vec<_> = states.into_iter().flatten().collect();
+            all.sort_by_key(|(i, o, _)| (*i, *o));
+            let per_input = all.len() / 2;
+            assert!(per_input > 10);
+            for (k, (_, _, before)) in all.iter().enumerate() {
+                let k = k % per_input;
+                assert_eq!(*before, (k > 0).then_some(k as i64), "chunk {k}");
+            }
+        }
     }
 }

@@ -92,6 +92,29 @@ pub(crate) fn parse_header_in<'a>(
     Ok((header, form, rest))
 }
 
+/// Whether the header of `line` (read as `form`) gave an instant of its own, with an offset,
+/// rather than a wall-clock time read in the configured zone.
+pub(crate) fn carries_offset(line: &[u8], form: HeaderForm) -> bool {
+    match form {
+        HeaderForm::Rfc5424 => true,
+        HeaderForm::Iso => {
+            let s = match pri(line) {
+                Ok(Some((_, after))) => after,
+                _ => line,
+            };
+            let mut i = 19;
+            if s.get(i) == Some(&b'.') {
+                i += 1;
+                while s.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            matches!(s.get(i), Some(b'Z' | b'z' | b'+' | b'-'))
+        }
+        _ => false,
+    }
+}
+
 /// `<PRI>`: `Ok(None)` when the line does not start with `<digit`.
 fn pri(line: &[u8]) -> Result<Option<(u8, &[u8])>, RejectReason> {
     if line.len() < 3 || line[0] != b'<' || !line[1].is_ascii_digit() {
@@ -122,8 +145,9 @@ fn digits2(b: &[u8]) -> Option<u32> {
     }
 }
 
-/// `Mmm dd hh:mm:ss ` (day as `dd`, ` d` or `0d`), followed by a space.
-fn rfc3164_timestamp<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'a [u8])> {
+/// `Mmm dd hh:mm:ss ` (day as `dd`, ` d` or `0d`), followed by a space: the wall-clock time
+/// (as if it were UTC) in `year`.
+fn rfc3164_wall_clock(s: &[u8], year: i32) -> Option<(Micros, &[u8])> {
     if s.len() < 16 || s[3] != b' ' || s[6] != b' ' || s[9] != b':' || s[12] != b':' || s[15] != b' ' {
         return None;
     }
@@ -136,27 +160,29 @@ fn rfc3164_timestamp<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'
     if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    let local = micros_from_civil(opts.year, month, day, h, m, sec, 0);
-    Some((opts.zone.to_utc(local), &s[16..]))
+    let local = micros_from_civil(year, month, day, h, m, sec, 0);
+    Some((local, &s[16..]))
 }
 
-/// [`rfc3164_timestamp`] with the last answer of this thread kept: consecutive lines mostly
-/// share their second, and then the calendar work is three compares.
+/// The RFC 3164 timestamp at the start of `s`, read in the options' zone, with the last
+/// wall-clock answer of this thread kept: consecutive lines mostly share their second, and
+/// then the calendar work is three compares (the zone's is a compare and a subtraction).
 #[inline]
 fn rfc3164_timestamp_cached<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'a [u8])> {
-    type Last = ([u8; 16], ParseOptions, Micros);
+    type Last = ([u8; 16], i32, Micros);
     thread_local! {
         static LAST: Cell<Option<Last>> = const { Cell::new(None) };
     }
     let key: [u8; 16] = *s.first_chunk::<16>()?;
-    if let Some((k, o, ts)) = LAST.get() {
-        if k == key && o == *opts {
-            return Some((ts, &s[16..]));
+    let local = match LAST.get() {
+        Some((k, year, local)) if k == key && year == opts.year => local,
+        _ => {
+            let (local, _) = rfc3164_wall_clock(s, opts.year)?;
+            LAST.set(Some((key, opts.year, local)));
+            local
         }
-    }
-    let (ts, rest) = rfc3164_timestamp(s, opts)?;
-    LAST.set(Some((key, *opts, ts)));
-    Some((ts, rest))
+    };
+    Some((opts.zone.to_utc_near(local, opts.near), &s[16..]))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, followed by a space or the end.
@@ -218,7 +244,7 @@ fn iso_timestamp<'a>(s: &'a [u8], opts: &ParseOptions) -> Option<(Micros, &'a [u
                 local + off
             }
         }
-        _ => opts.zone.to_utc(local),
+        _ => opts.zone.to_utc_near(local, opts.near),
     };
     match s.get(i) {
         None => Some((utc, &s[i..])),
@@ -595,7 +621,7 @@ mod tests {
     #[test]
     fn zone_applies_to_zoneless_timestamps_only() {
         let o = ParseOptions {
-            zone: crate::Zone { offset_secs: 3600 },
+            zone: crate::Zone::fixed(3600),
             year: 2026,
             ..ParseOptions::default()
         };

@@ -109,10 +109,16 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
     let mut spooled = [0u64; Table::ALL.len()];
     let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
     let mut failed = 0u64;
+    // Lines arrive within moments of being written: the receive time settles a wall-clock time
+    // that the zone repeats (the autumn hour) when the line's header does not.
+    let opts = ParseOptions {
+        near: Some(batch.received_at),
+        ..ctx.parse
+    };
     for entry in &batch.entries {
         let bytes = batch.bytes(entry);
         let line = match entry.kind.reject_reason() {
-            None => parse_line(bytes, &ctx.parse),
+            None => parse_line(bytes, &opts),
             Some(reason) => Line {
                 header: SyslogHeader::default(),
                 record: Record::Reject(Reject {

@@ -9,7 +9,7 @@ use nom::{IResult, Parser};
 use weir_model::time::{days_from_civil, month_from_abbrev, Micros, MICROS_PER_SEC};
 use weir_model::{ClientAddr, RejectReason};
 
-use crate::Zone;
+use crate::{ParseOptions, Zone};
 
 /// A parse result whose failure carries nothing: the call site names the field.
 pub(crate) type PResult<'a, T> = IResult<&'a [u8], T, ()>;
@@ -296,10 +296,10 @@ fn fraction(b: &[u8]) -> Option<Micros> {
     Some(v * 10i64.pow(6 - b.len() as u32))
 }
 
-/// The accept date `[22/Nov/2026:01:22:06.958]` (milliseconds optional), read in `zone` and
-/// returned as UTC micros.
+/// The accept date `[22/Nov/2026:01:22:06.958]` (milliseconds optional), read in the options'
+/// zone (a repeated hour settled by `opts.near`) and returned as UTC micros.
 #[inline(always)]
-pub(crate) fn accept_date(i: &[u8], zone: Zone) -> PResult<'_, Micros> {
+pub(crate) fn accept_date<'a>(i: &'a [u8], opts: &ParseOptions) -> PResult<'a, Micros> {
     let (i, _) = tag(&b"["[..]).parse_complete(i)?;
     // `]` sits at a fixed place with milliseconds (the usual case) or without.
     let close = match i.get(24) {
@@ -313,7 +313,7 @@ pub(crate) fn accept_date(i: &[u8], zone: Zone) -> PResult<'_, Micros> {
         [b'.', ms @ ..] => fraction(ms).ok_or(nom::Err::Error(()))?,
         _ => return Err(nom::Err::Error(())),
     };
-    Ok((&i[close + 1..], zone.to_utc(local + frac)))
+    Ok((&i[close + 1..], opts.zone.to_utc_near(local + frac, opts.near)))
 }
 
 /// The CLF date `[22/Nov/2026:01:22:16 +0000]`, which carries its own offset.
@@ -340,7 +340,7 @@ pub(crate) fn clf_date(i: &[u8]) -> PResult<'_, Micros> {
         }
         _ => return Err(nom::Err::Error(())),
     };
-    Ok((&i[close + 1..], Zone { offset_secs: off }.to_utc(local)))
+    Ok((&i[close + 1..], Zone::fixed(off).to_utc(local)))
 }
 
 /// Splits `name~` into `(name, true)`.
@@ -576,10 +576,10 @@ mod tests {
 
     #[test]
     fn accept_date_with_and_without_millis() {
-        let (rest, t) = accept_date(b"[22/Nov/2026:01:22:06.958] x", Zone::UTC).unwrap();
+        let (rest, t) = accept_date(b"[22/Nov/2026:01:22:06.958] x", &ParseOptions::default()).unwrap();
         assert_eq!(rest, b" x");
         assert_eq!(t, micros_from_civil(2026, 11, 22, 1, 22, 6, 958_000));
-        let (_, t) = accept_date(b"[09/Aug/2004:20:26:09]", Zone::UTC).unwrap();
+        let (_, t) = accept_date(b"[09/Aug/2004:20:26:09]", &ParseOptions::default()).unwrap();
         assert_eq!(t, micros_from_civil(2004, 8, 9, 20, 26, 9, 0));
     }
 
@@ -604,8 +604,11 @@ mod tests {
 
     #[test]
     fn accept_date_is_read_in_the_configured_zone() {
-        let paris = Zone { offset_secs: 3600 };
-        let (_, t) = accept_date(b"[22/Nov/2026:01:22:06.958]", paris).unwrap();
+        let paris = ParseOptions {
+            zone: Zone::fixed(3600),
+            ..ParseOptions::default()
+        };
+        let (_, t) = accept_date(b"[22/Nov/2026:01:22:06.958]", &paris).unwrap();
         assert_eq!(t, micros_from_civil(2026, 11, 22, 0, 22, 6, 958_000));
     }
 
@@ -633,7 +636,7 @@ mod tests {
             b"[22/Nov/2026:01:22:06 +0000]",
         ] {
             assert!(
-                accept_date(d, Zone::UTC).is_err(),
+                accept_date(d, &ParseOptions::default()).is_err(),
                 "{}",
                 String::from_utf8_lossy(d)
             );

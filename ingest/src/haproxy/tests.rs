@@ -197,9 +197,7 @@ fn date_without_millis_and_in_a_zone() {
     let line = "127.0.0.1:34014 [09/Aug/2004:20:26:09] proxy-out proxy-out/cache1 0/0/0/162/+162 200 +350 - - ---- 0/0/0/0/0 0/0 {fr.adserver.yahoo.co||http://fr.f416.mail.} {|864|private||} \"GET http://fr.adserver.yahoo.com/\"";
     assert_eq!(http(line).accept_ts, micros_from_civil(2004, 8, 9, 20, 26, 9, 0));
     let east = ParseOptions {
-        zone: Zone {
-            offset_secs: 2 * 3600,
-        },
+        zone: Zone::fixed(2 * 3600),
         ..opts()
     };
     let Message::Http(h) = parse_message(line.as_bytes(), &east) else {

@@ -30,7 +30,7 @@ pub(crate) fn parse<'a>(
     slot: &mut Record<'a>,
     text: Option<Text<'a>>,
 ) -> Option<Message<'a>> {
-    let (after_date, ts) = match accept_date(rest, opts.zone) {
+    let (after_date, ts) = match accept_date(rest, opts) {
         Ok((r, ts)) => (r, ts),
         Err(_) => {
             return Some(if looks_like_traffic_after_bad_date(rest) {
