@@ -39,3 +39,10 @@ pub fn weir_bin() -> PathBuf {
     })
     .clone()
 }
+
+/// Notes that a test's external tool `what` is missing and the test passes without it; under
+/// `CI` a missing tool fails the test instead (`install` says how to get it).
+pub fn skip_without(what: &str, install: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{what} is required ({install})");
+    eprintln!("skipped: {what} is not installed ({install})");
+}
