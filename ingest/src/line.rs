@@ -449,6 +449,48 @@ mod tests {
         ));
     }
 
+    /// In Europe/Berlin, 25 October 2026 02:30 happens at 00:30 UTC (+02:00) and again at
+    /// 01:30 UTC (+01:00). A header with an offset settles the accept date whatever the line
+    /// before said; a zone-less header leaves it to the line before; a CLF date keeps its own.
+    #[test]
+    fn repeated_hour_settled_by_header_then_line_before() {
+        let berlin = crate::Zone::parse("Europe/Berlin").unwrap();
+        let first = micros_from_civil(2026, 10, 25, 0, 30, 0, 0);
+        let second = micros_from_civil(2026, 10, 25, 1, 30, 0, 0);
+        let accept = |raw: &str, near: Option<Micros>| {
+            let o = ParseOptions {
+                zone: berlin,
+                year: 2026,
+                near,
+                ..ParseOptions::default()
+            };
+            match parse_line(raw.as_bytes(), &o).record {
+                Record::Http(h) => h.accept_ts,
+                other => panic!("{other:?}"),
+            }
+        };
+        let msg = "10.0.0.1:5000 [25/Oct/2026:02:30:00.000] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+        for near in [None, Some(first), Some(second)] {
+            let l = format!("<134>1 2026-10-25T02:30:00.2+01:00 lb1 haproxy 1 - - {msg}");
+            assert_eq!(accept(&l, near), second, "{near:?}");
+            let l = format!("<134>2026-10-25T02:30:00.2+02:00 lb1 haproxy[1]: {msg}");
+            assert_eq!(accept(&l, near), first, "{near:?}");
+            let clf = "127.0.0.1 - - [25/Oct/2026:02:30:00 +0100] \"GET / HTTP/1.1\" 200 212 \"\" \"\" 50538 994 \"fe\" \"be\" \"s1\" 0 0 0 3 3 ---- 1 1 0 0 0 0 0 \"\" \"\" ";
+            // CLF logs the milliseconds apart (`994`).
+            assert_eq!(accept(clf, near), second + 994_000, "{near:?}");
+        }
+        for header in [
+            "<134>Oct 25 02:30:00 lb1 haproxy[1]: ",
+            "<134>2026-10-25T02:30:00 lb1 haproxy[1]: ",
+            "",
+        ] {
+            let l = format!("{header}{msg}");
+            assert_eq!(accept(&l, None), first, "{l}");
+            assert_eq!(accept(&l, Some(first - 600_000_000)), first, "{l}");
+            assert_eq!(accept(&l, Some(second + 600_000_000)), second, "{l}");
+        }
+    }
+
     #[test]
     fn year_follows_the_event() {
         let mut h = SyslogHeader {

@@ -4,8 +4,16 @@
 //! [`for_each_chunk`] is the engine under `weir import` and `weir report`: one thread reads
 //! (and decompresses) large blocks, cuts each at its last newline, and hands it to `threads`
 //! workers over a bounded channel; buffers go back to the reader for reuse, so steady state
-//! allocates nothing. Each worker owns a state `S` (an accumulator, a spool writer) and the
-//! states are returned for the caller to merge: no locks on the per-line path.
+//! allocates nothing per line. Each worker owns a state `S` (an accumulator, a spool writer) and
+//! the states are returned for the caller to merge: no locks on the per-line path.
+//!
+//! Memory is bounded whatever the input: a line longer than [`Chunking::max_line`] becomes a
+//! chunk of its head alone ([`Chunk::too_long`]) and the rest of it is read past, not kept. A
+//! gzip or zstd stream that breaks part way ends the run with [`ReadError::Read`] (the input
+//! and the decompressed offset) after its whole lines were handed on. A chunk may hand one
+//! value to the next chunk of its input ([`Chunk::hand_on`], [`Chunk::handed_in`]): the state
+//! of a stream that a line depends on (the wall clock's repeated hour) crosses chunk
+//! boundaries without serializing the workers that do not need it.
 //!
 //! A plain (uncompressed) regular file is memory-mapped instead of read ([`Chunking::map_files`]):
 //! its chunks are slices of the mapping, and the reading thread only finds the newlines to cut
