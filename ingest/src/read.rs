@@ -203,10 +203,10 @@ fn map_range(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
 }
 
 /// A piece of input for a worker: a range of a mapped window, or the head of a line longer
-/// than `max_line` with the line's length.
+/// than `max_line` with the line's length and the bytes it took (its newline included).
 enum Piece<'m> {
     Mapped(&'m Arc<Mmap>, usize, usize),
-    TooLong(Vec<u8>, u64),
+    TooLong(Vec<u8>, u64, u64),
 }
 
 /// Cuts a file of `len` bytes into chunks ([`cuts`]) and hands each to `send` with its offset
@@ -241,7 +241,7 @@ fn map_windows(
                     // One line fills the window and is longer than any line kept.
                     let head = map[from..from + how.max_line].to_vec();
                     let (line_len, next) = skip_line(file, len, pos, how.window_bytes)?;
-                    send(Piece::TooLong(head, line_len), pos);
+                    send(Piece::TooLong(head, line_len, next - pos), pos);
                     pos = next;
                     break (map, usize::MAX);
                 }
@@ -532,8 +532,8 @@ where
                                 let map = map.clone();
                                 send(Bytes::Mapped { map, start, end }, offset, None);
                             }
-                            Piece::TooLong(head, line_len) => {
-                                progress(line_len);
+                            Piece::TooLong(head, line_len, took) => {
+                                progress(took);
                                 let len = head.len();
                                 send(Bytes::Read { buf: head, len }, offset, Some(line_len));
                             }
@@ -806,7 +806,9 @@ mod tests {
 
     #[test]
     fn progress_counts_every_byte() {
-        let (data, _) = text(1000);
+        let (mut data, _) = text(1000);
+        data.extend_from_slice(&[b'z'; 100_000]);
+        data.extend_from_slice(b"\nlast\n");
         let p = tmp_file("progress.log", &data);
         for map_files in [true, false] {
             let seen = AtomicU64::new(0);
@@ -817,7 +819,7 @@ mod tests {
                     bytes: 4096,
                     map_files,
                     window_bytes: 8192,
-                    ..Chunking::default()
+                    max_line: 1000,
                 },
                 |_| (),
                 |_, _| {},
