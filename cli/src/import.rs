@@ -34,13 +34,8 @@ pub struct Args {
     /// Node id in file names (default: this host's name).
     #[arg(long)]
     node: Option<String>,
-    /// The zone HAProxy (and the syslog daemon, for RFC 3164 headers) wrote zone-less dates
-    /// in: UTC, a fixed offset such as +02:00, or an IANA name such as Europe/Berlin (daylight
-    /// saving applied). A time skipped in spring is read with the offset before the change; a
-    /// time repeated in autumn is read closest to the line's syslog header when it carries an
-    /// offset (RFC 5424, ISO), else closest to the line before it. Dates with their own offset
-    /// (CLF) keep it.
-    #[arg(long, default_value = "UTC", value_name = "TZ")]
+    /// The zone of zone-less dates ([`inputs::TIMEZONE_HELP`]).
+    #[arg(long, default_value = "UTC", value_name = "TZ", help = inputs::TIMEZONE_HELP)]
     timezone: String,
     /// The longest line kept, in bytes; a longer line is one `too_long` reject that keeps
     /// its first MAX bytes (the default is ingest.max_line's).

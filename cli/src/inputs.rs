@@ -11,6 +11,14 @@ use weir_model::Micros;
 
 use crate::UsageError;
 
+/// The help of `--timezone` (report, import, serve).
+pub const TIMEZONE_HELP: &str = "The zone HAProxy (and the syslog daemon, for RFC 3164 headers) \
+wrote zone-less dates in: UTC, a fixed offset such as +02:00, or an IANA name such as \
+Europe/Berlin (daylight saving applied). A time skipped in spring is read with the offset \
+before the change; a time repeated in autumn is read closest to the line's syslog header when \
+it carries an offset (RFC 5424, ISO), else closest to the line before it (serve: to the time it \
+arrived). Dates with their own offset (CLF) keep it.";
+
 /// Parse options for `--timezone` (the zone HAProxy wrote accept dates in). RFC 3164 header
 /// timestamps get the current year, corrected per line by the request's own date.
 pub fn parse_options(timezone: &str) -> anyhow::Result<ParseOptions> {
@@ -120,4 +128,16 @@ pub fn parse_time(s: &str) -> Option<Micros> {
         _ => return None,
     };
     Some(micros_from_civil(y, mo, d, h, mi, sec, us) - offset_secs * MICROS_PER_SEC)
+}
+
+/// A command's flags parsed from `argv` (without the program name), for the flag tests.
+#[cfg(test)]
+pub fn parse_args<A: clap::Args>(argv: &[&str]) -> Result<A, clap::Error> {
+    #[derive(clap::Parser)]
+    struct Command<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    <Command<A> as clap::Parser>::try_parse_from(std::iter::once("weir").chain(argv.iter().copied()))
+        .map(|c| c.args)
 }

@@ -49,6 +49,10 @@ pub struct Args {
     /// Node id in file names [default: the host name].
     #[arg(long, value_name = "ID")]
     pub node: Option<String>,
+    /// The zone of zone-less dates, overriding `ingest.haproxy_timezone`
+    /// ([`crate::inputs::TIMEZONE_HELP`]).
+    #[arg(long, value_name = "TZ", help = crate::inputs::TIMEZONE_HELP)]
+    pub timezone: Option<String>,
     /// Pipeline worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -82,6 +86,9 @@ impl Args {
         }
         if let Some(n) = &self.node {
             c.node = n.clone();
+        }
+        if let Some(tz) = &self.timezone {
+            c.ingest.haproxy_timezone = tz.clone();
         }
         c.check().map_err(|e| UsageError(format!("{e:#}")))?;
         Ok(c)
@@ -361,5 +368,23 @@ fn router_config(c: &Config) -> RouterConfig {
         recent_lines: c.router.recent_lines,
         tail_queue: c.router.tail_queue,
         max_sources: c.router.max_sources,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(argv: &[&str]) -> anyhow::Result<Config> {
+        crate::inputs::parse_args::<Args>(argv)?.config()
+    }
+
+    #[test]
+    fn timezone_flag_overrides_the_config() {
+        assert_eq!(config(&[]).unwrap().ingest.haproxy_timezone, "UTC");
+        let c = config(&["--timezone", "Europe/Berlin"]).unwrap();
+        assert_eq!(c.ingest.haproxy_timezone, "Europe/Berlin");
+        let bad = config(&["--timezone", "Mars/Olympus"]).unwrap_err();
+        assert!(bad.downcast_ref::<UsageError>().is_some(), "{bad:#}");
     }
 }
