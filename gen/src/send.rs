@@ -1,7 +1,7 @@
 //! Where generated lines go. [`Framing`] turns a generated line into the bytes of one output
 //! message (a file line; a syslog datagram with its `<PRI>`; a TCP frame, LF-terminated or
 //! RFC 6587 octet-counted); [`Batch`] holds a batch of them back to back with their offsets;
-//! [`pump`] fills batches at the pace of `--rate` and hands them to a [`Sink`]: a file or
+//! [`pump`] fills batches at the pace of a rate and hands them to a [`Sink`]: a file or
 //! stdout, a TCP connection, or a UDP socket that sends a batch with one `sendmmsg` call.
 //!
 //! Pacing is per batch against a monotonic clock: [`lines_due`] says how many lines should be
@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::LineGen;
+use crate::LineGen;
 
 /// Messages per batch: per `sendmmsg` call, per write.
 pub const BATCH: usize = 128;
@@ -118,6 +118,11 @@ impl Batch {
     /// How many messages the batch holds.
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// Every message, back to back: what a stream writes.
@@ -404,12 +409,13 @@ pub fn lines_per_wake(rate: f64) -> u64 {
 }
 
 /// Generates lines into batches and sends them until `limit` (or `stop`) says to stop.
+/// `progress`, when given, hears the number of lines sent so far every 65,536 lines.
 pub fn pump(
     gen: &mut LineGen,
     sink: &mut dyn Sink,
     limit: Limit,
     stop: Option<&AtomicBool>,
-    bar: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn Fn(u64)>,
 ) -> io::Result<SendReport> {
     let framing = sink.framing();
     let total = limit.total().unwrap_or(u64::MAX);
@@ -454,9 +460,9 @@ pub fn pump(
         bytes += batch.bytes().len() as u64;
         let before = sent;
         sent += batch.len() as u64;
-        if let Some(bar) = bar {
+        if let Some(progress) = progress {
             if before >> 16 != sent >> 16 {
-                bar.set_position(sent);
+                progress(sent);
             }
         }
     }
