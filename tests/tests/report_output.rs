@@ -2,9 +2,9 @@
 //! even when they read like numbers, and a missing value is `null`; CSV of the same report
 //! shows the same values as text.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use weir_e2e::weir_bin as weir;
+use weir_e2e::{weir_bin as weir, OutputWithin, PROCESS_TIMEOUT};
 
 /// Two requests to a backend named `1e3` on a server named `007`: one ok, one with a `-1`
 /// connect timer (so the means are over one request).
@@ -20,8 +20,9 @@ fn report(kind: &str, format: &str) -> String {
     let out = Command::new(weir())
         .args(["report", kind, "--format", format])
         .arg(&path)
-        .output()
-        .unwrap();
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("running weir report");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
