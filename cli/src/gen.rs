@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use weir_gen::send::{pump, Framing, Limit, SendReport, Sink, UdpSink, WriteSink};
-use weir_gen::{Kind, LineGen};
+use weir_gen::{Captures, Kind, Layout, LineGen, Shape};
 use weir_model::Micros;
 
 use crate::UsageError;
@@ -53,6 +53,43 @@ pub struct Args {
     /// Simulated time of the first line: RFC 3339 (`2026-11-22T00:00:00Z`, `2026-11-22`) or `now`.
     #[arg(long, default_value = DEFAULT_START, value_parser = parse_start)]
     pub start: Micros,
+    /// Write every HAProxy line in this layout (only the frontends that write it take traffic)
+    /// [default: the simulated site's mix of httplog, httpslog, logasap and tcplog].
+    #[arg(long, value_enum)]
+    pub layout: Option<Layout>,
+    /// Capture blocks of every HTTP line, as `capture request header` / `capture response
+    /// header` print them: request headers, then response headers, e.g.
+    /// `'{host|user-agent} {content-type}'`. Request: host, user-agent, referer,
+    /// x-forwarded-for, x-request-id; response: content-type, content-length, cache-control,
+    /// location [default: each frontend's own].
+    #[arg(long)]
+    pub captures: Option<Captures>,
+    /// Load balancers writing into the output (`lb1`, `lb2`, ...) [default: 2].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub hosts: Option<u16>,
+    /// HAProxy processes (pids) per load balancer [default: 1].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub processes: Option<u16>,
+}
+
+impl Args {
+    /// The HAProxy knobs as a [`Shape`]; they shape HAProxy lines, so `--kind app` refuses them.
+    fn shape(&self) -> Result<Shape, UsageError> {
+        let shape = Shape {
+            layout: self.layout,
+            captures: self.captures.clone(),
+            hosts: self.hosts.map(usize::from),
+            processes: self.processes.map(usize::from),
+        };
+        if self.kind == Kind::App && shape != Shape::default() {
+            return Err(UsageError(
+                "--layout, --captures, --hosts and --processes shape HAProxy lines: use them with \
+                 --kind haproxy or mix"
+                    .into(),
+            ));
+        }
+        Ok(shape)
+    }
 }
 
 /// How `tcp://` output is framed.
@@ -115,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Target::Stdout | Target::File(_), None) => Framing::File,
     };
     let limit = limit_of(&args);
-    let mut gen = LineGen::new(args.kind, args.seed, args.start);
+    let mut gen = LineGen::with_shape(args.kind, args.seed, args.start, &args.shape()?);
     let mut sink: Box<dyn Sink> = match &target {
         Target::Stdout => {
             let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
@@ -273,6 +310,10 @@ mod tests {
             to: to.into(),
             framing: None,
             start: start(),
+            layout: None,
+            captures: None,
+            hosts: None,
+            processes: None,
         }
     }
 
@@ -354,5 +395,48 @@ mod tests {
         let text = std::fs::read(&path).unwrap();
         assert_eq!(text, generate(Kind::App, 300));
         assert!(text.split(|&b| b == b'\n').all(|l| !l.starts_with(b"<")));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("gen").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn shape_flags_parse_and_apply_to_haproxy_lines_only() {
+        let a = parse(&[
+            "--layout",
+            "clf",
+            "--captures",
+            "{host|user-agent} {content-type}",
+            "--hosts",
+            "3",
+            "--processes",
+            "2",
+        ])
+        .unwrap();
+        let shape = a.shape().unwrap();
+        assert_eq!(shape.layout, Some(Layout::Clf));
+        assert_eq!(
+            shape.captures.unwrap().to_string(),
+            "{host|user-agent} {content-type}"
+        );
+        assert_eq!((shape.hosts, shape.processes), (Some(3), Some(2)));
+        assert_eq!(parse(&[]).unwrap().shape().unwrap(), Shape::default());
+        assert!(parse(&["--hosts", "0"]).is_err());
+        assert!(parse(&["--captures", "{cookie}"]).is_err());
+        assert!(parse(&["--layout", "json"]).is_err());
+        let err = run(Args {
+            hosts: Some(2),
+            ..args(Kind::App, 1, "-")
+        })
+        .unwrap_err();
+        assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
     }
 }

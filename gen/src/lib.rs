@@ -14,6 +14,7 @@
 pub mod app;
 pub mod haproxy;
 pub mod send;
+pub mod shape;
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use weir_model::Micros;
 use self::app::AppGen;
 use self::haproxy::{HaproxyGen, HAPROXY_PRI};
 use self::send::{pump, Limit, SendReport, UdpSink};
+pub use self::shape::{Captures, Header, Layout, Shape};
 
 /// The share of application lines in [`Kind::Mix`].
 const MIX_APP_SHARE: f64 = 0.2;
@@ -56,9 +58,14 @@ pub struct LineGen {
 impl LineGen {
     /// Lines of `kind` starting at `start`, reproducible for `seed`.
     pub fn new(kind: Kind, seed: u64, start: Micros) -> LineGen {
+        LineGen::with_shape(kind, seed, start, &Shape::default())
+    }
+
+    /// Like [`LineGen::new`], with the HAProxy lines reshaped by `shape`.
+    pub fn with_shape(kind: Kind, seed: u64, start: Micros, shape: &Shape) -> LineGen {
         LineGen {
             kind,
-            haproxy: HaproxyGen::new(seed, start),
+            haproxy: HaproxyGen::with_shape(seed, start, shape),
             app: AppGen::new(seed, start),
             pick: StdRng::seed_from_u64(seed ^ 0x006d_6978),
         }
