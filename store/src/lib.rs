@@ -31,5 +31,5 @@ pub mod writer;
 pub use error::StoreError;
 pub use file::PublishedFile;
 pub use reader::{read_file, read_table, table_files};
-pub use schema::{Table, SPOOL_FORMAT_VERSION};
+pub use schema::{Table, TableSchema, SPOOL_FORMAT_VERSION};
 pub use writer::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter};
