@@ -248,19 +248,11 @@ impl LineFields {
                 BackendName::Owned(name.into())
             }
         };
-        match &line.record {
-            Record::Http(h) => {
-                f.backend = backend_in(h.backend);
-                f.status = h.status;
-                f.total_ms = h.timings.total;
-            }
-            Record::Tcp(t) => {
-                f.backend = backend_in(t.backend);
-                f.total_ms = t.total_ms;
-            }
-            Record::App(_) => {}
-            Record::Reject(_) => f.rejected = true,
-        }
+        let r = &line.record;
+        f.backend = r.backend().map_or(BackendName::None, backend_in);
+        f.status = r.status();
+        f.total_ms = r.total_ms();
+        f.rejected = matches!(r, Record::Reject(_));
         f
     }
 

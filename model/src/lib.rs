@@ -7,14 +7,19 @@
 //! hot path parses without allocating, and the stages that keep data (`weir-store`) or count it
 //! (`weir-aggregate`) copy only what they need.
 //!
+//! [`Table`] names the spool's tables, and [`Record::table`] says which one each record lands
+//! in: that mapping exists here once, for the writer and for `serve`.
+//!
 //! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
 //! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
 
 pub mod record;
+pub mod table;
 pub mod time;
 
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     SyslogHeader, TcpLog, Timer, Timings, TlsInfo,
 };
+pub use table::Table;
 pub use time::Micros;

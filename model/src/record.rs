@@ -32,18 +32,6 @@ pub enum Record<'a> {
     Reject(Reject<'a>),
 }
 
-impl Record<'_> {
-    /// The spool table this record belongs to.
-    pub fn table(&self) -> &'static str {
-        match self {
-            Record::Http(_) => "requests",
-            Record::Tcp(_) => "tcp",
-            Record::App(_) => "app",
-            Record::Reject(_) => "rejects",
-        }
-    }
-}
-
 /// The syslog header fields, RFC 3164 or RFC 5424, whichever the line carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SyslogHeader<'a> {

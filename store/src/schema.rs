@@ -25,60 +25,23 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 /// and to each file's key-value metadata (`weir.spool_format`).
 pub const SPOOL_FORMAT_VERSION: u32 = 1;
 
-/// A table of the spool: one folder `<spool>/<name>/`, one schema.
-///
-/// `windows` and `metrics` join this enum when their writers land; every match over it is
-/// exhaustive so the compiler lists what they need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    /// HAProxy HTTP and HTTPS request logs.
-    Requests,
-    /// HAProxy TCP session logs.
-    Tcp,
-    /// Application lines and HAProxy event / connection-error lines.
-    App,
-    /// Lines that could not be parsed, verbatim.
-    Rejects,
+pub use weir_model::Table;
+
+/// The Arrow schema of each [`Table`] (the tables themselves, and which records go where, are
+/// `weir-model`'s).
+pub trait TableSchema {
+    /// The Arrow schema of this table.
+    fn schema(self) -> SchemaRef;
 }
 
-impl Table {
-    /// Every table written by [`crate::SpoolWriter`].
-    pub const ALL: [Table; 4] = [Table::Requests, Table::Tcp, Table::App, Table::Rejects];
-
-    /// The folder name under the spool root, also the name used by queries.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Requests => "requests",
-            Table::Tcp => "tcp",
-            Table::App => "app",
-            Table::Rejects => "rejects",
-        }
-    }
-
-    /// The table named `name`, as [`Table::name`] spells it.
-    pub fn from_name(name: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.name() == name)
-    }
-
-    /// A dense index (0..[`Table::ALL`]`.len()`) for per-table arrays.
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The Arrow schema of this table.
-    pub fn schema(self) -> SchemaRef {
+impl TableSchema for Table {
+    fn schema(self) -> SchemaRef {
         match self {
             Table::Requests => REQUESTS.clone(),
             Table::Tcp => TCP.clone(),
             Table::App => APP.clone(),
             Table::Rejects => REJECTS.clone(),
         }
-    }
-}
-
-impl std::fmt::Display for Table {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -245,13 +208,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_first_column_is_time() {
+    fn first_column_is_time() {
         for t in Table::ALL {
-            assert_eq!(Table::from_name(t.name()), Some(t));
-            assert_eq!(Table::ALL[t.index()], t);
             assert_eq!(t.schema().field(0).data_type(), &timestamp_type());
         }
-        assert_eq!(Table::from_name("windows"), None);
     }
 
     #[test]

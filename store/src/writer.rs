@@ -46,7 +46,7 @@ use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir, OpenFile, PublishedFile};
 use crate::partition::Partition;
 use crate::rows::TableRows;
-use crate::schema::{Table, SPOOL_FORMAT_VERSION};
+use crate::schema::{Table, TableSchema, SPOOL_FORMAT_VERSION};
 
 /// Where and how a [`SpoolWriter`] writes. [`SpoolOptions::new`] gives DESIGN's defaults.
 #[derive(Debug, Clone)]
@@ -295,12 +295,11 @@ impl SpoolWriter {
     /// Appends one line to its table. Rows become visible in the spool when their file is
     /// published (rotation or [`SpoolWriter::finish`]).
     pub fn append(&mut self, line: &Line<'_>, meta: &RecordMeta<'_>) -> Result<(), StoreError> {
-        let (table, time) = match &line.record {
-            Record::Http(r) => (Table::Requests, r.accept_ts),
-            Record::Tcp(r) => (Table::Tcp, r.accept_ts),
-            Record::App(r) => (Table::App, r.ts.or(meta.received_at).unwrap_or_else(now_micros)),
-            Record::Reject(_) => (Table::Rejects, meta.received_at.unwrap_or_else(now_micros)),
-        };
+        let table = line.record.table();
+        let time = line
+            .record
+            .event_time(meta.received_at)
+            .unwrap_or_else(now_micros);
         let key = (table, Partition::of(time));
         self.appends += 1;
         if !self.partitions.contains_key(&key) {

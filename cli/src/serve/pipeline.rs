@@ -128,19 +128,14 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
                 raw: bytes,
             },
         };
-        let table = match &line.record {
-            Record::Http(_) => Table::Requests,
-            Record::Tcp(_) => Table::Tcp,
-            Record::App(_) => Table::App,
-            Record::Reject(r) => {
-                match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
-                    Some((_, n)) => *n += 1,
-                    None => rejects.push((r.reason, 1)),
-                }
-                Table::Rejects
+        let table = line.record.table();
+        if let Record::Reject(r) = &line.record {
+            match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
+                Some((_, n)) => *n += 1,
+                None => rejects.push((r.reason, 1)),
             }
-        };
-        parsed[table as usize] += 1;
+        }
+        parsed[table.index()] += 1;
         peer_text.clear();
         if table == Table::Rejects {
             use std::fmt::Write;
@@ -151,7 +146,7 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             peer: (!peer_text.is_empty()).then_some(peer_text.as_str()),
         };
         match writer.append(&line, &meta) {
-            Ok(()) => spooled[table as usize] += 1,
+            Ok(()) => spooled[table.index()] += 1,
             Err(e) => {
                 failed += 1;
                 tracing::error!(error = %e, "spool append failed");
@@ -161,7 +156,7 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             .publish_line(SourceRef::from_header(&line.header), &line, batch.received_at);
     }
     for table in Table::ALL {
-        let (p, s) = (parsed[table as usize], spooled[table as usize]);
+        let (p, s) = (parsed[table.index()], spooled[table.index()]);
         if s > 0 {
             ctx.metrics.spooled(table, s);
         }

@@ -1,7 +1,7 @@
 //! The simulated site behind `weir gen --kind haproxy`: HAProxy 2.6 traffic as rsyslog would
 //! have written it to a file.
 //!
-//! A small site ([`FRONTENDS`], [`BACKENDS`]) serves requests whose log lines are written when
+//! A small site (`FRONTENDS`, `BACKENDS`) serves requests whose log lines are written when
 //! they end, so syslog times increase while accept dates jitter back by each request's
 //! duration, as in real files. Every line is one HAProxy 2.6 could write: timers are `-1`
 //! exactly where a stage was not reached, termination states agree with statuses, capture
@@ -15,6 +15,8 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 use weir_model::time::{civil_from_micros, MICROS_PER_SEC};
 use weir_model::Micros;
+
+use crate::shape::{Captures, Header, Layout, Shape};
 
 /// HAProxy logs its traffic at `local0.info`.
 pub const HAPROXY_PRI: u8 = 16 * 8 + 6;
@@ -554,23 +556,42 @@ struct HttpFields {
     h2: bool,
 }
 
-/// Renders a second as `Nov 22 01:22:06` and `22/Nov/2026:01:22:06`, cached per second.
-#[derive(Debug)]
-pub(super) struct DateCache {
-    sec: i64,
-    /// `Nov 22 01:22:06`, the RFC 3164 timestamp (day space-padded).
-    pub(super) syslog: [u8; 15],
-    /// `22/Nov/2026:01:22:06`, HAProxy's accept date.
-    pub(super) accept: [u8; 20],
+/// Where and when an HTTP line is written, and what it reports besides its [`HttpFields`].
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    /// Index of the load balancer writing it.
+    lb: usize,
+    /// Index of the client in its pool (internal or public).
+    client: usize,
+    internal: bool,
+    /// Index of the client's user agent.
+    ua: usize,
+    host: &'static str,
+    port: u32,
+    accept: Micros,
+    /// Ta and bytes as logged (logasap stops them at the response headers).
+    ta: u32,
+    bytes: u64,
+    counts: [u32; 4],
 }
 
-pub(super) const MONTHS: [&[u8; 3]; 12] = [
+/// Renders a second as `Nov 22 01:22:06` and `22/Nov/2026:01:22:06`, cached per second.
+#[derive(Debug)]
+pub(crate) struct DateCache {
+    sec: i64,
+    /// `Nov 22 01:22:06`, the RFC 3164 timestamp (day space-padded).
+    pub(crate) syslog: [u8; 15],
+    /// `22/Nov/2026:01:22:06`, HAProxy's accept date.
+    pub(crate) accept: [u8; 20],
+}
+
+pub(crate) const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 impl DateCache {
     /// A cache that holds no second yet.
-    pub(super) fn new() -> DateCache {
+    pub(crate) fn new() -> DateCache {
         DateCache {
             sec: i64::MIN,
             syslog: [b' '; 15],
@@ -579,7 +600,7 @@ impl DateCache {
     }
 
     /// Renders the second of `t` (a no-op when it is the second already held).
-    pub(super) fn set(&mut self, t: Micros) {
+    pub(crate) fn set(&mut self, t: Micros) {
         let sec = t.div_euclid(MICROS_PER_SEC);
         if sec == self.sec {
             return;
@@ -619,6 +640,12 @@ pub struct HaproxyGen {
     internal: Vec<Client>,
     /// Captured User-Agent values (truncated to 48 bytes, escaped).
     user_agents: Vec<String>,
+    /// [`Shape::layout`].
+    layout: Option<Layout>,
+    /// [`Shape::captures`].
+    captures: Option<Captures>,
+    /// The load balancers writing the file: host name and HAProxy pid.
+    lbs: Vec<(String, u32)>,
     /// Scratch for the request URI, reused.
     uri: Vec<u8>,
     syslog_date: DateCache,
@@ -645,9 +672,37 @@ fn capture_value(raw: &str, len: usize) -> String {
     out
 }
 
+/// The load balancers of a [`Shape`]: `lb1`.. with their pids (the default pair when neither
+/// knob is set); a process's pid follows its host's.
+fn load_balancers(shape: &Shape) -> Vec<(String, u32)> {
+    let hosts = shape.hosts.unwrap_or(LOAD_BALANCERS.len()).max(1);
+    let processes = shape.processes.unwrap_or(1).max(1);
+    (0..hosts)
+        .flat_map(|h| {
+            let pid = LOAD_BALANCERS.get(h).map_or(10_000 + 1_009 * h as u32, |lb| lb.1);
+            (0..processes).map(move |p| (format!("lb{}", h + 1), pid + p as u32))
+        })
+        .collect()
+}
+
+/// Whether a frontend writes lines in `layout` (all do when no layout is asked for).
+fn writes(fe: &FrontendSpec, layout: Option<Layout>) -> bool {
+    match layout {
+        None => true,
+        Some(Layout::Httplog | Layout::Clf) => !fe.tcp,
+        Some(Layout::Httpslog) => !fe.tcp && fe.ssl,
+        Some(Layout::Tcplog) => fe.tcp,
+    }
+}
+
 impl HaproxyGen {
     /// A generator whose first line is written at `start`, reproducible for `seed`.
     pub fn new(seed: u64, start: Micros) -> HaproxyGen {
+        HaproxyGen::with_shape(seed, start, &Shape::default())
+    }
+
+    /// A generator of the site reshaped by `shape` (a default shape is [`HaproxyGen::new`]).
+    pub fn with_shape(seed: u64, start: Micros, shape: &Shape) -> HaproxyGen {
         let mut rng = StdRng::seed_from_u64(seed);
         let backends: Vec<Backend> = BACKENDS
             .iter()
@@ -678,7 +733,13 @@ impl HaproxyGen {
                     .collect(),
             })
             .collect();
-        let frontend_pick = WeightedIndex::new(FRONTENDS.iter().map(|f| f.weight)).expect("frontend weights");
+        let frontend_pick =
+            WeightedIndex::new(
+                FRONTENDS
+                    .iter()
+                    .map(|f| if writes(f, shape.layout) { f.weight } else { 0 }),
+            )
+            .expect("frontend weights");
         let public = (0..5000).map(|_| Self::public_client(&mut rng)).collect();
         let internal = (0..40)
             .map(|_| Client {
@@ -703,6 +764,9 @@ impl HaproxyGen {
             public,
             internal,
             user_agents: USER_AGENTS.iter().map(|ua| capture_value(ua, 48)).collect(),
+            layout: shape.layout,
+            captures: shape.captures.clone(),
+            lbs: load_balancers(shape),
             uri: Vec::with_capacity(256),
             syslog_date: DateCache::new(),
             accept_date: DateCache::new(),
@@ -969,7 +1033,8 @@ impl HaproxyGen {
 
         // Lines are written when the request ends; with logasap, once the response headers
         // are in (the logged Ta then stops there).
-        let (ta, bytes) = if fe.logasap && f.timers[3].is_some() {
+        let logasap = fe.logasap && self.layout != Some(Layout::Clf);
+        let (ta, bytes) = if logasap && f.timers[3].is_some() {
             let t: u32 = f.timers.iter().map(|t| t.unwrap_or(0)).sum();
             (
                 t + self.rng.random_range(0..2),
@@ -980,7 +1045,23 @@ impl HaproxyGen {
         };
         let accept = self.clock - i64::from(ta) * 1000 - self.rng.random_range(0..1000);
         let port = self.rng.random_range(1024..=65535u32);
-        let lb = LOAD_BALANCERS[self.rng.random_range(0..LOAD_BALANCERS.len())];
+        let lb = self.rng.random_range(0..self.lbs.len());
+        let line = Line {
+            lb,
+            client,
+            internal: fe.internal,
+            ua,
+            host,
+            port,
+            accept,
+            ta,
+            bytes,
+            counts,
+        };
+        if self.layout == Some(Layout::Clf) {
+            self.write_clf(buf, fe, &f, &line);
+            return;
+        }
 
         self.write_prefix(buf, lb, client, fe.internal, port, accept, fe);
         buf.extend_from_slice(f.backend.as_bytes());
@@ -1006,7 +1087,16 @@ impl HaproxyGen {
         buf.extend_from_slice(f.state.as_bytes());
         buf.push(b' ');
         self.push_counts(buf, counts, f.retries, f.redispatched, f.queues);
-        if !f.bad {
+        if let Some(captures) = self.captures.take_if(|_| !f.bad) {
+            for block in [&captures.request, &captures.response] {
+                if !block.is_empty() {
+                    buf.extend_from_slice(b" {");
+                    self.push_captured(buf, block, b"|", &f, &line);
+                    buf.push(b'}');
+                }
+            }
+            self.captures = Some(captures);
+        } else if !f.bad && self.captures.is_none() {
             match fe.req_captures {
                 ReqCaptures::None => {}
                 ReqCaptures::Host => {
@@ -1029,6 +1119,20 @@ impl HaproxyGen {
             }
         }
         buf.extend_from_slice(b" \"");
+        self.push_request(buf, &f);
+        buf.push(b'"');
+        let httpslog = match self.layout {
+            None => fe.httpslog,
+            Some(layout) => layout == Layout::Httpslog,
+        };
+        if httpslog {
+            self.push_tls(buf, host);
+        }
+        buf.push(b'\n');
+    }
+
+    /// The request line as logged between its quotes: `METHOD URI VERSION`, or `<BADREQ>`.
+    fn push_request(&self, buf: &mut Vec<u8>, f: &HttpFields) {
         if f.bad {
             buf.extend_from_slice(b"<BADREQ>");
         } else {
@@ -1037,9 +1141,142 @@ impl HaproxyGen {
             buf.extend_from_slice(&self.uri);
             buf.extend_from_slice(if f.h2 { b" HTTP/2.0" } else { b" HTTP/1.1" });
         }
-        buf.push(b'"');
-        if fe.httpslog {
-            self.push_tls(buf, host);
+    }
+
+    /// The values of captured headers, separated by `sep`, as HAProxy escapes them.
+    fn push_captured(
+        &mut self,
+        buf: &mut Vec<u8>,
+        headers: &[Header],
+        sep: &[u8],
+        f: &HttpFields,
+        line: &Line,
+    ) {
+        for (i, h) in headers.iter().enumerate() {
+            if i > 0 {
+                buf.extend_from_slice(sep);
+            }
+            self.push_header(buf, *h, f, line);
+        }
+    }
+
+    /// One captured header's value for this request.
+    fn push_header(&mut self, buf: &mut Vec<u8>, h: Header, f: &HttpFields, line: &Line) {
+        match h {
+            Header::Host => buf.extend_from_slice(line.host.as_bytes()),
+            Header::UserAgent => buf.extend_from_slice(self.user_agents[line.ua].as_bytes()),
+            Header::Referer => {
+                if self.rng.random_bool(0.6) {
+                    buf.extend_from_slice(b"https://");
+                    buf.extend_from_slice(line.host.as_bytes());
+                    buf.push(b'/');
+                    if self.rng.random_bool(0.5) {
+                        buf.extend_from_slice(b"products/");
+                        let id = self.rng.random_range(1..40_000u64);
+                        self.push_u64(buf, id);
+                    }
+                }
+            }
+            Header::XForwardedFor => {
+                let pool = if line.internal {
+                    &self.internal
+                } else {
+                    &self.public
+                };
+                buf.extend_from_slice(pool[line.client].ip.as_bytes());
+            }
+            Header::XRequestId => {
+                let v: u64 = self.rng.random();
+                for shift in (0..16).rev() {
+                    buf.push(b"0123456789abcdef"[((v >> (shift * 4)) & 0xf) as usize]);
+                }
+            }
+            Header::ContentType => buf.extend_from_slice(f.content_type.unwrap_or("").as_bytes()),
+            Header::ContentLength => {
+                if f.content_type.is_some() {
+                    self.push_u64(buf, f.bytes.saturating_sub(180));
+                }
+            }
+            Header::CacheControl => buf.extend_from_slice(match (f.status, f.backend) {
+                (200 | 304, "be_static" | "be_dl") => b"public, max-age=31536000, immutable".as_slice(),
+                (200, _) => b"private, no-cache".as_slice(),
+                _ => b"".as_slice(),
+            }),
+            Header::Location => {
+                if (300..400).contains(&f.status) && f.status != 304 {
+                    buf.extend_from_slice(b"https://");
+                    buf.extend_from_slice(line.host.as_bytes());
+                    buf.push(b'/');
+                }
+            }
+        }
+    }
+
+    /// An HTTP line in `option httplog clf`'s layout: the CLF prefix (date in UTC with its
+    /// offset, no milliseconds), then HAProxy's fields, names quoted, separated by spaces.
+    fn write_clf(&mut self, buf: &mut Vec<u8>, fe: &FrontendSpec, f: &HttpFields, line: &Line) {
+        self.write_syslog_prefix(buf, line.lb);
+        let ip = if line.internal {
+            &self.internal[line.client].ip
+        } else {
+            &self.public[line.client].ip
+        };
+        buf.extend_from_slice(ip.as_bytes());
+        buf.extend_from_slice(b" - - [");
+        self.accept_date.set(line.accept);
+        buf.extend_from_slice(&self.accept_date.accept);
+        buf.extend_from_slice(b" +0000] \"");
+        self.push_request(buf, f);
+        buf.extend_from_slice(b"\" ");
+        self.push_u64(buf, u64::from(f.status));
+        buf.push(b' ');
+        self.push_u64(buf, line.bytes);
+        buf.extend_from_slice(b" \"\" \"\" ");
+        self.push_u64(buf, u64::from(line.port));
+        buf.push(b' ');
+        self.push_u64(buf, (line.accept.rem_euclid(MICROS_PER_SEC) / 1000) as u64);
+        for name in [fe.name, f.backend, f.server] {
+            buf.extend_from_slice(b" \"");
+            buf.extend_from_slice(name.as_bytes());
+            buf.push(b'"');
+        }
+        for t in f.timers {
+            buf.push(b' ');
+            self.push_timer(buf, t);
+        }
+        buf.push(b' ');
+        self.push_u64(buf, u64::from(line.ta));
+        buf.push(b' ');
+        buf.extend_from_slice(f.state.as_bytes());
+        for v in line.counts {
+            buf.push(b' ');
+            self.push_u64(buf, u64::from(v));
+        }
+        buf.push(b' ');
+        if f.redispatched {
+            buf.push(b'+');
+        }
+        self.push_u64(buf, u64::from(f.retries));
+        for q in [f.queues.0, f.queues.1] {
+            buf.push(b' ');
+            self.push_u64(buf, u64::from(q));
+        }
+        buf.extend_from_slice(b" \"\" \"\"");
+        // `%hrl %hsl`: each captured value quoted; HAProxy drops the separator of an empty one.
+        let mut any = false;
+        if let Some(captures) = self.captures.take_if(|_| !f.bad) {
+            for block in [&captures.request, &captures.response] {
+                if !block.is_empty() {
+                    buf.extend_from_slice(b" \"");
+                    self.push_captured(buf, block, b"\" \"", f, line);
+                    buf.push(b'"');
+                    any = true;
+                }
+            }
+            self.captures = Some(captures);
+        }
+        if !any {
+            buf.push(b' ');
         }
         buf.push(b'\n');
     }
@@ -1334,7 +1571,7 @@ impl HaproxyGen {
         let retries = if state == "SC" && tw.is_some() { RETRIES } else { 0 };
         let accept = self.clock - i64::from(tt) * 1000 - self.rng.random_range(0..1000);
         let port = self.rng.random_range(1024..=65535u32);
-        let lb = LOAD_BALANCERS[self.rng.random_range(0..LOAD_BALANCERS.len())];
+        let lb = self.rng.random_range(0..self.lbs.len());
         self.write_prefix(buf, lb, client, true, port, accept, fe);
         buf.extend_from_slice(b"be_pg/");
         buf.extend_from_slice(server.as_bytes());
@@ -1353,25 +1590,30 @@ impl HaproxyGen {
         buf.push(b'\n');
     }
 
+    /// `Nov 22 01:22:06 lb1 haproxy[12136]: ` for load balancer `lb`.
+    fn write_syslog_prefix(&mut self, buf: &mut Vec<u8>, lb: usize) {
+        self.syslog_date.set(self.clock);
+        buf.extend_from_slice(&self.syslog_date.syslog);
+        buf.push(b' ');
+        buf.extend_from_slice(self.lbs[lb].0.as_bytes());
+        buf.extend_from_slice(b" haproxy[");
+        self.push_u64(buf, u64::from(self.lbs[lb].1));
+        buf.extend_from_slice(b"]: ");
+    }
+
     /// `Nov 22 01:22:06 lb1 haproxy[12136]: ip:port [22/Nov/2026:01:22:06.958] frontend~ `.
     #[allow(clippy::too_many_arguments)]
     fn write_prefix(
         &mut self,
         buf: &mut Vec<u8>,
-        (host, pid): (&str, u32),
+        lb: usize,
         client: usize,
         internal: bool,
         port: u32,
         accept: Micros,
         fe: &FrontendSpec,
     ) {
-        self.syslog_date.set(self.clock);
-        buf.extend_from_slice(&self.syslog_date.syslog);
-        buf.push(b' ');
-        buf.extend_from_slice(host.as_bytes());
-        buf.extend_from_slice(b" haproxy[");
-        self.push_u64(buf, u64::from(pid));
-        buf.extend_from_slice(b"]: ");
+        self.write_syslog_prefix(buf, lb);
         let ip = if internal {
             &self.internal[client].ip
         } else {
@@ -1450,6 +1692,102 @@ mod tests {
             gen.next_line(&mut buf);
         }
         buf
+    }
+
+    fn shaped(shape: &Shape, n: usize) -> Vec<u8> {
+        let mut gen = HaproxyGen::with_shape(3, micros_from_civil(2026, 11, 22, 0, 0, 0, 0), shape);
+        let mut buf = Vec::new();
+        for _ in 0..n {
+            gen.next_line(&mut buf);
+        }
+        buf
+    }
+
+    /// Every layout parses as that layout, with the captures asked for (checked against the
+    /// values the generator chose, not only parsed), and the lines come from hosts × processes
+    /// writers.
+    #[test]
+    fn shaped_lines_parse_in_their_layout_with_their_captures() {
+        let captures: Captures = "{host|user-agent|x-request-id} {content-type|location}"
+            .parse()
+            .unwrap();
+        let opts = ParseOptions {
+            year: 2026,
+            ..ParseOptions::default()
+        };
+        for layout in [Layout::Httplog, Layout::Httpslog, Layout::Clf, Layout::Tcplog] {
+            let shape = Shape {
+                layout: Some(layout),
+                captures: Some(captures.clone()),
+                hosts: Some(3),
+                processes: Some(2),
+            };
+            let text = shaped(&shape, 5_000);
+            assert_eq!(text, shaped(&shape, 5_000), "{layout:?}");
+            let mut writers = BTreeSet::new();
+            for raw in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                let shown = String::from_utf8_lossy(raw);
+                let line = weir_ingest::parse_line(raw, &opts);
+                writers.insert((line.header.host, line.header.procid));
+                match (layout, line.record) {
+                    (Layout::Tcplog, Record::Tcp(_)) => {}
+                    (Layout::Httplog | Layout::Httpslog | Layout::Clf, Record::Http(h)) => {
+                        assert_eq!(h.clf, layout == Layout::Clf, "{shown}");
+                        assert_eq!(h.tls.is_some(), layout == Layout::Httpslog, "{shown}");
+                        if layout == Layout::Httpslog {
+                            assert!(h.ssl, "{shown}");
+                        }
+                        if layout == Layout::Clf || h.request.bad {
+                            continue;
+                        }
+                        let req = h.req_headers.expect("request captures").decoded();
+                        let resp = h.resp_headers.expect("response captures").decoded();
+                        assert_eq!(req.len(), 3, "{shown}");
+                        assert!(
+                            req[0].ends_with("example.com") || req[0].ends_with(".net"),
+                            "{shown}"
+                        );
+                        assert!(req[1].len() <= 48 * 3, "{shown}");
+                        assert!(
+                            req[2].len() == 16 && req[2].bytes().all(|b| b.is_ascii_hexdigit()),
+                            "{shown}"
+                        );
+                        assert_eq!(resp.len(), 2, "{shown}");
+                        let redirect = (300..400).contains(&h.status.unwrap_or(0)) && h.status != Some(304);
+                        assert_eq!(!resp[1].is_empty(), redirect, "{shown}");
+                    }
+                    (_, other) => panic!("{layout:?}: {other:?}: {shown}"),
+                }
+            }
+            assert_eq!(writers.len(), 6, "{layout:?}: {writers:?}");
+        }
+    }
+
+    /// `'{host|user-agent} {content-type}'` on every httplog frontend makes the long lines of a
+    /// typical fleet file (about 270 bytes), and the default shape is the site unchanged.
+    #[test]
+    fn capture_heavy_httplog_lines_are_long_and_the_default_shape_changes_nothing() {
+        let shape = Shape {
+            layout: Some(Layout::Httplog),
+            captures: Some("{host|user-agent} {content-type}".parse().unwrap()),
+            hosts: Some(1),
+            processes: Some(1),
+        };
+        let text = shaped(&shape, 20_000);
+        let mean = text.len() / 20_000;
+        assert!((250..290).contains(&mean), "{mean}");
+        let mut gen =
+            HaproxyGen::with_shape(3, micros_from_civil(2026, 11, 22, 0, 0, 0, 0), &Shape::default());
+        let mut buf = Vec::new();
+        for _ in 0..1000 {
+            gen.next_line(&mut buf);
+        }
+        let mut plain = HaproxyGen::new(3, micros_from_civil(2026, 11, 22, 0, 0, 0, 0));
+        let mut want = Vec::new();
+        for _ in 0..1000 {
+            plain.next_line(&mut want);
+        }
+        assert_eq!(buf, want);
     }
 
     #[test]
