@@ -12,8 +12,11 @@
 //!   auto-resizing) and how it serializes them (V2 + deflate, the `t_hdr` column format).
 //! - [`timers`]: [`TimerHistograms`], one histogram per HAProxy timer (TR, Tw, Tc, Tr, Ta)
 //!   plus the data time Td, with exact count, sum and max beside each. It is the shared core
-//!   of the reports and of the tumbling-window aggregator (DESIGN §2), which will sit next to
-//!   [`report`] and key a `TimerHistograms` by (window, frontend, backend, server, class).
+//!   of the reports and of the tumbling-window aggregator.
+//! - [`window`]: the tumbling-window aggregator of DESIGN §2: [`WindowAggregator`] keys
+//!   [`WindowStats`] by (window, frontend, backend, server, status class), closes windows by
+//!   a watermark with lateness, bounds its series, and emits mergeable
+//!   [`weir_model::WindowRow`]s; [`merge_rows`] is the readers' merge.
 //! - [`report`]: the `weir report` kinds (summary, status, servers, backends, urls,
 //!   termination, timers). [`ReportAccumulator`] computes only what its kind needs,
 //!   `add`s one [`weir_model::Line`] at a time, `merge`s, and renders a [`ReportTable`].
@@ -25,9 +28,11 @@
 pub mod hdr;
 pub mod report;
 pub mod timers;
+pub mod window;
 
 pub use report::{Dim, ReportAccumulator, ReportKind, ReportSpec, ReportTable, TimeRange};
 pub use timers::{TimerHistograms, TimerId, TimerSummary};
+pub use window::{merge_rows, WindowAggregator, WindowConfig, WindowCounters, WindowStats};
 
 /// What can go wrong while aggregating.
 #[derive(Debug, thiserror::Error)]

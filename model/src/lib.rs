@@ -9,12 +9,16 @@
 //!
 //! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
 //! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
+//! [`window`] defines a row of the `windows` table, the mergeable partial aggregate that the
+//! aggregator builds and the spool writer stores.
 
 pub mod record;
 pub mod time;
+pub mod window;
 
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     SyslogHeader, TcpLog, Timer, Timings, TlsInfo,
 };
 pub use time::Micros;
+pub use window::{Distribution, StatusClass, WindowKey, WindowRow};
