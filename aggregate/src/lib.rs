@@ -17,6 +17,8 @@
 //!   [`WindowStats`] by (window, frontend, backend, server, status class), closes windows by
 //!   a watermark with lateness, bounds its series, and emits mergeable
 //!   [`weir_model::WindowRow`]s; [`merge_rows`] is the readers' merge.
+//! - [`query`]: `weir query` over window rows: filter, group by any part of the key,
+//!   re-bucket by period, merge, then read quantiles and Apdex off the merged histograms.
 //! - [`report`]: the `weir report` kinds (summary, status, servers, backends, urls,
 //!   termination, timers). [`ReportAccumulator`] computes only what its kind needs,
 //!   `add`s one [`weir_model::Line`] at a time, `merge`s, and renders a [`ReportTable`].
@@ -26,6 +28,7 @@
 //! (an impossible precision) or merging things that do not belong together.
 
 pub mod hdr;
+pub mod query;
 pub mod report;
 pub mod timers;
 pub mod window;

@@ -146,6 +146,11 @@ impl WindowStats {
         self.requests
     }
 
+    /// Bytes sent to clients.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
     /// The timer histograms.
     pub fn timers(&self) -> &TimerHistograms {
         &self.timers
