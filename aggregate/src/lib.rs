@@ -17,6 +17,8 @@
 //!   [`WindowStats`] by (window, frontend, backend, server, status class), closes windows by
 //!   a watermark with lateness, bounds its series, and emits mergeable
 //!   [`weir_model::WindowRow`]s; [`merge_rows`] is the readers' merge.
+//! - [`exposition`]: closed window rows folded into Prometheus-style cumulative counters and
+//!   fixed-bound histograms per series, and the last closed window's quantiles per backend.
 //! - [`query`]: `weir query` over window rows: filter, group by any part of the key,
 //!   re-bucket by period, merge, then read quantiles and Apdex off the merged histograms.
 //! - [`report`]: the `weir report` kinds (summary, status, servers, backends, urls,
@@ -27,6 +29,7 @@
 //! histogram's range is clamped, and the only errors ([`Error`]) are configuration mistakes
 //! (an impossible precision) or merging things that do not belong together.
 
+pub mod exposition;
 pub mod hdr;
 pub mod query;
 pub mod report;
