@@ -7,6 +7,10 @@
 //! bucket at its lowest value, so that SQL merges rows by unnesting and summing `n` per bucket.
 //! Status codes and termination states are `map` columns.
 //!
+//! [`WindowsWriter`] buffers rows per hour partition of their window start and publishes each
+//! partition as one Parquet file (hidden temporary, fsync, rename, fsync the folder) when its
+//! oldest row is `rotate_age` old and at [`WindowsWriter::finish`]; rows are few (one per series
+//! and window), so files stay small and a file per partition and period is enough.
 //! [`read_windows`] reads the table back for `weir query`, opening only the `date=/hour=`
 //! partitions that can hold windows of the asked range.
 
@@ -25,8 +29,16 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use weir_model::window::DISTRIBUTIONS;
 use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
 
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::WriterProperties;
+
 use crate::error::StoreError;
+use crate::file::{ensure_dir, sync_dir};
 use crate::partition::Partition;
+use crate::writer::SpoolOptions;
+use crate::SPOOL_FORMAT_VERSION;
 use crate::reader::read_file;
 use crate::schema::timestamp_type;
 
@@ -298,6 +310,150 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
     Ok(out)
 }
 
+/// A published `windows` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Rows in it.
+    pub rows: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Writes window rows into `<spool>/windows/date=/hour=/<node>-<boot>-<seq>.parquet`.
+#[derive(Debug)]
+pub struct WindowsWriter {
+    opts: SpoolOptions,
+    props: WriterProperties,
+    /// Rows per partition, with when the first of them came.
+    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<WindowRow>)>,
+    published: Vec<WindowFile>,
+}
+
+impl WindowsWriter {
+    /// A writer into the spool of `opts` (its node, boot, sequence, zstd level, rotate age and
+    /// fsync apply).
+    pub fn new(opts: SpoolOptions) -> Result<WindowsWriter, StoreError> {
+        let level = ZstdLevel::try_new(opts.zstd_level)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_dictionary_enabled(true)
+            .set_sorting_columns(Some(vec![SortingColumn {
+                column_idx: 0,
+                descending: false,
+                nulls_first: true,
+            }]))
+            .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
+                KeyValue::new("weir.table".to_owned(), WINDOWS.to_owned()),
+            ]))
+            .build();
+        Ok(WindowsWriter {
+            opts,
+            props,
+            pending: std::collections::BTreeMap::new(),
+            published: Vec::new(),
+        })
+    }
+
+    /// Buffers rows; they are published by [`WindowsWriter::rotate_aged`] or
+    /// [`WindowsWriter::finish`].
+    pub fn append(&mut self, rows: &[WindowRow]) {
+        for r in rows {
+            self.pending
+                .entry(Partition::of(r.window_start))
+                .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
+                .1
+                .push(r.clone());
+        }
+    }
+
+    /// Rows buffered and not yet published.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.values().map(|(_, r)| r.len()).sum()
+    }
+
+    /// Publishes the partitions whose first buffered row is `rotate_age` old.
+    pub fn rotate_aged(&mut self) -> Result<(), StoreError> {
+        let Some(age) = self.opts.rotate_age else {
+            return Ok(());
+        };
+        let due: Vec<Partition> = self
+            .pending
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= age)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            self.publish(p)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes everything buffered; returns every file published by this writer.
+    pub fn finish(mut self) -> Result<Vec<WindowFile>, StoreError> {
+        let all: Vec<Partition> = self.pending.keys().copied().collect();
+        for p in all {
+            self.publish(p)?;
+        }
+        Ok(self.published)
+    }
+
+    /// The files published so far.
+    pub fn published(&self) -> &[WindowFile] {
+        &self.published
+    }
+
+    fn publish(&mut self, p: Partition) -> Result<(), StoreError> {
+        let Some((_, mut rows)) = self.pending.remove(&p) else {
+            return Ok(());
+        };
+        rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
+        let dir = self.opts.root.join(WINDOWS).join(p.dir());
+        ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
+        let seq = self
+            .opts
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
+        let (path, tmp) = (dir.join(&name), dir.join(format!(".{name}.tmp")));
+        let written = (|| {
+            let file = std::fs::File::create(&tmp).map_err(StoreError::io("create", &tmp))?;
+            let mut w = ArrowWriter::try_new(file, schema(), Some(self.props.clone()))?;
+            w.write(&batch(&rows)?)?;
+            let file = w.into_inner()?;
+            if self.opts.fsync {
+                file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
+            }
+            let bytes = file.metadata().map_err(StoreError::io("stat", &tmp))?.len();
+            std::fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))?;
+            if self.opts.fsync {
+                sync_dir(&dir)?;
+            }
+            Ok(bytes)
+        })();
+        match written {
+            Ok(bytes) => {
+                self.published.push(WindowFile {
+                    path,
+                    rows: rows.len() as u64,
+                    bytes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                // The rows stay buffered for the next attempt.
+                self.pending
+                    .insert(p, (std::time::Instant::now(), rows));
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The `windows` files under `spool` whose hour partition can hold a window starting in
 /// `[since, until)`: a window is filed under the hour of its start.
 pub fn window_files(
@@ -423,6 +579,30 @@ mod tests {
         let b = batch(&rows).unwrap();
         assert_eq!(b.schema(), schema());
         assert_eq!(rows_of(&b).unwrap(), rows);
+    }
+
+    #[test]
+    fn written_rows_are_read_back_by_time_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(dir.path(), "n1", "b1")
+        };
+        let hour = 3_600_000_000;
+        let rows = vec![row(0, "be_a"), row(10_000_000, "be_b"), row(hour, "be_a")];
+        let mut w = WindowsWriter::new(opts).unwrap();
+        w.append(&rows);
+        assert_eq!(w.pending_rows(), 3);
+        let files = w.finish().unwrap();
+        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 3);
+        assert_eq!(files.len(), 2, "one file per hour partition");
+        assert_eq!(read_windows(dir.path(), None, None).unwrap().len(), 3);
+        assert_eq!(read_windows(dir.path(), Some(hour), None).unwrap(), vec![rows[2].clone()]);
+        assert_eq!(
+            read_windows(dir.path(), Some(5_000_000), Some(hour)).unwrap(),
+            vec![rows[1].clone()]
+        );
+        assert_eq!(window_files(dir.path(), Some(hour), None).unwrap().len(), 1);
     }
 
     #[test]
