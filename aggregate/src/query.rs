@@ -141,8 +141,8 @@ impl Default for QuerySpec {
 pub struct QueryRow {
     /// The values of the `by` dimensions, in `by` order.
     pub group: Vec<String>,
-    /// The period's start (`None` when the query has no `every`).
-    pub period_start: Option<Micros>,
+    /// The period's start; without `every`, the start of the group's first window.
+    pub period_start: Micros,
     /// Requests.
     pub requests: u64,
     /// Requests of an error class (5xx or no response).
@@ -159,7 +159,7 @@ pub struct QueryRow {
 
 /// Runs `spec` over `rows`.
 pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Result<Vec<QueryRow>, Error> {
-    let mut groups: BTreeMap<(Vec<String>, Option<Micros>), WindowStats> = BTreeMap::new();
+    let mut groups: BTreeMap<(Vec<String>, Option<Micros>), (WindowStats, Micros)> = BTreeMap::new();
     for row in rows {
         if spec.since.is_some_and(|s| row.window_start < s)
             || spec.until.is_some_and(|u| row.window_start >= u)
@@ -174,19 +174,23 @@ pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Resul
         });
         let stats = WindowStats::from_row(&row, spec.sigfig)?;
         match groups.entry((group, period)) {
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&stats)?,
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let (merged, first) = e.get_mut();
+                merged.merge(&stats)?;
+                *first = (*first).min(row.window_start);
+            }
             std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(stats);
+                e.insert((stats, row.window_start));
             }
         }
     }
     Ok(groups
         .into_iter()
-        .map(|((group, period_start), stats)| {
+        .map(|((group, period), (stats, first))| {
             let classes = stats.status_classes();
             QueryRow {
                 group,
-                period_start,
+                period_start: period.unwrap_or(first),
                 requests: stats.requests(),
                 errors: StatusClass::ALL
                     .iter()
@@ -195,13 +199,48 @@ pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Resul
                     .sum(),
                 bytes_read: stats.bytes_read(),
                 status_classes: classes,
-                summary: spec.measure.series(&stats).summary(),
+                summary: summarize(spec.measure.series(&stats)),
                 apdex: spec
                     .apdex_t
                     .and_then(|t| apdex(stats.timers().get(TimerId::Total), t)),
             }
         })
         .collect())
+}
+
+/// Count, mean, quantiles and max of a series, where a quantile is the lowest value of the
+/// bucket holding the nearest-rank value (rank `max(1, ⌈q × count⌉)`, `q × count` in double
+/// precision), capped by the exact max. This is what the SQL of `samples/sql` computes from the
+/// `*_hist` columns, so both answer alike; the exact value lies in that bucket, at most one
+/// bucket width (a relative 10^-sigfig) above.
+pub fn summarize(series: &TimerSeries) -> Option<TimerSummary> {
+    let count = series.count();
+    if count == 0 {
+        return None;
+    }
+    let buckets = series.buckets();
+    let at = |q: f64| {
+        let rank = ((q * count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(value, n) in &buckets {
+            seen += n;
+            if seen >= rank {
+                return value.min(series.max());
+            }
+        }
+        series.max()
+    };
+    let [p50, p90, p95, p99, p999] = TimerSummary::QUANTILES.map(at);
+    Some(TimerSummary {
+        count,
+        mean: series.sum() as f64 / count as f64,
+        p50,
+        p90,
+        p95,
+        p99,
+        p999,
+        max: series.max(),
+    })
 }
 
 /// Apdex of a distribution for target `t`: (satisfied + tolerating / 2) / all, where a value
@@ -261,21 +300,20 @@ mod tests {
             ..QuerySpec::default()
         };
         let out = run(rows(&reqs), &spec).unwrap();
-        let keys: Vec<(&str, Option<Micros>, u64, u64)> = out
+        let keys: Vec<(&str, Micros, u64, u64)> = out
             .iter()
             .map(|r| (r.group[0].as_str(), r.period_start, r.requests, r.errors))
             .collect();
         assert_eq!(
             keys,
             [
-                ("be_api", Some(0), 60, 0),
-                ("be_api", Some(60 * S), 40, 0),
-                ("be_web", Some(0), 60, 6),
-                ("be_web", Some(60 * S), 40, 4),
+                ("be_api", 0, 60, 0),
+                ("be_api", 60 * S, 40, 0),
+                ("be_web", 0, 60, 6),
+                ("be_web", 60 * S, 40, 4),
             ]
         );
-        // be_api's totals over the first minute are 1..=60 ms: exact at two significant figures
-        // below 100.
+        // be_api's totals over the first minute are 1..=60 ms: one bucket per value this low.
         let s = out[0].summary.unwrap();
         assert_eq!((s.count, s.p50, s.p99, s.max), (60, 30, 60, 60));
         assert_eq!(s.mean, 30.5);
@@ -287,7 +325,8 @@ mod tests {
         let out = run(rows(&reqs), &only_errors).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].requests, out[0].errors), (10, 10));
-        assert!(out[0].group.is_empty() && out[0].period_start.is_none());
+        assert!(out[0].group.is_empty());
+        assert_eq!(out[0].period_start, 0, "the first window with a 5xx");
 
         let range = QuerySpec {
             since: Some(91 * S),
@@ -298,6 +337,18 @@ mod tests {
             run(rows(&reqs), &range).unwrap().is_empty(),
             "no window starts in [91, 95)"
         );
+    }
+
+    #[test]
+    fn quantiles_are_bucket_lowest_values_within_precision() {
+        let reqs: Vec<Req> = (1..=1000).map(|t| req("be", 1, t * 37, 200)).collect();
+        let out = run(rows(&reqs), &QuerySpec::default()).unwrap();
+        let s = out[0].summary.unwrap();
+        // Exact nearest-rank values: 500 × 37, 990 × 37, 1000 × 37.
+        for (got, exact) in [(s.p50, 18_500u64), (s.p99, 36_630), (s.max, 37_000)] {
+            assert!(got <= exact && exact - got <= exact / 100, "{got} vs {exact}");
+        }
+        assert_eq!(s.max, 37_000, "the max is exact");
     }
 
     #[test]

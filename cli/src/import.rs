@@ -14,11 +14,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
+use weir_aggregate::{WindowAggregator, WindowConfig};
 use weir_ingest::read::{for_each_chunk, Chunking};
 use weir_ingest::{for_each_line_str, parse_line_as, Expect};
-use weir_model::{Line, Record, RejectReason};
-use weir_aggregate::{WindowAggregator, WindowConfig};
 use weir_model::WindowRow;
+use weir_model::{Line, Record, RejectReason};
 use weir_store::windows::WindowsWriter;
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 

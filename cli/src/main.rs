@@ -2,7 +2,8 @@
 //!
 //! `main` is parse -> init telemetry -> run -> exit code. Each subcommand lives in its own
 //! module with an `Args` (clap derive) and a `run`: [`import`] turns logs into the Parquet spool,
-//! [`report`] reads logs directly and prints halog-style reports, [`gen`] writes realistic
+//! [`report`] reads logs directly and prints halog-style reports, [`query`] merges the
+//! spool's windows into percentiles per group and period, [`gen`] writes realistic
 //! HAProxy traffic. [`output`] renders tables as text, CSV or JSON for all of them.
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. A broken pipe (`weir report
@@ -13,6 +14,7 @@ mod gen;
 mod import;
 mod inputs;
 mod output;
+mod query;
 mod report;
 mod serve;
 mod tail;
@@ -35,6 +37,8 @@ enum Command {
     Import(import::Args),
     /// Read log files and print a report (halog's reports, with all five timers).
     Report(report::Args),
+    /// Percentiles, counts and Apdex per window, backend or server from the spool's windows.
+    Query(query::Args),
     /// Generate realistic HAProxy log lines (deterministic for a seed).
     Gen(gen::Args),
     /// Run the syslog server: UDP and TCP in, Parquet spool, live tails and /metrics out.
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Import(a) => import::run(a),
         Command::Report(a) => report::run(a),
+        Command::Query(a) => query::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),

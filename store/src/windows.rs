@@ -37,10 +37,10 @@ use parquet::file::properties::WriterProperties;
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir};
 use crate::partition::Partition;
-use crate::writer::SpoolOptions;
-use crate::SPOOL_FORMAT_VERSION;
 use crate::reader::read_file;
 use crate::schema::timestamp_type;
+use crate::writer::SpoolOptions;
+use crate::SPOOL_FORMAT_VERSION;
 
 /// The folder of the table under the spool root.
 pub const WINDOWS: &str = "windows";
@@ -446,8 +446,7 @@ impl WindowsWriter {
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 // The rows stay buffered for the next attempt.
-                self.pending
-                    .insert(p, (std::time::Instant::now(), rows));
+                self.pending.insert(p, (std::time::Instant::now(), rows));
                 Err(e)
             }
         }
@@ -597,7 +596,10 @@ mod tests {
         assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 3);
         assert_eq!(files.len(), 2, "one file per hour partition");
         assert_eq!(read_windows(dir.path(), None, None).unwrap().len(), 3);
-        assert_eq!(read_windows(dir.path(), Some(hour), None).unwrap(), vec![rows[2].clone()]);
+        assert_eq!(
+            read_windows(dir.path(), Some(hour), None).unwrap(),
+            vec![rows[2].clone()]
+        );
         assert_eq!(
             read_windows(dir.path(), Some(5_000_000), Some(hour)).unwrap(),
             vec![rows[1].clone()]

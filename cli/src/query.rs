@@ -1,0 +1,269 @@
+//! `weir query`: percentiles, counts and Apdex over any range, grouped by any part of the
+//! series key, from the `windows` table of one or more spools.
+//!
+//! The partial rows of every spool (one per node, or one copied from each) are merged per
+//! window and key, re-bucketed by `--every`, and only then turned into quantiles, so the
+//! answer is the one a single histogram of every request would give, to its precision. Only
+//! the `date=/hour=` partitions that can hold the range are read.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use weir_aggregate::query::{self, KeyDim, Measure, QueryRow, QuerySpec};
+use weir_model::time::civil_from_micros;
+use weir_model::{Micros, WindowRow};
+
+use crate::output::{Format, Table};
+use crate::UsageError;
+
+/// `weir query`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A spool folder to read the `windows` table from (repeat it to merge several nodes'
+    /// spools).
+    #[arg(long, value_name = "DIR", required = true)]
+    spool: Vec<PathBuf>,
+    /// Windows starting at or after this instant: RFC 3339 (2026-11-22T01:00:00Z), a date, or
+    /// a duration back from now (6h, 30m, 2d).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Windows starting before this instant (same forms as --since).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Group by these parts of the key, comma-separated: frontend, backend, server,
+    /// status_class.
+    #[arg(long, value_delimiter = ',', value_name = "DIMS")]
+    by: Vec<String>,
+    /// One output row per group and period of this length (1m, 5m, 1h, ...); without it, one
+    /// row per group over the whole range.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    every: Option<std::time::Duration>,
+    /// The distribution to read: request, queue, connect, response, total, data, bytes.
+    #[arg(long, default_value = "total", value_name = "NAME")]
+    timer: String,
+    /// Keep only series whose key parts have these values: backend=be_api,status_class=5xx.
+    #[arg(long = "where", value_delimiter = ',', value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Apdex target T for the total time (300ms, 1s): adds an `apdex` column.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "T")]
+    apdex_t: Option<std::time::Duration>,
+    /// Significant figures the windows were written with.
+    #[arg(long, default_value_t = 2)]
+    sigfig: u8,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// Reads an instant: RFC 3339, a date, or a duration back from `now`.
+pub fn instant(flag: &str, s: &str, now: Micros) -> Result<Micros, UsageError> {
+    if let Some(t) = crate::inputs::parse_time(s) {
+        return Ok(t);
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => Ok(now - d.as_micros() as Micros),
+        Err(_) => Err(UsageError(format!(
+            "{flag} {s:?}: expected RFC 3339 such as 2026-11-22T01:00:00Z, a date, or a \
+             duration back from now such as 6h"
+        ))),
+    }
+}
+
+/// The query an `Args` asks for.
+fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
+    let dims = |s: &str| {
+        KeyDim::from_name(s.trim()).ok_or_else(|| {
+            let names: Vec<_> = KeyDim::ALL.iter().map(|d| d.name()).collect();
+            UsageError(format!("{s:?}: expected one of {}", names.join(", ")))
+        })
+    };
+    let by = args.by.iter().map(|s| dims(s)).collect::<Result<Vec<_>, _>>()?;
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
+            Ok((dims(k)?, v.trim().to_owned()))
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    let measure = Measure::from_name(&args.timer).ok_or_else(|| {
+        UsageError(format!(
+            "--timer {:?}: expected request, queue, connect, response, total, data or bytes",
+            args.timer
+        ))
+    })?;
+    let every = match args.every {
+        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
+            return Err(UsageError("--every: use a whole number of seconds".into()))
+        }
+        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+        None => None,
+    };
+    Ok(QuerySpec {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| instant("--since", s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| instant("--until", s, now))
+            .transpose()?,
+        by,
+        every,
+        filters,
+        measure,
+        apdex_t: args.apdex_t.map(|d| d.as_millis() as u64),
+        sigfig: args.sigfig,
+    })
+}
+
+/// Runs `weir query`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec = spec(&args, weir_model::time::now_micros())?;
+    let mut rows: Vec<WindowRow> = Vec::new();
+    for spool in &args.spool {
+        rows.extend(
+            weir_store::windows::read_windows(spool, spec.since, spec.until)
+                .with_context(|| format!("reading the windows of {}", spool.display()))?,
+        );
+    }
+    let result = query::run(rows, &spec)?;
+    let table = table(&spec, &result);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    table.render(args.format, &mut out)?;
+    Ok(())
+}
+
+/// RFC 3339 in UTC, to the second.
+fn rfc3339(t: Micros) -> String {
+    let (y, mo, d, h, mi, s, _) = civil_from_micros(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The result as DESIGN §4's query columns: the `--by` columns, `window_start`, `requests`,
+/// `errors`, then `count,mean,p50,p90,p95,p99,p999,max` of the chosen distribution, and
+/// `apdex` when asked.
+pub fn table(spec: &QuerySpec, rows: &[QueryRow]) -> Table {
+    let mut header: Vec<String> = spec.by.iter().map(|d| d.name().to_owned()).collect();
+    header.extend(
+        [
+            "window_start",
+            "requests",
+            "errors",
+            "count",
+            "mean",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p999",
+            "max",
+        ]
+        .map(String::from),
+    );
+    if spec.apdex_t.is_some() {
+        header.push("apdex".into());
+    }
+    let mut t = Table::new(header);
+    for r in rows {
+        let mut cells: Vec<String> = r.group.clone();
+        cells.push(rfc3339(r.period_start));
+        cells.push(r.requests.to_string());
+        cells.push(r.errors.to_string());
+        match r.summary {
+            Some(s) => {
+                cells.push(s.count.to_string());
+                cells.push(format!("{:.1}", s.mean));
+                for v in [s.p50, s.p90, s.p95, s.p99, s.p999, s.max] {
+                    cells.push(v.to_string());
+                }
+            }
+            None => {
+                cells.push("0".into());
+                cells.extend(std::iter::repeat_n(String::new(), 7));
+            }
+        }
+        if spec.apdex_t.is_some() {
+            cells.push(r.apdex.map(|a| format!("{a:.3}")).unwrap_or_default());
+        }
+        t.push(cells);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        let mut v = vec!["weir-query", "--spool", "s"];
+        v.extend_from_slice(argv);
+        Cli::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn flags_make_the_spec() {
+        let now = 10 * 3_600_000_000;
+        let a = args(&[
+            "--since",
+            "6h",
+            "--until",
+            "1970-01-01T09:00:00Z",
+            "--by",
+            "backend,server",
+            "--every",
+            "1m",
+            "--timer",
+            "Tr",
+            "--where",
+            "backend=be_api,status_class=5xx",
+            "--apdex-t",
+            "300ms",
+        ]);
+        let s = spec(&a, now).unwrap();
+        assert_eq!(s.since, Some(4 * 3_600_000_000));
+        assert_eq!(s.until, Some(9 * 3_600_000_000));
+        assert_eq!(s.by, [KeyDim::Backend, KeyDim::Server]);
+        assert_eq!(s.every, Some(60));
+        assert_eq!(s.measure, Measure::Timer(weir_aggregate::TimerId::Response));
+        assert_eq!(
+            s.filters,
+            [
+                (KeyDim::Backend, "be_api".to_owned()),
+                (KeyDim::StatusClass, "5xx".to_owned())
+            ]
+        );
+        assert_eq!(s.apdex_t, Some(300));
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for bad in [
+            vec!["--by", "colour"],
+            vec!["--where", "backend"],
+            vec!["--timer", "latency"],
+            vec!["--since", "yesterday"],
+            vec!["--every", "1500ms"],
+        ] {
+            assert!(spec(&args(&bad), 0).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn spool_is_required() {
+        assert!(Cli::try_parse_from(["weir-query"]).is_err());
+    }
+}
