@@ -1,7 +1,11 @@
-//! Tables out: aligned text for people, CSV and JSON for scripts. Every report and query
-//! builds a [`Table`] and lets the user pick the rendering with `--format`.
+//! Tables out: aligned text for people, CSV and JSON for scripts. Every report builds a
+//! [`Table`] of typed [`Cell`]s and lets the user pick the rendering with `--format`: text and
+//! CSV show each cell's text, JSON its type (numbers as numbers, names as strings, no value as
+//! `null`).
 
 use std::io::Write;
+
+pub use weir_aggregate::report::Cell;
 
 /// How to render a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -10,7 +14,7 @@ pub enum Format {
     Table,
     /// RFC 4180 CSV with a header row.
     Csv,
-    /// A JSON array of objects (numbers stay numbers).
+    /// A JSON array of objects (counts and times are numbers, names are strings).
     Json,
 }
 
@@ -20,7 +24,7 @@ pub struct Table {
     /// Column names.
     pub header: Vec<String>,
     /// Rows, each as long as the header.
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<Cell>>,
 }
 
 impl Table {
@@ -33,8 +37,8 @@ impl Table {
     }
 
     /// Appends a row.
-    pub fn push<S: Into<String>>(&mut self, row: impl IntoIterator<Item = S>) {
-        let row: Vec<String> = row.into_iter().map(Into::into).collect();
+    pub fn push<C: Into<Cell>>(&mut self, row: impl IntoIterator<Item = C>) {
+        let row: Vec<Cell> = row.into_iter().map(Into::into).collect();
         debug_assert_eq!(row.len(), self.header.len());
         self.rows.push(row);
     }
@@ -48,20 +52,26 @@ impl Table {
         }
     }
 
+    /// The cells' text, row by row.
+    fn texts(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect()
+    }
+
     fn render_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let texts = self.texts();
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
-        for r in &self.rows {
+        for r in &texts {
             for (w, c) in widths.iter_mut().zip(r) {
                 *w = (*w).max(c.chars().count());
             }
         }
+        // A column of numbers (and empty cells) is aligned right.
         let numeric: Vec<bool> = (0..self.header.len())
             .map(|i| {
-                !self.rows.is_empty()
-                    && self
-                        .rows
-                        .iter()
-                        .all(|r| r[i].is_empty() || r[i].parse::<f64>().is_ok())
+                !self.rows.is_empty() && self.rows.iter().all(|r| r[i].is_number() || r[i] == Cell::Null)
             })
             .collect();
         let line = |cells: &[String], out: &mut dyn Write| -> std::io::Result<()> {
@@ -84,7 +94,7 @@ impl Table {
             writeln!(out, "{}", s.trim_end())
         };
         line(&self.header, out)?;
-        for r in &self.rows {
+        for r in &texts {
             line(r, out)?;
         }
         Ok(())
@@ -103,7 +113,7 @@ impl Table {
             "{}",
             self.header.iter().map(|c| field(c)).collect::<Vec<_>>().join(",")
         )?;
-        for r in &self.rows {
+        for r in &self.texts() {
             writeln!(
                 out,
                 "{}",
@@ -132,21 +142,15 @@ impl Table {
     }
 }
 
-fn json_cell(c: &str) -> serde_json::Value {
-    if c.is_empty() {
-        return serde_json::Value::Null;
+fn json_cell(c: &Cell) -> serde_json::Value {
+    match c {
+        Cell::Str(s) => s.as_str().into(),
+        Cell::Int(n) => (*n).into(),
+        Cell::Float { value, decimals } => Cell::rounded(*value, *decimals)
+            .and_then(serde_json::Number::from_f64)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Cell::Null => serde_json::Value::Null,
     }
-    if let Ok(i) = c.parse::<i64>() {
-        return i.into();
-    }
-    if let Ok(f) = c.parse::<f64>() {
-        if f.is_finite() && !c.starts_with('+') {
-            return serde_json::Number::from_f64(f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(c.into());
-        }
-    }
-    c.into()
 }
 
 #[cfg(test)]
@@ -155,8 +159,8 @@ mod tests {
 
     fn sample() -> Table {
         let mut t = Table::new(["status", "count"]);
-        t.push(["200", "10"]);
-        t.push(["a,\"b\"", "2.5"]);
+        t.push([Cell::Int(200), Cell::Int(10)]);
+        t.push([Cell::from("a,\"b\""), Cell::fixed(2.5, 1)]);
         t
     }
 
@@ -178,6 +182,40 @@ mod tests {
         assert_eq!(v[0]["count"], 10);
         assert_eq!(v[1]["count"], 2.5);
         assert_eq!(v[1]["status"], "a,\"b\"");
+    }
+
+    /// A name that reads like a number stays a string; a mean keeps the rounding its text
+    /// shows; no value is `null`.
+    #[test]
+    fn json_keeps_each_cell_type() {
+        let mut t = Table::new(["backend", "requests", "avg", "p99"]);
+        t.push([
+            Cell::from("1e3"),
+            Cell::Int(7),
+            Cell::fixed(2.0 / 3.0, 3),
+            Cell::Null,
+        ]);
+        t.push([
+            Cell::from("007"),
+            Cell::Int(0),
+            Cell::fixed(f64::NAN, 3),
+            Cell::Int(5),
+        ]);
+        let mut out = Vec::new();
+        t.render(Format::Json, &mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["backend"], "1e3");
+        assert_eq!(v[0]["requests"], 7);
+        assert_eq!(v[0]["avg"], 0.667);
+        assert!(v[0]["p99"].is_null());
+        assert_eq!(v[1]["backend"], "007");
+        assert!(v[1]["avg"].is_null());
+        let mut csv = Vec::new();
+        t.render(Format::Csv, &mut csv).unwrap();
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "backend,requests,avg,p99\n1e3,7,0.667,\n007,0,NaN,5\n"
+        );
     }
 
     #[test]

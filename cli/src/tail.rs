@@ -321,6 +321,8 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let handle = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().expect("accept");
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .expect("read timeout");
             let mut request = Vec::new();
             let mut buf = [0u8; 1024];
             while !request.windows(4).any(|w| w == b"\r\n\r\n") {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use weir_store::kv::kv_pairs;
+use weir_ingest::kv::kv_pairs;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(message) = std::str::from_utf8(data) else {

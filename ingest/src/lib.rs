@@ -7,7 +7,8 @@
 //! detecting per frame RFC 6587 octet counting or LF termination, with `max_line` enforced on
 //! both; [`listen`] holds the UDP and TCP receivers that turn sockets into batches of messages.
 //! [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs, connection errors and events;
-//! any other line with a syslog header is an application line. [`line::parse_line`] composes
+//! any other line with a syslog header is an application line, whose `key=value` pairs [`kv`]
+//! splits when a stage wants them. [`line::parse_line`] composes
 //! them into one [`weir_model::Line`]: the single entry point for every caller. Last, the
 //! [`router`] (logplex-style) fans parsed lines out to live tails: a recent-lines ring per
 //! source, capped drop-oldest queues per tail session, so neither a noisy source nor a slow
@@ -18,6 +19,7 @@
 
 pub mod framing;
 pub mod haproxy;
+pub mod kv;
 pub mod line;
 pub mod listen;
 pub mod options;

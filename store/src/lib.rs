@@ -2,8 +2,8 @@
 //!
 //! The data path, in module order: [`schema`] names the tables and their Arrow schemas (the
 //! on-disk contract, versioned by [`SPOOL_FORMAT_VERSION`]); `rows` appends a
-//! [`weir_model::Line`] into the Arrow builders of its table, with [`kv`] splitting application
-//! messages into `key=value` fields; [`partition`] picks the `date=/hour=` folder; [`writer`]'s
+//! [`weir_model::Line`] into the Arrow builders of its table, with [`weir_ingest::kv`] splitting
+//! application messages into `key=value` fields; [`partition`] picks the `date=/hour=` folder; [`writer`]'s
 //! [`SpoolWriter`] buffers rows per table and hour, sorts each row group by time, and hands them
 //! to a `file` that is written as a hidden temporary and published atomically; [`reader`] lists
 //! and decodes published files.
@@ -20,7 +20,6 @@
 
 mod error;
 mod file;
-pub mod kv;
 pub mod partition;
 pub mod reader;
 mod rows;

@@ -16,8 +16,8 @@ use weir_model::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, Reject, RequestLine, SyslogHeader, TcpLog,
 };
 
-use crate::kv::kv_pairs;
 use crate::schema::Table;
+use weir_ingest::kv::kv_pairs;
 
 fn timestamps() -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::new().with_timezone("UTC")

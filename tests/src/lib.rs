@@ -1,10 +1,62 @@
 //! weir-e2e: black-box tests of the `weir` binary, with the real peers (HAProxy, halog,
 //! `logger`, pyarrow, DuckDB). The tests live in `tests/`; this library holds what every one of
-//! them needs: where the workspace is and which `weir` binary to run.
+//! them needs: where the workspace is, which `weir` binary to run, and running a command with
+//! a time limit, so that a process that hangs fails its test instead of hanging it.
 
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long a command a test runs (weir, halog, python, logger) may take before the test
+/// fails: far beyond what any takes on a loaded machine, short of a hung CI job.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `Command::output` with a time limit.
+pub trait OutputWithin {
+    /// Runs the command with stdout and stderr captured (stdin as set on the command: set
+    /// `Stdio::null()` for none) and waits for it at most `limit`; past it the process is
+    /// killed and the answer is a `TimedOut` error that names the command.
+    fn output_within(&mut self, limit: Duration) -> io::Result<Output>;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self, limit: Duration) -> io::Result<Output> {
+        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{self:?} did not exit within {limit:?} and was killed"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Ok(Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        })
+    }
+}
 
 /// The workspace root.
 pub fn root() -> PathBuf {

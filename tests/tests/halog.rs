@@ -25,7 +25,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use weir_e2e::{root, weir_bin as weir};
+use weir_e2e::{root, weir_bin as weir, OutputWithin, PROCESS_TIMEOUT};
 
 const PRODUCTION: &str = "nagiosplugin-production-2012-httplog.log";
 const GENERATED_LINES: u64 = 200_000;
@@ -83,10 +83,15 @@ fn generated() -> PathBuf {
 fn run_weir(args: &[&str]) -> String {
     let out = Command::new(weir())
         .args(args)
-        .stderr(Stdio::inherit())
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .expect("running weir");
-    assert!(out.status.success(), "weir {args:?} failed: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "weir {args:?} failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("weir prints UTF-8")
 }
 
@@ -133,7 +138,7 @@ fn halog_run(halog: &Path, args: &[&str], file: &Path) -> Vec<Vec<String>> {
         .args(args)
         .arg("-q")
         .stdin(File::open(file).expect("opening the log"))
-        .output()
+        .output_within(PROCESS_TIMEOUT)
         .expect("running halog");
     assert!(out.status.success(), "halog {args:?} failed");
     String::from_utf8_lossy(&out.stdout)
@@ -457,10 +462,9 @@ fn reports_alike_mapped_read_or_piped() {
         let out = Command::new(weir())
             .args(["report", kind, "-", "--format", "csv"])
             .stdin(std::fs::File::open(&file).expect("opening the generated log"))
-            .stderr(Stdio::inherit())
-            .output()
+            .output_within(PROCESS_TIMEOUT)
             .expect("running weir");
-        assert!(out.status.success());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(mapped.lines().count() > 2, "{kind}: {mapped}");
         assert_eq!(mapped, read, "{kind}: mapped vs --no-mmap");
         assert_eq!(

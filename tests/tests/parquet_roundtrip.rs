@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
-use weir_e2e::{root, weir_bin as weir};
+use std::process::{Command, Stdio};
+use weir_e2e::{root, weir_bin as weir, OutputWithin, PROCESS_TIMEOUT};
 
 use serde_json::{json, Value};
 use weir_ingest::{parse_line, ParseOptions, Zone};
@@ -100,7 +100,8 @@ fn corpus() -> PathBuf {
 fn python_readers() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import pyarrow, duckdb"])
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !ok {
@@ -202,7 +203,8 @@ fn imported_spool_reads_back_in_pyarrow_and_duckdb() {
         .arg(&spool)
         .args(["--node", "e2e"])
         .args(&files)
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .expect("running weir import");
     assert!(
         out.status.success(),
@@ -235,7 +237,8 @@ fn imported_spool_reads_back_in_pyarrow_and_duckdb() {
     let py = Command::new("python3")
         .args(["-c", READER])
         .arg(&spool)
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .expect("running python3");
     assert!(
         py.status.success(),

@@ -15,7 +15,7 @@ mod serve_support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use arrow_array::{Array, Int8Array};
 use rand::{Rng, SeedableRng};
 use serve_support::{read_table, rejects, row_count, strings, Metrics, TailChild, WeirServe};
 use support::{find_program, skip_unless_ci};
+use weir_e2e::{OutputWithin, PROCESS_TIMEOUT};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::Record;
 use weir_store::Table;
@@ -34,13 +35,20 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| {
-            let out = Command::new("hostname").output().expect("running hostname");
+            let out = Command::new("hostname")
+                .stdin(Stdio::null())
+                .output_within(PROCESS_TIMEOUT)
+                .expect("running hostname");
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         })
 }
 
 fn run_logger(logger: &std::path::Path, args: &[&str]) {
-    let out = Command::new(logger).args(args).output().expect("running logger");
+    let out = Command::new(logger)
+        .args(args)
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("running logger");
     assert!(
         out.status.success(),
         "logger {args:?} failed: {}",
@@ -455,9 +463,10 @@ const SEED: u64 = 0x5eed_0001;
 /// Datagrams the flood sends at least (and at most), whatever the quiet source does.
 const FLOOD_MIN: u64 = 200_000;
 const FLOOD_MAX: u64 = 2_000_000;
-/// Lines of the quiet source, one every [`QUIET_EVERY`].
+/// Lines of the quiet source, one each time the flood has sent [`QUIET_EVERY`] more datagrams:
+/// the two interleave by the flood's progress, not by a clock.
 const QUIET_LINES: usize = 100;
-const QUIET_EVERY: Duration = Duration::from_millis(10);
+const QUIET_EVERY: u64 = FLOOD_MIN / QUIET_LINES as u64;
 
 fn quiet_line(i: usize) -> String {
     format!("<134>Nov 22 01:22:06 quiet quietapp[2]: q {i:03}")
@@ -484,6 +493,7 @@ fn a_flood_never_silences_a_quiet_source_and_its_slow_tail_gets_l11() {
 
     let quiet_done = Arc::new(AtomicBool::new(false));
     let flood_sent = Arc::new(AtomicU64::new(0));
+    let (progress, flood_progress) = std::sync::mpsc::channel::<u64>();
     let flood = {
         let (quiet_done, flood_sent, addr) = (quiet_done.clone(), flood_sent.clone(), weir.udp);
         std::thread::spawn(move || {
@@ -496,6 +506,9 @@ fn a_flood_never_silences_a_quiet_source_and_its_slow_tail_gets_l11() {
                 // A full socket buffer may refuse a datagram; the flood goes on regardless.
                 let _ = sock.send_to(&line, addr);
                 i += 1;
+                if i.is_multiple_of(QUIET_EVERY) {
+                    let _ = progress.send(i);
+                }
             }
             flood_sent.store(i, Ordering::Relaxed);
         })
@@ -504,9 +517,12 @@ fn a_flood_never_silences_a_quiet_source_and_its_slow_tail_gets_l11() {
         let mut s = TcpStream::connect(weir.tcp).expect("connect quiet source");
         s.set_nodelay(true).expect("nodelay");
         for i in 0..QUIET_LINES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            flood_progress
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("the flood stalled before quiet line {i}: {e}"));
             s.write_all(format!("{}\n", quiet_line(i)).as_bytes())
                 .expect("send quiet line");
-            std::thread::sleep(QUIET_EVERY);
         }
     }
     quiet_done.store(true, Ordering::Relaxed);
@@ -657,7 +673,8 @@ fn weir_tail_backlog_filters_and_exit_codes() {
     // A filter the server rejects: its message, exit 2.
     let out = Command::new(serve_support::weir_bin())
         .args(["tail", "--server", &server, "--status", "6xx"])
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .expect("run weir tail");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -668,7 +685,8 @@ fn weir_tail_backlog_filters_and_exit_codes() {
     let url = format!("http://127.0.0.1:{closed}");
     let out = Command::new(serve_support::weir_bin())
         .args(["tail", "--server", &url, "--app", "web"])
-        .output()
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
         .expect("run weir tail");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -13,6 +13,7 @@
 //! [`rows`]: ReportAccumulator::rows
 //! [`TimerHistograms`]: crate::TimerHistograms
 
+mod cell;
 mod group;
 mod stats;
 mod summary;
@@ -20,6 +21,7 @@ mod summary;
 use weir_model::{HttpLog, Line, Micros, Record};
 
 use crate::{Error, TimerHistograms};
+pub use cell::Cell;
 use group::Grouped;
 use stats::{BackendStats, ServerStats, StatusCounts, TerminationCounts, UrlStats};
 use summary::Summary;
@@ -233,14 +235,14 @@ impl ReportSpec {
     }
 }
 
-/// A rendered report: column names and rows of cells (numbers already formatted; an empty cell
-/// is "no value", e.g. the percentiles of a timer nothing reached).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A rendered report: column names and rows of typed cells ([`Cell::Null`] is "no value", e.g.
+/// the percentiles of a timer nothing reached). Group keys are always strings.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReportTable {
     /// Column names.
     pub header: Vec<String>,
     /// Rows, each as long as the header.
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<Cell>>,
 }
 
 impl ReportTable {
@@ -375,28 +377,28 @@ impl ReportAccumulator {
             State::Status(g) => {
                 let mut t = ReportTable::new(by, ["status", "count"]);
                 for (key, c) in g.sorted() {
-                    c.rows(|r| t.rows.push(key.iter().cloned().chain(r).collect()));
+                    c.rows(|r| t.rows.push(key_cells(&key).chain(r).collect()));
                 }
                 t
             }
             State::Termination(g) => {
                 let mut t = ReportTable::new(by, ["code", "count"]);
                 for (key, c) in g.sorted() {
-                    c.rows(|r| t.rows.push(key.iter().cloned().chain(r).collect()));
+                    c.rows(|r| t.rows.push(key_cells(&key).chain(r).collect()));
                 }
                 t
             }
             State::Servers(g) => {
                 let mut t = ReportTable::new(&[], ServerStats::COLUMNS);
                 for (key, s) in g.sorted() {
-                    t.rows.push(key.into_iter().chain(s.cells()).collect());
+                    t.rows.push(key_cells(&key).chain(s.cells()).collect());
                 }
                 t
             }
             State::Backends(g) => {
                 let mut t = ReportTable::new(&[], BackendStats::COLUMNS);
                 for (key, s) in g.sorted() {
-                    t.rows.push(key.into_iter().chain(s.cells()).collect());
+                    t.rows.push(key_cells(&key).chain(s.cells()).collect());
                 }
                 t
             }
@@ -405,7 +407,7 @@ impl ReportAccumulator {
                 let mut all: Vec<_> = g.sorted();
                 all.sort_by(|(ka, a), (kb, b)| b.requests.cmp(&a.requests).then_with(|| ka.cmp(kb)));
                 for (key, s) in all {
-                    t.rows.push(key.into_iter().chain(s.cells()).collect());
+                    t.rows.push(key_cells(&key).chain(s.cells()).collect());
                 }
                 t
             }
@@ -414,13 +416,18 @@ impl ReportAccumulator {
                 for (key, h) in g.sorted() {
                     for id in crate::TimerId::ALL {
                         t.rows
-                            .push(key.iter().cloned().chain(stats::timer_cells(id, h)).collect());
+                            .push(key_cells(&key).chain(stats::timer_cells(id, h)).collect());
                     }
                 }
                 t
             }
         }
     }
+}
+
+/// A group key as cells: names stay strings, whatever they look like.
+fn key_cells(key: &[String]) -> impl Iterator<Item = Cell> + '_ {
+    key.iter().map(|k| Cell::Str(k.clone()))
 }
 
 #[cfg(test)]

@@ -4,21 +4,22 @@
 
 use weir_model::HttpLog;
 
+use super::Cell;
 use crate::timers::TimerSeries;
 use crate::{Error, TimerHistograms, TimerId};
 
-/// Formats a mean with three decimals, or an empty cell when there was nothing to average.
-fn avg(sum: u64, n: u64) -> String {
+/// A mean with three decimals, or no value when there was nothing to average.
+fn avg(sum: u64, n: u64) -> Cell {
     if n == 0 {
-        String::new()
+        Cell::Null
     } else {
-        format!("{:.3}", sum as f64 / n as f64)
+        Cell::fixed(sum as f64 / n as f64, 3)
     }
 }
 
 /// A percentage with two decimals (0.00 when the denominator is 0, as halog prints it).
-fn pct(part: u64, whole: u64) -> String {
-    format!("{:.2}", part as f64 * 100.0 / whole.max(1) as f64)
+pub(crate) fn pct(part: u64, whole: u64) -> Cell {
+    Cell::fixed(part as f64 * 100.0 / whole.max(1) as f64, 2)
 }
 
 /// Whether HAProxy logged all five timers (halog's "ok" in `-srv` and `-u`).
@@ -83,17 +84,17 @@ impl StatusCounts {
     }
 
     /// `status,count` rows, `-1` first, then ascending (halog's order).
-    pub(crate) fn rows(&self, mut push: impl FnMut([String; 2])) {
+    pub(crate) fn rows(&self, mut push: impl FnMut([Cell; 2])) {
         if self.none > 0 {
-            push(["-1".into(), self.none.to_string()]);
+            push([Cell::Int(-1), self.none.into()]);
         }
         for (s, &n) in self.codes.iter().enumerate().filter(|(_, n)| **n > 0) {
-            push([s.to_string(), n.to_string()]);
+            push([Cell::Int(s as i64), n.into()]);
         }
         let mut high = self.high.clone();
         high.sort_unstable();
         for (s, n) in high {
-            push([s.to_string(), n.to_string()]);
+            push([Cell::Int(i64::from(s)), n.into()]);
         }
     }
 }
@@ -130,11 +131,11 @@ impl TerminationCounts {
     }
 
     /// `code,count` rows in byte order of the code (halog's order).
-    pub(crate) fn rows(&self, mut push: impl FnMut([String; 2])) {
+    pub(crate) fn rows(&self, mut push: impl FnMut([Cell; 2])) {
         let mut codes = self.codes.clone();
         codes.sort_unstable();
         for (c, n) in codes {
-            push([String::from_utf8_lossy(&c).into_owned(), n.to_string()]);
+            push([String::from_utf8_lossy(&c).into_owned().into(), n.into()]);
         }
     }
 }
@@ -198,17 +199,17 @@ impl ServerStats {
     }
 
     /// The cells after the key: `1xx..5xx,other,requests,ok,ok_pct,avg_connect_ms,avg_response_ms`.
-    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
+    pub(crate) fn cells(&self) -> impl Iterator<Item = Cell> {
         let c = self.classes;
         [
-            c[1].to_string(),
-            c[2].to_string(),
-            c[3].to_string(),
-            c[4].to_string(),
-            c[5].to_string(),
-            c[0].to_string(),
-            self.requests.to_string(),
-            self.ok.to_string(),
+            c[1].into(),
+            c[2].into(),
+            c[3].into(),
+            c[4].into(),
+            c[5].into(),
+            c[0].into(),
+            self.requests.into(),
+            self.ok.into(),
             pct(self.ok, self.requests),
             avg(self.connect_sum, self.connect_n),
             avg(self.response_sum, self.response_n),
@@ -270,9 +271,9 @@ impl BackendStats {
         self.total.merge(&o.total)
     }
 
-    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
-        let q = |q: f64| self.total.quantile(q).map(|v| v.to_string()).unwrap_or_default();
-        let tail = [self.bytes.to_string(), q(0.5), q(0.95), q(0.99), q(1.0)];
+    pub(crate) fn cells(&self) -> impl Iterator<Item = Cell> {
+        let q = |q: f64| Cell::from(self.total.quantile(q));
+        let tail = [self.bytes.into(), q(0.5), q(0.95), q(0.99), q(1.0)];
         self.base.cells().chain(tail)
     }
 }
@@ -328,16 +329,16 @@ impl UrlStats {
         self.bytes += o.bytes;
     }
 
-    pub(crate) fn cells(&self) -> impl Iterator<Item = String> {
+    pub(crate) fn cells(&self) -> impl Iterator<Item = Cell> {
         [
-            self.requests.to_string(),
-            self.errors.to_string(),
-            self.total_sum.to_string(),
+            self.requests.into(),
+            self.errors.into(),
+            self.total_sum.into(),
             avg(self.total_sum, self.total_n),
-            self.ok_total_sum.to_string(),
+            self.ok_total_sum.into(),
             avg(self.ok_total_sum, self.requests - self.errors),
             avg(self.bytes, self.requests),
-            self.bytes.to_string(),
+            self.bytes.into(),
         ]
         .into_iter()
     }
@@ -350,21 +351,21 @@ pub(crate) const TIMER_COLUMNS: [&str; 9] = [
 
 /// One timers row after the group key: the series name, then its summary (empty cells when
 /// the series is empty, except `count`, which is 0).
-pub(crate) fn timer_cells(id: TimerId, h: &TimerHistograms) -> impl Iterator<Item = String> {
-    let name = id.name().to_string();
-    let cells: Vec<String> = match h.summary(id) {
+pub(crate) fn timer_cells(id: TimerId, h: &TimerHistograms) -> impl Iterator<Item = Cell> {
+    let name = Cell::from(id.name());
+    let cells: Vec<Cell> = match h.summary(id) {
         Some(s) => vec![
-            s.count.to_string(),
-            format!("{:.3}", s.mean),
-            s.p50.to_string(),
-            s.p90.to_string(),
-            s.p95.to_string(),
-            s.p99.to_string(),
-            s.p999.to_string(),
-            s.max.to_string(),
+            s.count.into(),
+            Cell::fixed(s.mean, 3),
+            s.p50.into(),
+            s.p90.into(),
+            s.p95.into(),
+            s.p99.into(),
+            s.p999.into(),
+            s.max.into(),
         ],
-        None => std::iter::once("0".to_string())
-            .chain(std::iter::repeat_n(String::new(), 7))
+        None => std::iter::once(Cell::Int(0))
+            .chain(std::iter::repeat_n(Cell::Null, 7))
             .collect(),
     };
     std::iter::once(name).chain(cells)

@@ -4,7 +4,8 @@
 use weir_model::time::format_rfc3339;
 use weir_model::{AppKind, Line, Micros, Record, RejectReason};
 
-use super::ReportTable;
+use super::stats::pct;
+use super::{Cell, ReportTable};
 use crate::timers::TimerSeries;
 use crate::Error;
 
@@ -123,32 +124,32 @@ impl Summary {
     /// `key,value` rows. Reject reasons appear only when they occurred.
     pub(crate) fn rows(&self) -> ReportTable {
         let mut t = ReportTable::new(&[], ["key", "value"]);
-        let mut kv = |k: &str, v: String| t.rows.push(vec![k.to_string(), v]);
-        kv("lines", self.lines.to_string());
-        kv("http_requests", self.http.to_string());
-        kv("tcp_sessions", self.tcp.to_string());
-        kv("app_lines", self.app.to_string());
-        kv("haproxy_events", self.events.to_string());
-        kv("haproxy_conn_errors", self.conn_errors.to_string());
-        kv("rejects", self.rejects.iter().sum::<u64>().to_string());
+        let mut kv = |k: &str, v: Cell| t.rows.push(vec![k.into(), v]);
+        kv("lines", self.lines.into());
+        kv("http_requests", self.http.into());
+        kv("tcp_sessions", self.tcp.into());
+        kv("app_lines", self.app.into());
+        kv("haproxy_events", self.events.into());
+        kv("haproxy_conn_errors", self.conn_errors.into());
+        kv("rejects", self.rejects.iter().sum::<u64>().into());
         for (reason, n) in RejectReason::ALL.iter().zip(self.rejects).filter(|(_, n)| *n > 0) {
-            kv(&format!("rejects_{}", reason.as_str()), n.to_string());
+            kv(&format!("rejects_{}", reason.as_str()), n.into());
         }
-        kv("first_ts", self.first.map(format_rfc3339).unwrap_or_default());
-        kv("last_ts", self.last.map(format_rfc3339).unwrap_or_default());
+        kv("first_ts", self.first.map(format_rfc3339).into());
+        kv("last_ts", self.last.map(format_rfc3339).into());
         let span = match (self.first, self.last) {
             (Some(f), Some(l)) => (l - f) as f64 / 1e6,
             _ => 0.0,
         };
-        kv("span_secs", format!("{span:.3}"));
+        kv("span_secs", Cell::fixed(span, 3));
         let rate = if span > 0.0 {
-            format!("{:.3}", (self.http + self.tcp) as f64 / span)
+            Cell::fixed((self.http + self.tcp) as f64 / span, 3)
         } else {
-            String::new()
+            Cell::Null
         };
         kv("requests_per_sec", rate);
-        kv("http_bytes", self.http_bytes.to_string());
-        kv("tcp_bytes", self.tcp_bytes.to_string());
+        kv("http_bytes", self.http_bytes.into());
+        kv("tcp_bytes", self.tcp_bytes.into());
         let names = [
             "status_1xx",
             "status_2xx",
@@ -158,21 +159,15 @@ impl Summary {
             "status_other",
         ];
         for (name, class) in names.into_iter().zip([1, 2, 3, 4, 5, 0]) {
-            kv(name, self.classes[class].to_string());
+            kv(name, self.classes[class].into());
         }
-        kv("ok", self.ok.to_string());
-        kv(
-            "ok_pct",
-            format!("{:.2}", self.ok as f64 * 100.0 / self.http.max(1) as f64),
-        );
+        kv("ok", self.ok.into());
+        kv("ok_pct", pct(self.ok, self.http));
         let s = self.total.summary();
-        kv(
-            "total_mean_ms",
-            s.map(|s| format!("{:.3}", s.mean)).unwrap_or_default(),
-        );
-        kv("total_p50_ms", s.map(|s| s.p50.to_string()).unwrap_or_default());
-        kv("total_p99_ms", s.map(|s| s.p99.to_string()).unwrap_or_default());
-        kv("total_max_ms", s.map(|s| s.max.to_string()).unwrap_or_default());
+        kv("total_mean_ms", s.map(|s| Cell::fixed(s.mean, 3)).into());
+        kv("total_p50_ms", s.map(|s| s.p50).into());
+        kv("total_p99_ms", s.map(|s| s.p99).into());
+        kv("total_max_ms", s.map(|s| s.max).into());
         t
     }
 }

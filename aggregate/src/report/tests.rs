@@ -168,7 +168,10 @@ fn report(kind: ReportKind, by: &[Dim], lines: &[Line<'_>]) -> ReportTable {
 }
 
 fn rows(t: &ReportTable) -> Vec<String> {
-    t.rows.iter().map(|r| r.join(",")).collect()
+    t.rows
+        .iter()
+        .map(|r| r.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+        .collect()
 }
 
 fn sample() -> Vec<Line<'static>> {
@@ -249,6 +252,26 @@ fn servers_follow_halog_srv() {
     );
 }
 
+/// Names stay strings and numbers numbers, whatever the text looks like: JSON output keeps
+/// the types the report gives it.
+#[test]
+fn cells_keep_their_types() {
+    let lines = [http(&Req {
+        backend: "1e3",
+        server: "007",
+        ..Req::default()
+    })];
+    let t = report(ReportKind::Servers, &[], &lines);
+    let row = &t.rows[0];
+    assert_eq!(row[..2], [Cell::from("1e3"), Cell::from("007")]);
+    assert_eq!(row[3], Cell::Int(1));
+    assert_eq!(row[10], Cell::fixed(100.0, 2));
+    let t = report(ReportKind::Status, &[Dim::Backend], &lines);
+    assert_eq!(t.rows[0], [Cell::from("1e3"), Cell::Int(200), Cell::Int(1)]);
+    let t = report(ReportKind::Timers, &[], &[]);
+    assert_eq!(t.rows[0][..3], [Cell::from("request"), Cell::Int(0), Cell::Null]);
+}
+
 #[test]
 fn backends_add_bytes_and_total_quantiles() {
     let t = report(ReportKind::Backends, &[], &sample());
@@ -314,7 +337,13 @@ fn timers_by_status_class() {
 #[test]
 fn summary_counts_every_kind_of_line() {
     let t = report(ReportKind::Summary, &[], &sample());
-    let get = |k: &str| t.rows.iter().find(|r| r[0] == k).map(|r| r[1].clone()).unwrap();
+    let get = |k: &str| {
+        t.rows
+            .iter()
+            .find(|r| r[0] == Cell::from(k))
+            .map(|r| r[1].to_string())
+            .unwrap()
+    };
     assert_eq!(get("lines"), "8");
     assert_eq!(get("http_requests"), "5");
     assert_eq!(get("tcp_sessions"), "1");
@@ -357,7 +386,7 @@ fn time_range_is_half_open_and_drops_timeless_lines_when_bounded() {
     })
     .unwrap();
     lines.iter().for_each(|l| acc.add(l));
-    assert_eq!(acc.rows().rows[0], ["lines", "1"]);
+    assert_eq!(acc.rows().rows[0], [Cell::from("lines"), Cell::Int(1)]);
     assert!(TimeRange::ALL.contains(&lines[3]));
 }
 

@@ -253,7 +253,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             println!(
                 "weir: try:  weir tail --server http://{http_addr} -n 20   (Ctrl-C here stops and flushes)"
             );
-            Some(crate::gen::spawn_demo(
+            Some(weir_gen::spawn_demo(
                 target,
                 args.demo_rate,
                 1,

@@ -152,7 +152,10 @@ mod tests {
         let mut too_long = 0;
         let mut bad = Vec::new();
         while messages + too_long + bad.len() < 4 * 52 {
-            let b = rx.recv_async().await.unwrap();
+            let b = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv_async())
+                .await
+                .unwrap_or_else(|_| panic!("no batch in 30 s after {messages} messages, {too_long} too long"))
+                .unwrap();
             for e in &b.entries {
                 match e.kind {
                     EntryKind::Message => messages += 1,

@@ -200,25 +200,61 @@ mod tests {
         (BatchSink::new(vec![tx], recycled), rx)
     }
 
+    /// Runs the receiver on a thread until `done(counters)` holds, then shuts it down and
+    /// waits for it to return. Datagrams take their time through the kernel (loopback
+    /// delivery may be deferred under load), so the test waits for what it sent to be counted,
+    /// with a deadline, instead of assuming it arrived when `send_to` returned.
+    fn receive_until(
+        socket: UdpSocket,
+        opts: UdpOptions,
+        sink: BatchSink,
+        done: impl Fn(&ReceiverCounters) -> bool,
+        send: impl FnOnce(),
+    ) -> Arc<ReceiverCounters> {
+        let counters = Arc::new(ReceiverCounters::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let receiver = {
+            let (counters, shutdown) = (counters.clone(), shutdown.clone());
+            std::thread::spawn(move || run(socket, opts, sink, counters, shutdown))
+        };
+        send();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done(&counters) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiver counted {} datagrams in 30 s",
+                counters.udp_datagrams.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        shutdown.store(true, Ordering::Relaxed);
+        receiver.join().expect("receiver thread").expect("receiver");
+        counters
+    }
+
     #[test]
-    fn receives_batches_and_drains_at_shutdown() {
+    fn receives_batches_until_shutdown() {
         let socket = bind("127.0.0.1:0".parse().unwrap(), 1 << 20, false).unwrap();
         let addr = socket.local_addr().unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let big = vec![b'x'; 3000];
-        for i in 0..100 {
-            sender.send_to(format!("<13>line {i}").as_bytes(), addr).unwrap();
-        }
-        sender.send_to(&big, addr).unwrap();
         let (sink, rx) = sink(1000);
-        let counters = Arc::new(ReceiverCounters::default());
-        // Shutdown already set: the receiver only drains what the kernel holds.
-        let shutdown = Arc::new(AtomicBool::new(true));
         let opts = UdpOptions {
             max_line: 1000,
             ..UdpOptions::default()
         };
-        run(socket, opts, sink, counters.clone(), shutdown).unwrap();
+        let counters = receive_until(
+            socket,
+            opts,
+            sink,
+            |c| c.udp_datagrams.load(Ordering::Relaxed) == 101,
+            || {
+                for i in 0..100 {
+                    sender.send_to(format!("<13>line {i}").as_bytes(), addr).unwrap();
+                }
+                sender.send_to(&big, addr).unwrap();
+            },
+        );
         let mut got = Vec::new();
         for b in rx.try_iter() {
             for e in &b.entries {
@@ -238,23 +274,24 @@ mod tests {
         let socket = bind("127.0.0.1:0".parse().unwrap(), 1 << 20, false).unwrap();
         let addr = socket.local_addr().unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        for i in 0..50 {
-            sender.send_to(format!("m{i}").as_bytes(), addr).unwrap();
-        }
+        // Nobody reads the pipeline's one-batch queue: the first batch fills it, and the
+        // receiver must drop and count the rest rather than wait.
         let (sink, rx) = sink(1);
-        let counters = Arc::new(ReceiverCounters::default());
         let opts = UdpOptions {
             batch: 10,
             ..UdpOptions::default()
         };
-        run(
+        let counters = receive_until(
             socket,
             opts,
             sink,
-            counters.clone(),
-            Arc::new(AtomicBool::new(true)),
-        )
-        .unwrap();
+            |c| c.udp_datagrams.load(Ordering::Relaxed) == 50,
+            || {
+                for i in 0..50 {
+                    sender.send_to(format!("m{i}").as_bytes(), addr).unwrap();
+                }
+            },
+        );
         let kept: u64 = rx.try_iter().map(|b| b.len() as u64).sum();
         let dropped = counters.dropped_queue_full.load(Ordering::Relaxed);
         assert_eq!(kept + dropped, 50);
@@ -273,17 +310,16 @@ mod tests {
         };
         let addr = socket.local_addr().unwrap();
         let sender = UdpSocket::bind("[::1]:0").unwrap();
-        sender.send_to(b"<13>over v6", addr).unwrap();
         let (sink, rx) = sink(10);
-        let counters = Arc::new(ReceiverCounters::default());
-        run(
+        receive_until(
             socket,
             UdpOptions::default(),
             sink,
-            counters,
-            Arc::new(AtomicBool::new(true)),
-        )
-        .unwrap();
+            |c| c.udp_datagrams.load(Ordering::Relaxed) == 1,
+            || {
+                sender.send_to(b"<13>over v6", addr).unwrap();
+            },
+        );
         let b = rx.try_recv().unwrap();
         assert_eq!(b.bytes(&b.entries[0]), b"<13>over v6");
         assert_eq!(b.entries[0].peer, sender.local_addr().unwrap());

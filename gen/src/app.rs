@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 use weir_model::Micros;
 
-use super::haproxy::DateCache;
+use crate::haproxy::DateCache;
 
 /// Applications log to `local7`.
 const LOCAL7: u8 = 23;

@@ -1,7 +1,7 @@
 //! The simulated site behind `weir gen --kind haproxy`: HAProxy 2.6 traffic as rsyslog would
 //! have written it to a file.
 //!
-//! A small site ([`FRONTENDS`], [`BACKENDS`]) serves requests whose log lines are written when
+//! A small site (`FRONTENDS`, `BACKENDS`) serves requests whose log lines are written when
 //! they end, so syslog times increase while accept dates jitter back by each request's
 //! duration, as in real files. Every line is one HAProxy 2.6 could write: timers are `-1`
 //! exactly where a stage was not reached, termination states agree with statuses, capture
@@ -556,21 +556,21 @@ struct HttpFields {
 
 /// Renders a second as `Nov 22 01:22:06` and `22/Nov/2026:01:22:06`, cached per second.
 #[derive(Debug)]
-pub(super) struct DateCache {
+pub(crate) struct DateCache {
     sec: i64,
     /// `Nov 22 01:22:06`, the RFC 3164 timestamp (day space-padded).
-    pub(super) syslog: [u8; 15],
+    pub(crate) syslog: [u8; 15],
     /// `22/Nov/2026:01:22:06`, HAProxy's accept date.
-    pub(super) accept: [u8; 20],
+    pub(crate) accept: [u8; 20],
 }
 
-pub(super) const MONTHS: [&[u8; 3]; 12] = [
+pub(crate) const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 impl DateCache {
     /// A cache that holds no second yet.
-    pub(super) fn new() -> DateCache {
+    pub(crate) fn new() -> DateCache {
         DateCache {
             sec: i64::MIN,
             syslog: [b' '; 15],
@@ -579,7 +579,7 @@ impl DateCache {
     }
 
     /// Renders the second of `t` (a no-op when it is the second already held).
-    pub(super) fn set(&mut self, t: Micros) {
+    pub(crate) fn set(&mut self, t: Micros) {
         let sec = t.div_euclid(MICROS_PER_SEC);
         if sec == self.sec {
             return;

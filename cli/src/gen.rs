@@ -1,38 +1,19 @@
-//! `weir gen`: realistic log traffic, deterministic for a seed, to a file, stdout, or a syslog
-//! receiver over UDP or TCP.
-//!
-//! The data path: a [`LineGen`] writes lines as rsyslog would have written them to a file:
-//! HAProxy 2.6 traffic from a simulated site ([`haproxy`]), the lines of the applications behind
-//! it ([`app`]), or both interleaved (`--kind mix`, about 80% HAProxy). [`send`] frames each line
-//! for its target (a file line; a datagram with its syslog `<PRI>`, as HAProxy sends; a TCP
-//! frame, LF-terminated or RFC 6587 octet-counted), batches them in one reused buffer and sends
-//! them at the pace of `--rate` (UDP batches go out with one `sendmmsg` call each). At the end
-//! a line on stderr says how many lines went out, how fast, and how many sends were retried.
-//!
-//! `weir serve --demo` uses [`spawn_demo`]: the same generator and UDP sender on a thread,
-//! stamped with the wall clock.
-
-pub mod app;
-pub mod haproxy;
-pub mod send;
+//! `weir gen`: the command line of the generator in `weir-gen`. It parses the target
+//! (a file, stdout, `udp://` or `tcp://`), the pace and the bounds, runs the generator's pump
+//! into the matching sink with a progress bar on a terminal, and ends with a line on stderr that
+//! says how many lines went out, how fast, and how many sends were retried.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use weir_gen::send::{pump, Framing, Limit, SendReport, Sink, UdpSink, WriteSink};
+use weir_gen::{Kind, LineGen};
 use weir_model::Micros;
 
-use self::app::AppGen;
-use self::haproxy::{HaproxyGen, HAPROXY_PRI};
-use self::send::{pump, Framing, Limit, SendReport, Sink, UdpSink, WriteSink};
 use crate::UsageError;
 
 /// The default `--start`: a fixed instant, so that output is reproducible.
@@ -40,9 +21,6 @@ const DEFAULT_START: &str = "2026-11-22T00:00:00Z";
 
 /// Lines written when neither `--count`, `--duration` nor `--rate` bounds the output.
 const DEFAULT_COUNT: u64 = 10_000;
-
-/// The share of application lines in `--kind mix`.
-const MIX_APP_SHARE: f64 = 0.2;
 
 /// Generate realistic HAProxy and application log lines (deterministic for a seed).
 #[derive(Debug, clap::Args)]
@@ -75,17 +53,6 @@ pub struct Args {
     /// Simulated time of the first line: RFC 3339 (`2026-11-22T00:00:00Z`, `2026-11-22`) or `now`.
     #[arg(long, default_value = DEFAULT_START, value_parser = parse_start)]
     pub start: Micros,
-}
-
-/// The kinds of log `weir gen` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Kind {
-    /// HAProxy 2.6 HTTP, HTTPS (`httpslog`), logasap and TCP logs.
-    Haproxy,
-    /// Heroku-style application lines: l2met key=value, plain text, errors and stack traces.
-    App,
-    /// Both, interleaved: about 80% HAProxy, 20% application lines.
-    Mix,
 }
 
 /// How `tcp://` output is framed.
@@ -127,49 +94,6 @@ impl Target {
             _ => Err(UsageError(format!(
                 "--to {to}: unknown scheme `{scheme}://` (use udp://, tcp://, a file path or -)"
             ))),
-        }
-    }
-}
-
-/// The lines of a `--kind`: one generator, or both interleaved.
-pub struct LineGen {
-    kind: Kind,
-    haproxy: HaproxyGen,
-    app: AppGen,
-    /// Picks the generator of each `mix` line.
-    pick: StdRng,
-}
-
-impl LineGen {
-    /// Lines of `kind` starting at `start`, reproducible for `seed`.
-    pub fn new(kind: Kind, seed: u64, start: Micros) -> LineGen {
-        LineGen {
-            kind,
-            haproxy: HaproxyGen::new(seed, start),
-            app: AppGen::new(seed, start),
-            pick: StdRng::seed_from_u64(seed ^ 0x006d_6978),
-        }
-    }
-
-    /// Stamps lines with the wall clock from now on (see [`HaproxyGen::follow_wall_clock`]);
-    /// for `mix` only, where application lines take the load balancer's time.
-    fn follow_wall_clock(&mut self) {
-        self.haproxy.follow_wall_clock();
-    }
-
-    /// Appends the next line, rsyslog file style and `\n`-terminated; returns its syslog PRI.
-    pub fn next_line(&mut self, buf: &mut Vec<u8>) -> u8 {
-        match self.kind {
-            Kind::Haproxy => {
-                self.haproxy.next_line(buf);
-                HAPROXY_PRI
-            }
-            Kind::App => self.app.next_line(buf),
-            Kind::Mix if self.pick.random_bool(MIX_APP_SHARE) => self.app.line_at(self.haproxy.clock(), buf),
-            Kind::Mix => {
-                self.haproxy.next_line(buf);
-                HAPROXY_PRI
-            }
         }
     }
 }
@@ -223,7 +147,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         bar
     });
-    let report = pump(&mut gen, sink.as_mut(), limit, None, bar.as_ref())
+    let progress = |sent| {
+        if let Some(bar) = &bar {
+            bar.set_position(sent);
+        }
+    };
+    let report = pump(&mut gen, sink.as_mut(), limit, None, Some(&progress))
         .with_context(|| format!("writing to {}", args.to))?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -260,40 +189,6 @@ fn limit_of(args: &Args) -> Limit {
         duration: args.duration,
         rate: args.rate,
     }
-}
-
-/// Starts a thread that sends a `mix` of HAProxy and application lines to `target` over UDP,
-/// one syslog datagram per line, at `rate` lines per second until `stop` is set. Lines are
-/// stamped with the wall clock as they are generated (times start now and keep up with it
-/// whatever the rate); the content is reproducible for `seed`.
-///
-/// The socket is opened before the thread starts, so a bad address fails here; the thread
-/// returns what it sent, or the error that stopped it.
-pub fn spawn_demo(
-    target: SocketAddr,
-    rate: f64,
-    seed: u64,
-    stop: Arc<AtomicBool>,
-) -> io::Result<JoinHandle<io::Result<SendReport>>> {
-    if !(rate.is_finite() && rate > 0.0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("demo rate {rate} must be positive"),
-        ));
-    }
-    let socket = UdpSink::bind(target)?;
-    std::thread::Builder::new()
-        .name("weir-demo".into())
-        .spawn(move || {
-            let mut sink = UdpSink::new(socket, target);
-            let mut gen = LineGen::new(Kind::Mix, seed, weir_model::time::now_micros());
-            gen.follow_wall_clock();
-            let limit = Limit {
-                rate: Some(rate),
-                ..Limit::default()
-            };
-            pump(&mut gen, &mut sink, limit, Some(&stop), None)
-        })
 }
 
 /// Parses `--rate`: `N`, `N/s`, `N/m` (or `/min`), `N/h`.
@@ -350,19 +245,22 @@ fn parse_start(s: &str) -> Result<Micros, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::net::UdpSocket;
-    use std::sync::atomic::Ordering;
-    use std::time::Instant;
-
-    use weir_ingest::ParseOptions;
-    use weir_model::time::{micros_from_civil, MICROS_PER_SEC};
-    use weir_model::Record;
+    use weir_gen::haproxy::HaproxyGen;
+    use weir_model::time::micros_from_civil;
 
     use super::*;
 
     fn start() -> Micros {
         parse_start(DEFAULT_START).unwrap()
+    }
+
+    fn generate(kind: Kind, n: usize) -> Vec<u8> {
+        let mut gen = LineGen::new(kind, 1, start());
+        let mut buf = Vec::new();
+        for _ in 0..n {
+            gen.next_line(&mut buf);
+        }
+        buf
     }
 
     fn args(kind: Kind, count: u64, to: &str) -> Args {
@@ -376,70 +274,6 @@ mod tests {
             framing: None,
             start: start(),
         }
-    }
-
-    fn generate(kind: Kind, seed: u64, n: usize) -> (Vec<u8>, Vec<u8>) {
-        let mut gen = LineGen::new(kind, seed, start());
-        let mut buf = Vec::new();
-        let pris = (0..n).map(|_| gen.next_line(&mut buf)).collect();
-        (buf, pris)
-    }
-
-    fn pumped(limit: Limit) -> (Vec<u8>, SendReport) {
-        let mut sink = WriteSink::new(Vec::new(), Framing::File);
-        let report = pump(
-            &mut LineGen::new(Kind::Haproxy, 1, start()),
-            &mut sink,
-            limit,
-            None,
-            None,
-        )
-        .unwrap();
-        (sink.into_inner(), report)
-    }
-
-    #[test]
-    fn count_is_honoured() {
-        let (out, report) = pumped(Limit {
-            count: Some(1234),
-            ..Limit::default()
-        });
-        assert_eq!(report.lines, 1234);
-        assert_eq!(report.bytes, out.len() as u64);
-        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1234);
-        assert_eq!(out.last(), Some(&b'\n'));
-    }
-
-    #[test]
-    fn rate_and_duration_give_rate_times_duration_lines() {
-        let t = Instant::now();
-        let (_, report) = pumped(Limit {
-            count: None,
-            duration: Some(Duration::from_millis(50)),
-            rate: Some(2000.0),
-        });
-        assert_eq!(report.lines, 100);
-        // The 100th line is due at 49.5 ms: the pace held, and nothing waited per line.
-        assert!(t.elapsed() >= Duration::from_micros(49_500), "{:?}", t.elapsed());
-    }
-
-    #[test]
-    fn a_stop_flag_ends_an_unbounded_run() {
-        let stop = AtomicBool::new(true);
-        let mut sink = WriteSink::new(Vec::new(), Framing::File);
-        let limit = Limit {
-            rate: Some(10.0),
-            ..Limit::default()
-        };
-        let report = pump(
-            &mut LineGen::new(Kind::Mix, 1, start()),
-            &mut sink,
-            limit,
-            Some(&stop),
-            None,
-        )
-        .unwrap();
-        assert_eq!(report.lines, 0);
     }
 
     #[test]
@@ -514,107 +348,11 @@ mod tests {
             gen.next_line(&mut want);
         }
         assert_eq!(std::fs::read(&path).unwrap(), want);
-        assert_eq!(generate(Kind::Haproxy, 1, 500).0, want);
+        assert_eq!(generate(Kind::Haproxy, 500), want);
         // App lines go to files rsyslog style too, without a PRI.
         run(args(Kind::App, 300, &path.display().to_string())).unwrap();
         let text = std::fs::read(&path).unwrap();
-        assert_eq!(text, generate(Kind::App, 1, 300).0);
+        assert_eq!(text, generate(Kind::App, 300));
         assert!(text.split(|&b| b == b'\n').all(|l| !l.starts_with(b"<")));
-    }
-
-    /// A mix is about one application line in five, every line parses as what its PRI says,
-    /// and syslog times never go back.
-    #[test]
-    fn a_mix_interleaves_haproxy_and_app_lines() {
-        let (text, pris) = generate(Kind::Mix, 4, 20_000);
-        assert_eq!(generate(Kind::Mix, 4, 20_000), (text.clone(), pris.clone()));
-        let opts = ParseOptions {
-            year: 2026,
-            ..ParseOptions::default()
-        };
-        let mut kinds = BTreeMap::new();
-        let mut last = 0;
-        for (raw, pri) in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).zip(pris) {
-            let line = weir_ingest::parse_line(raw, &opts);
-            let kind = match line.record {
-                Record::Http(_) | Record::Tcp(_) => "haproxy",
-                Record::App(_) => "app",
-                Record::Reject(r) => panic!("{r:?}: {}", String::from_utf8_lossy(raw)),
-            };
-            assert_eq!(pri == HAPROXY_PRI, kind == "haproxy");
-            *kinds.entry(kind).or_insert(0u32) += 1;
-            let t = line.header.timestamp.unwrap();
-            assert!(t >= last, "{}", String::from_utf8_lossy(raw));
-            last = t;
-        }
-        let app = kinds["app"];
-        assert!((3_500..4_500).contains(&app), "{kinds:?}");
-    }
-
-    #[test]
-    fn udp_sends_every_line_as_one_datagram() {
-        let rx = receiver();
-        let target = rx.local_addr().unwrap();
-        let mut sink = UdpSink::new(UdpSink::bind(target).unwrap(), target);
-        let limit = Limit {
-            count: Some(300),
-            ..Limit::default()
-        };
-        let report = pump(
-            &mut LineGen::new(Kind::Mix, 2, start()),
-            &mut sink,
-            limit,
-            None,
-            None,
-        )
-        .unwrap();
-        assert_eq!(report.lines, 300);
-        let mut buf = vec![0u8; 65536];
-        let mut bytes = 0;
-        for _ in 0..300 {
-            let n = rx.recv(&mut buf).unwrap();
-            bytes += n as u64;
-            assert!(buf[0] == b'<' && buf[n - 1] != b'\n');
-        }
-        assert_eq!(bytes, report.bytes);
-    }
-
-    #[test]
-    fn the_demo_sends_until_stopped_with_times_of_now() {
-        let rx = receiver();
-        let stop = Arc::new(AtomicBool::new(false));
-        let before = weir_model::time::now_micros();
-        let handle = spawn_demo(rx.local_addr().unwrap(), 20_000.0, 3, stop.clone()).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let opts = ParseOptions {
-            year: 2026,
-            ..ParseOptions::default()
-        };
-        for _ in 0..200 {
-            let n = rx.recv(&mut buf).unwrap();
-            let line = weir_ingest::parse_line(&buf[..n], &opts);
-            assert!(!matches!(line.record, Record::Reject(_)), "{line:?}");
-            let (_, mo, d, h, mi, s, _) = weir_model::time::civil_from_micros(before);
-            let t = line.header.timestamp.unwrap();
-            // RFC 3164 has no year: compare within the year the parser assumed.
-            let (y, ..) = weir_model::time::civil_from_micros(t);
-            let then = micros_from_civil(y, mo, d, h, mi, s, 0);
-            assert!(
-                (t - then).abs() < 60 * MICROS_PER_SEC,
-                "{}",
-                String::from_utf8_lossy(&buf[..n])
-            );
-        }
-        stop.store(true, Ordering::Relaxed);
-        let report = handle.join().unwrap().unwrap();
-        assert!(report.lines >= 200, "{report}");
-        assert!(spawn_demo(rx.local_addr().unwrap(), 0.0, 1, stop).is_err());
-    }
-
-    /// A UDP socket on loopback with a large receive buffer and a read deadline.
-    pub(super) fn receiver() -> UdpSocket {
-        let rx = weir_ingest::listen::udp::bind("127.0.0.1:0".parse().unwrap(), 8 << 20, false).unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        rx
     }
 }

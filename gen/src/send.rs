@@ -1,7 +1,7 @@
 //! Where generated lines go. [`Framing`] turns a generated line into the bytes of one output
 //! message (a file line; a syslog datagram with its `<PRI>`; a TCP frame, LF-terminated or
 //! RFC 6587 octet-counted); [`Batch`] holds a batch of them back to back with their offsets;
-//! [`pump`] fills batches at the pace of `--rate` and hands them to a [`Sink`]: a file or
+//! [`pump`] fills batches at the pace of a rate and hands them to a [`Sink`]: a file or
 //! stdout, a TCP connection, or a UDP socket that sends a batch with one `sendmmsg` call.
 //!
 //! Pacing is per batch against a monotonic clock: [`lines_due`] says how many lines should be
@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::LineGen;
+use crate::LineGen;
 
 /// Messages per batch: per `sendmmsg` call, per write.
 pub const BATCH: usize = 128;
@@ -118,6 +118,11 @@ impl Batch {
     /// How many messages the batch holds.
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
     }
 
     /// Every message, back to back: what a stream writes.
@@ -403,17 +408,52 @@ pub fn lines_per_wake(rate: f64) -> u64 {
     ((rate / 1000.0) as u64).clamp(1, BATCH as u64)
 }
 
+/// The time [`pump`] paces by: the monotonic clock, or in tests a simulated one, so that
+/// pacing is checked without waiting for it.
+pub(crate) trait Clock {
+    /// Time since the pump started.
+    fn elapsed(&self) -> Duration;
+    /// Waits for `d`.
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The monotonic clock, from the pump's start.
+struct Monotonic(Instant);
+
+impl Clock for Monotonic {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
 /// Generates lines into batches and sends them until `limit` (or `stop`) says to stop.
+/// `progress`, when given, hears the number of lines sent so far every 65,536 lines.
 pub fn pump(
     gen: &mut LineGen,
     sink: &mut dyn Sink,
     limit: Limit,
     stop: Option<&AtomicBool>,
-    bar: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn Fn(u64)>,
+) -> io::Result<SendReport> {
+    let mut clock = Monotonic(Instant::now());
+    pump_with(gen, sink, limit, stop, progress, &mut clock)
+}
+
+/// [`pump`] paced by `clock`.
+pub(crate) fn pump_with(
+    gen: &mut LineGen,
+    sink: &mut dyn Sink,
+    limit: Limit,
+    stop: Option<&AtomicBool>,
+    progress: Option<&dyn Fn(u64)>,
+    clock: &mut dyn Clock,
 ) -> io::Result<SendReport> {
     let framing = sink.framing();
     let total = limit.total().unwrap_or(u64::MAX);
-    let started = Instant::now();
     let mut line = Vec::with_capacity(4096);
     let mut batch = Batch::with_capacity(BATCH);
     let (mut sent, mut bytes) = (0u64, 0u64);
@@ -421,7 +461,7 @@ pub fn pump(
         if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
-        let elapsed = started.elapsed();
+        let elapsed = clock.elapsed();
         let n = match limit.rate {
             None => {
                 if limit.duration.is_some_and(|d| elapsed >= d) {
@@ -438,7 +478,7 @@ pub fn pump(
                     let nap = wake
                         .saturating_sub(elapsed)
                         .clamp(Duration::from_micros(20), MAX_NAP);
-                    std::thread::sleep(nap);
+                    clock.sleep(nap);
                     continue;
                 }
                 (due - sent).min(BATCH as u64)
@@ -454,9 +494,9 @@ pub fn pump(
         bytes += batch.bytes().len() as u64;
         let before = sent;
         sent += batch.len() as u64;
-        if let Some(bar) = bar {
+        if let Some(progress) = progress {
             if before >> 16 != sent >> 16 {
-                bar.set_position(sent);
+                progress(sent);
             }
         }
     }
@@ -464,7 +504,7 @@ pub fn pump(
     Ok(SendReport {
         lines: sent,
         bytes,
-        elapsed: started.elapsed(),
+        elapsed: clock.elapsed(),
         retries: sink.retries(),
     })
 }
