@@ -13,7 +13,7 @@ use weir_aggregate::query::{self, KeyDim, Measure, QueryRow, QuerySpec};
 use weir_model::time::civil_from_micros;
 use weir_model::{Micros, WindowRow};
 
-use crate::output::{Format, Table};
+use crate::output::{Cell, Format, Table};
 use crate::UsageError;
 
 /// `weir query`.
@@ -50,9 +50,22 @@ pub struct Args {
     /// Significant figures the windows were written with.
     #[arg(long, default_value_t = 2)]
     sigfig: u8,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// Output format: an aligned table, CSV, JSON, or a Parquet file on standard output.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    format: QueryFormat,
+}
+
+/// `--format` of `weir query`: the report formats and Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueryFormat {
+    /// Aligned columns.
+    Table,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// A zstd Parquet file (`window_start` a UTC timestamp), written to standard output.
+    Parquet,
 }
 
 /// Reads an instant: RFC 3339, a date, or a duration back from `now`.
@@ -132,11 +145,96 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let result = query::run(rows, &spec)?;
-    let table = table(&spec, &result);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    table.render(args.format, &mut out)?;
+    let format = match args.format {
+        QueryFormat::Table => Format::Table,
+        QueryFormat::Csv => Format::Csv,
+        QueryFormat::Json => Format::Json,
+        QueryFormat::Parquet => {
+            use std::io::IsTerminal;
+            if out.is_terminal() {
+                return Err(UsageError(
+                    "--format parquet writes binary: redirect standard output to a file".into(),
+                )
+                .into());
+            }
+            let batch = parquet_batch(&spec, &result)?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut bytes = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))?;
+            w.write(&batch)?;
+            w.close()?;
+            std::io::Write::write_all(&mut out, &bytes)?;
+            return Ok(());
+        }
+    };
+    table(&spec, &result).render(format, &mut out)?;
     Ok(())
+}
+
+/// The result as one Arrow batch with the columns of [`table`], typed: `window_start` a UTC
+/// timestamp, counts and quantiles `Int64`, mean and Apdex `Float64`.
+fn parquet_batch(spec: &QuerySpec, rows: &[QueryRow]) -> anyhow::Result<arrow_array::RecordBatch> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, d) in spec.by.iter().enumerate() {
+        fields.push(Field::new(d.name(), DataType::Utf8, false));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.group[i].as_str()),
+        )));
+    }
+    fields.push(Field::new(
+        "window_start",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    ));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.period_start)).with_timezone("UTC"),
+    ));
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut ints = |name: &str, f: &dyn Fn(&QueryRow) -> Option<u64>| {
+        fields.push(Field::new(name, DataType::Int64, true));
+        columns.push(Arc::new(
+            rows.iter().map(|r| f(r).map(int)).collect::<Int64Array>(),
+        ));
+    };
+    ints("requests", &|r| Some(r.requests));
+    ints("errors", &|r| Some(r.errors));
+    ints("count", &|r| Some(r.summary.map_or(0, |s| s.count)));
+    fields.push(Field::new("mean", DataType::Float64, true));
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|r| r.summary.map(|s| s.mean))
+            .collect::<Float64Array>(),
+    ));
+    let mut ints = |name: &str, f: &dyn Fn(&QueryRow) -> Option<u64>| {
+        fields.push(Field::new(name, DataType::Int64, true));
+        columns.push(Arc::new(
+            rows.iter().map(|r| f(r).map(int)).collect::<Int64Array>(),
+        ));
+    };
+    ints("p50", &|r| r.summary.map(|s| s.p50));
+    ints("p90", &|r| r.summary.map(|s| s.p90));
+    ints("p95", &|r| r.summary.map(|s| s.p95));
+    ints("p99", &|r| r.summary.map(|s| s.p99));
+    ints("p999", &|r| r.summary.map(|s| s.p999));
+    ints("max", &|r| r.summary.map(|s| s.max));
+    if spec.apdex_t.is_some() {
+        fields.push(Field::new("apdex", DataType::Float64, true));
+        columns.push(Arc::new(rows.iter().map(|r| r.apdex).collect::<Float64Array>()));
+    }
+    Ok(arrow_array::RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// RFC 3339 in UTC, to the second.
@@ -171,25 +269,25 @@ pub fn table(spec: &QuerySpec, rows: &[QueryRow]) -> Table {
     }
     let mut t = Table::new(header);
     for r in rows {
-        let mut cells: Vec<String> = r.group.clone();
-        cells.push(rfc3339(r.period_start));
-        cells.push(r.requests.to_string());
-        cells.push(r.errors.to_string());
+        let mut cells: Vec<Cell> = r.group.iter().map(|g| Cell::Str(g.clone())).collect();
+        cells.push(Cell::Str(rfc3339(r.period_start)));
+        cells.push(Cell::count(r.requests));
+        cells.push(Cell::count(r.errors));
         match r.summary {
             Some(s) => {
-                cells.push(s.count.to_string());
-                cells.push(format!("{:.1}", s.mean));
+                cells.push(Cell::count(s.count));
+                cells.push(Cell::fixed(s.mean, 1));
                 for v in [s.p50, s.p90, s.p95, s.p99, s.p999, s.max] {
-                    cells.push(v.to_string());
+                    cells.push(Cell::count(v));
                 }
             }
             None => {
-                cells.push("0".into());
-                cells.extend(std::iter::repeat_n(String::new(), 7));
+                cells.push(Cell::count(0));
+                cells.extend(std::iter::repeat_n(Cell::Null, 7));
             }
         }
         if spec.apdex_t.is_some() {
-            cells.push(r.apdex.map(|a| format!("{a:.3}")).unwrap_or_default());
+            cells.push(r.apdex.map_or(Cell::Null, |a| Cell::fixed(a, 3)));
         }
         t.push(cells);
     }

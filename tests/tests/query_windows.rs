@@ -335,6 +335,23 @@ fn query_agrees_with_duckdb_on_raw_rows_and_merges_across_spools() {
     }
     assert!(checked >= 50, "only {checked} groups compared");
 
+    // --format parquet: the same rows, typed, for pyarrow.
+    let c = &cases[1];
+    let pq = dir.path().join("q.parquet");
+    std::fs::write(&pq, query(&[&whole], c, None, "parquet")).unwrap();
+    let script = "import json, sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\n\
+                  print(json.dumps([str(t.schema.field('window_start').type), t.column('requests').to_pylist()]))";
+    let typed: (String, Vec<u64>) =
+        serde_json::from_slice(&run(Command::new("python3").args(["-c", script]).arg(&pq))).unwrap();
+    let json: Vec<Value> = serde_json::from_slice(&query(&[&whole], c, None, "json")).unwrap();
+    assert_eq!(typed.0, "timestamp[us, tz=UTC]");
+    assert_eq!(
+        typed.1,
+        json.iter()
+            .map(|r| r["requests"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    );
+
     // The SQL sample merges the windows table to the same p99s.
     let sql = std::fs::read_to_string(root().join("samples/sql/windows_p99.sql"))
         .unwrap()
