@@ -445,6 +445,17 @@ impl WindowAggregator {
         rows
     }
 
+    /// The rows of the open windows as they are now, leaving them open (live views).
+    pub fn peek(&self) -> Vec<WindowRow> {
+        let mut rows = Vec::new();
+        for (start, window) in &self.windows {
+            for (key, stats) in &window.series {
+                rows.push(stats.to_row(*start, &self.config, key.clone()));
+            }
+        }
+        rows
+    }
+
     fn take_rows(&mut self, start: Micros, window: Window, rows: &mut Vec<WindowRow>) {
         if self.last_window == Some(start) {
             self.last_window = None;

@@ -13,11 +13,13 @@ mod config;
 mod gen;
 mod import;
 mod inputs;
+mod live;
 mod output;
 mod query;
 mod report;
 mod serve;
 mod tail;
+mod top;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,8 @@ enum Command {
     Config(config::Args),
     /// Follow the lines of a running server live, as heroku logs --tail does.
     Tail(tail::Args),
+    /// A live view of a running server: req/s, errors and percentiles per backend and server.
+    Top(top::Args),
 }
 
 /// A usage or configuration error: exit code 2.
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),
         Command::Tail(a) => tail::run(a),
+        Command::Top(a) => top::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,9 @@
 //! The partial rows of every spool (one per node, or one copied from each) are merged per
 //! window and key, re-bucketed by `--every`, and only then turned into quantiles, so the
 //! answer is the one a single histogram of every request would give, to its precision. Only
-//! the `date=/hour=` partitions that can hold the range are read.
+//! the `date=/hour=` partitions that can hold the range are read. With `--server`, the windows
+//! a running `weir serve` holds in memory are added (only those not yet in its spool when a
+//! spool is read too).
 
 use std::path::PathBuf;
 
@@ -21,8 +23,12 @@ use crate::UsageError;
 pub struct Args {
     /// A spool folder to read the `windows` table from (repeat it to merge several nodes'
     /// spools).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, value_name = "DIR", required_unless_present = "server")]
     spool: Vec<PathBuf>,
+    /// A running `weir serve` (http://127.0.0.1:9514): adds its windows that are not in the
+    /// spool yet (the open ones and those waiting to be written); alone, its recent windows.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
     /// Windows starting at or after this instant: RFC 3339 (2026-11-22T01:00:00Z), a date, or
     /// a duration back from now (6h, 30m, 2d).
     #[arg(long, value_name = "T")]
@@ -138,10 +144,27 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args, weir_model::time::now_micros())?;
     let mut rows: Vec<WindowRow> = Vec::new();
+    // The server first: a file it publishes after answering holds rows of its answer, and is
+    // then skipped below.
+    let live = match &args.server {
+        Some(url) => Some(crate::live::windows(url, spec.since, !args.spool.is_empty())?),
+        None => None,
+    };
     for spool in &args.spool {
+        let keep = |f: &std::path::Path| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            live.as_ref().is_none_or(|l| !l.answered_for(name))
+        };
         rows.extend(
-            weir_store::windows::read_windows(spool, spec.since, spec.until)
+            weir_store::windows::read_windows_where(spool, spec.since, spec.until, keep)
                 .with_context(|| format!("reading the windows of {}", spool.display()))?,
+        );
+    }
+    if let Some(l) = live {
+        rows.extend(
+            l.rows
+                .into_iter()
+                .filter(|r| spec.until.is_none_or(|u| r.window_start < u)),
         );
     }
     let result = query::run(rows, &spec)?;
@@ -361,7 +384,8 @@ mod tests {
     }
 
     #[test]
-    fn spool_is_required() {
+    fn spool_or_server_is_required() {
         assert!(Cli::try_parse_from(["weir-query"]).is_err());
+        assert!(Cli::try_parse_from(["weir-query", "--server", "http://127.0.0.1:9514"]).is_ok());
     }
 }

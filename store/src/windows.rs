@@ -370,6 +370,11 @@ impl WindowsWriter {
         }
     }
 
+    /// The rows buffered and not yet published.
+    pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
+        self.pending.values().flat_map(|(_, rows)| rows.iter())
+    }
+
     /// Rows buffered and not yet published.
     pub fn pending_rows(&self) -> usize {
         self.pending.values().map(|(_, r)| r.len()).sum()
@@ -489,8 +494,18 @@ pub fn read_windows(
     since: Option<Micros>,
     until: Option<Micros>,
 ) -> Result<Vec<WindowRow>, StoreError> {
+    read_windows_where(spool, since, until, |_| true)
+}
+
+/// [`read_windows`] of the files `keep` accepts.
+pub fn read_windows_where(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+    keep: impl Fn(&Path) -> bool,
+) -> Result<Vec<WindowRow>, StoreError> {
     let mut rows = Vec::new();
-    for f in window_files(spool, since, until)? {
+    for f in window_files(spool, since, until)?.into_iter().filter(|f| keep(f)) {
         for b in read_file(&f)? {
             rows.extend(rows_of(&b)?.into_iter().filter(|r| {
                 since.is_none_or(|s| r.window_start >= s) && until.is_none_or(|u| r.window_start < u)
