@@ -53,6 +53,10 @@ pub struct Args {
     /// Simulated time of the first line: RFC 3339 (`2026-11-22T00:00:00Z`, `2026-11-22`) or `now`.
     #[arg(long, default_value = DEFAULT_START, value_parser = parse_start)]
     pub start: Micros,
+    /// Stamp each line with the wall clock as it is generated, as live traffic is (the lines'
+    /// content stays that of the seed): for feeding a running `weir serve`.
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// How `tcp://` output is framed.
@@ -116,6 +120,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let limit = limit_of(&args);
     let mut gen = LineGen::new(args.kind, args.seed, args.start);
+    if args.live {
+        gen.follow_wall_clock();
+    }
     let mut sink: Box<dyn Sink> = match &target {
         Target::Stdout => {
             let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
@@ -273,6 +280,7 @@ mod tests {
             to: to.into(),
             framing: None,
             start: start(),
+            live: false,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
-use weir_aggregate::exposition::{status_class_names, timer_names, Exposition, LAST_WINDOW_QUANTILES};
+use weir_aggregate::exposition::{status_class_names, timer_names, Exposition};
 use weir_ingest::listen::ReceiverCounters;
 use weir_ingest::router::Router;
 use weir_model::RejectReason;
@@ -78,7 +78,7 @@ impl Name {
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
             Name::SourceLines => "weir_source_lines_total",
             Name::SourceDrops => "weir_source_dropped_total",
-            Name::KernelUdp => "weir_kernel_udp_total",
+            Name::KernelUdp => "weir_kernel_udp_datagrams",
         }
     }
 }
@@ -410,14 +410,14 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
         for (i, c) in t.timers.iter().enumerate() {
             let mut h = proto::Histogram::default();
             h.set_sample_count(c.count);
-            h.set_sample_sum(c.sum);
+            h.set_sample_sum(c.sum / 1000.0);
             let buckets = e
                 .bounds()
                 .iter()
                 .zip(c.le.iter().chain(std::iter::repeat(&0)))
                 .map(|(bound, n)| {
                     let mut b = proto::Bucket::default();
-                    b.set_upper_bound(*bound as f64);
+                    b.set_upper_bound(*bound as f64 / 1000.0);
                     b.set_cumulative_count(*n);
                     b
                 })
@@ -447,8 +447,10 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
     ));
     for (name, metrics) in timer_names().into_iter().zip(timers) {
         out.push(family(
-            &format!("weir_http_{name}_ms"),
-            &format!("HAProxy's {name} time in milliseconds, in closed windows (HDR-exact to the configured precision)."),
+            &format!("weir_http_{name}_seconds"),
+            &format!(
+                "HAProxy's {name} time, in closed windows (bounds from http.buckets_ms; counts exact to the histograms' precision)."
+            ),
             MetricType::HISTOGRAM,
             metrics,
         ));
@@ -458,18 +460,17 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
         for (backend, per_timer) in &last.backends {
             for (timer, q) in timer_names().into_iter().zip(per_timer) {
                 let Some(q) = q else { continue };
-                for (quantile, v) in LAST_WINDOW_QUANTILES.iter().zip(q) {
-                    let quantile = quantile.to_string();
+                for (stat, v) in ["p50", "p95", "p99"].into_iter().zip(q) {
                     gauges.push(gauge_metric(
-                        &[("backend", backend), ("timer", timer), ("quantile", &quantile)],
-                        *v as f64,
+                        &[("backend", backend), ("timer", timer), ("stat", stat)],
+                        *v as f64 / 1000.0,
                     ));
                 }
             }
         }
         out.push(family(
-            "weir_window_quantile_ms",
-            "Quantiles of each timer per backend over the last closed window.",
+            "weir_last_window_seconds",
+            "p50, p95 and p99 (label stat) of each timer per backend over the last closed window.",
             MetricType::GAUGE,
             gauges,
         ));
