@@ -9,6 +9,8 @@
 //!   of the bucket that holds the exact nearest-rank value: at most 1 % below it at two
 //!   significant figures);
 //! - `weir query` over the two spools together prints exactly what it prints for the one;
+//! - `weir report status|termination|servers --spool` over the two spools prints what the same
+//!   report prints from the log file;
 //! - `samples/sql/windows_p99.sql`, run by DuckDB on the spool, gives the same p99 per backend
 //!   and 5 minutes as `weir query --by backend --every 5m`.
 //!
@@ -351,6 +353,23 @@ fn query_agrees_with_duckdb_on_raw_rows_and_merges_across_spools() {
             .map(|r| r["requests"].as_u64().unwrap())
             .collect::<Vec<_>>()
     );
+
+    // halog's counting reports read alike from the windows of two spools and from the file.
+    for kind in ["status", "termination", "servers"] {
+        let from_file = run(Command::new(weir())
+            .args(["report", kind, "--format", "csv"])
+            .arg(&log));
+        let from_windows = run(Command::new(weir())
+            .args(["report", kind, "--format", "csv", "--spool"])
+            .arg(&node_a)
+            .arg("--spool")
+            .arg(&node_b));
+        assert_eq!(
+            String::from_utf8(from_windows).unwrap(),
+            String::from_utf8(from_file).unwrap(),
+            "report {kind}"
+        );
+    }
 
     // The SQL sample merges the windows table to the same p99s.
     let sql = std::fs::read_to_string(root().join("samples/sql/windows_p99.sql"))
