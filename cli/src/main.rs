@@ -15,6 +15,7 @@ mod import;
 mod inputs;
 mod live;
 mod output;
+mod plot;
 mod query;
 mod report;
 mod serve;
@@ -41,6 +42,8 @@ enum Command {
     Report(report::Args),
     /// Percentiles, counts and Apdex per window, backend or server from the spool's windows.
     Query(query::Args),
+    /// Draw the windows to SVG or PNG: percentiles over time, a latency heatmap, the distribution.
+    Plot(plot::Args),
     /// Generate realistic HAProxy log lines (deterministic for a seed).
     Gen(gen::Args),
     /// Run the syslog server: UDP and TCP in, Parquet spool, live tails and /metrics out.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Report(a) => report::run(a),
         Command::Query(a) => query::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),

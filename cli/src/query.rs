@@ -88,6 +88,42 @@ pub fn instant(flag: &str, s: &str, now: Micros) -> Result<Micros, UsageError> {
     }
 }
 
+/// The window rows of `[since, until)` from the spools and a server: with both, the server's
+/// rows that its spool does not hold yet, and the spool's files but those the server's answer
+/// already covered.
+pub fn load(
+    spools: &[PathBuf],
+    server: Option<&str>,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> anyhow::Result<Vec<WindowRow>> {
+    let mut rows: Vec<WindowRow> = Vec::new();
+    // The server first: a file it publishes after answering holds rows of its answer, and is
+    // then skipped below.
+    let live = match server {
+        Some(url) => Some(crate::live::windows(url, since, !spools.is_empty())?),
+        None => None,
+    };
+    for spool in spools {
+        let keep = |f: &std::path::Path| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            live.as_ref().is_none_or(|l| !l.answered_for(name))
+        };
+        rows.extend(
+            weir_store::windows::read_windows_where(spool, since, until, keep)
+                .with_context(|| format!("reading the windows of {}", spool.display()))?,
+        );
+    }
+    if let Some(l) = live {
+        rows.extend(
+            l.rows
+                .into_iter()
+                .filter(|r| until.is_none_or(|u| r.window_start < u)),
+        );
+    }
+    Ok(rows)
+}
+
 /// The query an `Args` asks for.
 fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
     let dims = |s: &str| {
@@ -143,30 +179,7 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
 /// Runs `weir query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args, weir_model::time::now_micros())?;
-    let mut rows: Vec<WindowRow> = Vec::new();
-    // The server first: a file it publishes after answering holds rows of its answer, and is
-    // then skipped below.
-    let live = match &args.server {
-        Some(url) => Some(crate::live::windows(url, spec.since, !args.spool.is_empty())?),
-        None => None,
-    };
-    for spool in &args.spool {
-        let keep = |f: &std::path::Path| {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            live.as_ref().is_none_or(|l| !l.answered_for(name))
-        };
-        rows.extend(
-            weir_store::windows::read_windows_where(spool, spec.since, spec.until, keep)
-                .with_context(|| format!("reading the windows of {}", spool.display()))?,
-        );
-    }
-    if let Some(l) = live {
-        rows.extend(
-            l.rows
-                .into_iter()
-                .filter(|r| spec.until.is_none_or(|u| r.window_start < u)),
-        );
-    }
+    let rows = load(&args.spool, args.server.as_deref(), spec.since, spec.until)?;
     let result = query::run(rows, &spec)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -11,6 +11,7 @@
 //! - `weir query` over the two spools together prints exactly what it prints for the one;
 //! - `weir report status|termination|servers --spool` over the two spools prints what the same
 //!   report prints from the log file;
+//! - `weir plot` draws SVG that names every backend, and PNG heatmaps and distributions;
 //! - `samples/sql/windows_p99.sql`, run by DuckDB on the spool, gives the same p99 per backend
 //!   and 5 minutes as `weir query --by backend --every 5m`.
 //!
@@ -370,6 +371,56 @@ fn query_agrees_with_duckdb_on_raw_rows_and_merges_across_spools() {
             "report {kind}"
         );
     }
+
+    // Charts: the SVG names every backend; PNGs are PNGs; a chart of another type is refused.
+    let backends: std::collections::BTreeSet<String> = serde_json::from_slice::<Vec<Value>>(&query(
+        &[&whole],
+        &Case {
+            by: "backend",
+            every: 0,
+            timer: "total",
+            column: "total_ms",
+            range: None,
+            filter: "",
+        },
+        None,
+        "json",
+    ))
+    .unwrap()
+    .iter()
+    .map(|r| r["backend"].as_str().unwrap().to_owned())
+    .collect();
+    let svg = dir.path().join("p99.svg");
+    run(Command::new(weir())
+        .args(["plot", "--spool"])
+        .arg(&whole)
+        .arg("--to")
+        .arg(&svg));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"), "{}", &text[..text.len().min(80)]);
+    for b in &backends {
+        assert!(text.lines().any(|l| l.trim() == b), "the chart does not name {b}");
+    }
+    for kind in ["heatmap", "distribution", "quantiles"] {
+        let png = dir.path().join(format!("{kind}.png"));
+        run(Command::new(weir())
+            .args(["plot", "--kind", kind, "--spool"])
+            .arg(&whole)
+            .arg("--to")
+            .arg(&png));
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+            "{kind}"
+        );
+    }
+    let bad = Command::new(weir())
+        .args(["plot", "--spool"])
+        .arg(&whole)
+        .args(["--to", "x.jpg"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
 
     // The SQL sample merges the windows table to the same p99s.
     let sql = std::fs::read_to_string(root().join("samples/sql/windows_p99.sql"))
