@@ -12,8 +12,15 @@
 //!   auto-resizing) and how it serializes them (V2 + deflate, the `t_hdr` column format).
 //! - [`timers`]: [`TimerHistograms`], one histogram per HAProxy timer (TR, Tw, Tc, Tr, Ta)
 //!   plus the data time Td, with exact count, sum and max beside each. It is the shared core
-//!   of the reports and of the tumbling-window aggregator (DESIGN §2), which will sit next to
-//!   [`report`] and key a `TimerHistograms` by (window, frontend, backend, server, class).
+//!   of the reports and of the tumbling-window aggregator.
+//! - [`window`]: the tumbling-window aggregator of DESIGN §2: [`WindowAggregator`] keys
+//!   [`WindowStats`] by (window, frontend, backend, server, status class), closes windows by
+//!   a watermark with lateness, bounds its series, and emits mergeable
+//!   [`weir_model::WindowRow`]s; [`merge_rows`] is the readers' merge.
+//! - [`exposition`]: closed window rows folded into Prometheus-style cumulative counters and
+//!   fixed-bound histograms per series, and the last closed window's quantiles per backend.
+//! - [`query`]: `weir query` over window rows: filter, group by any part of the key,
+//!   re-bucket by period, merge, then read quantiles and Apdex off the merged histograms.
 //! - [`report`]: the `weir report` kinds (summary, status, servers, backends, urls,
 //!   termination, timers). [`ReportAccumulator`] computes only what its kind needs,
 //!   `add`s one [`weir_model::Line`] at a time, `merge`s, and renders a [`ReportTable`].
@@ -22,12 +29,16 @@
 //! histogram's range is clamped, and the only errors ([`Error`]) are configuration mistakes
 //! (an impossible precision) or merging things that do not belong together.
 
+pub mod exposition;
 pub mod hdr;
+pub mod query;
 pub mod report;
 pub mod timers;
+pub mod window;
 
 pub use report::{Dim, ReportAccumulator, ReportKind, ReportSpec, ReportTable, TimeRange};
 pub use timers::{TimerHistograms, TimerId, TimerSummary};
+pub use window::{merge_rows, WindowAggregator, WindowConfig, WindowCounters, WindowStats};
 
 /// What can go wrong while aggregating.
 #[derive(Debug, thiserror::Error)]

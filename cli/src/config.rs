@@ -24,10 +24,29 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Per-source buffers and tail sessions.
     pub router: RouterSection,
+    /// Tumbling windows of histograms and counters.
+    pub aggregate: AggregateConfig,
     /// The Parquet spool.
     pub store: StoreConfig,
     /// The HTTP API.
     pub http: HttpConfig,
+}
+
+/// `[aggregate]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// Length of the tumbling windows.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+    /// How long a window stays open after the latest accept date passed its end.
+    #[serde(deserialize_with = "de_duration")]
+    pub lateness: Duration,
+    /// Significant figures of the histograms (1..=5).
+    pub sigfig: u8,
+    /// Most series (frontend, backend, server, status class) open at once; more are counted in
+    /// an overflow series.
+    pub max_series: usize,
 }
 
 /// `[ingest]`.
@@ -84,6 +103,8 @@ pub struct StoreConfig {
 pub struct HttpConfig {
     /// Address of the HTTP API (`/metrics`, `/api/tail`, `/api/sources`, `/healthz`).
     pub listen: SocketAddr,
+    /// Bounds of the timer histograms on `/metrics`, in milliseconds.
+    pub buckets_ms: Vec<u64>,
 }
 
 const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
@@ -94,6 +115,7 @@ impl Default for Config {
             node: crate::default_node(),
             ingest: IngestConfig::default(),
             router: RouterSection::default(),
+            aggregate: AggregateConfig::default(),
             store: StoreConfig::default(),
             http: HttpConfig::default(),
         }
@@ -124,6 +146,17 @@ impl Default for RouterSection {
     }
 }
 
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            window: Duration::from_secs(10),
+            lateness: Duration::from_secs(5),
+            sigfig: 2,
+            max_series: 100_000,
+        }
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
@@ -139,6 +172,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9514".parse().expect("valid default address"),
+            buckets_ms: vec![5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
         }
     }
 }
@@ -175,6 +209,18 @@ tail_queue = 1024
 # Sources tracked at once; past it the least recently active one is forgotten.
 max_sources = 10000
 
+[aggregate]
+# Tumbling windows (by accept date) of HDR histograms and counters per frontend, backend, server
+# and status class: the `windows` table, /metrics, /api/windows, `weir query` and `weir top`.
+window = "10s"
+# A window is closed this long after the latest accept date (or the clock) passed its end; a
+# request later than that is still counted, in another partial row of its window.
+lateness = "5s"
+# Significant figures of the histograms: 2 is within 1 %, 3 within 0.1 % (more memory).
+sigfig = 2
+# Most series open at once; past it new series are counted in an "(overflow)" series.
+max_series = 100000
+
 [store]
 # The Parquet spool folder (Hive-partitioned: <table>/date=YYYY-MM-DD/hour=HH/).
 spool = "./weir-spool"
@@ -186,8 +232,10 @@ rotate_size = "128MiB"
 rotate_age = "5m"
 
 [http]
-# The HTTP API: /metrics, /api/tail, /api/sources, /healthz.
+# The HTTP API: /metrics, /api/windows, /api/tail, /api/sources, /healthz.
 listen = "127.0.0.1:9514"
+# Bucket bounds (ms) of the timer histograms on /metrics.
+buckets_ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 "#;
 
 impl Config {
@@ -233,6 +281,23 @@ impl Config {
             "store.zstd_level must be in 1..=22"
         );
         anyhow::ensure!(!self.node.is_empty(), "node must not be empty");
+        let w = self.aggregate.window;
+        anyhow::ensure!(
+            w.as_secs() >= 1 && w.subsec_nanos() == 0,
+            "aggregate.window must be a whole number of seconds"
+        );
+        anyhow::ensure!(
+            (1..=5).contains(&self.aggregate.sigfig),
+            "aggregate.sigfig must be in 1..=5"
+        );
+        anyhow::ensure!(
+            self.aggregate.max_series >= 1,
+            "aggregate.max_series must be at least 1"
+        );
+        anyhow::ensure!(
+            !self.http.buckets_ms.is_empty(),
+            "http.buckets_ms must name at least one bound"
+        );
         Ok(())
     }
 }

@@ -70,6 +70,10 @@ pub struct Args {
     /// HAProxy processes (pids) per load balancer [default: 1].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub processes: Option<u16>,
+    /// Stamp each line with the wall clock as it is generated, as live traffic is (the lines'
+    /// content stays that of the seed): for feeding a running `weir serve`.
+    #[arg(long)]
+    pub live: bool,
 }
 
 impl Args {
@@ -153,6 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let limit = limit_of(&args);
     let mut gen = LineGen::with_shape(args.kind, args.seed, args.start, &args.shape()?);
+    if args.live {
+        gen.follow_wall_clock();
+    }
     let mut sink: Box<dyn Sink> = match &target {
         Target::Stdout => {
             let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
@@ -314,6 +321,7 @@ mod tests {
             captures: None,
             hosts: None,
             processes: None,
+            live: false,
         }
     }
 

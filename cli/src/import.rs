@@ -4,7 +4,9 @@
 //! parses its chunks and appends the records to a [`SpoolWriter`] of its own, so parsing and
 //! Parquet encoding both use every core and never wait on each other. Each line lands in exactly
 //! one table (`requests`, `tcp`, `app`, `rejects`), and the summary printed at the end adds up
-//! to the number of lines read.
+//! to the number of lines read. Each worker also aggregates its HTTP requests into tumbling
+//! windows ([`WindowAggregator`]); the partial rows of every worker go into the `windows` table,
+//! where readers merge them.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,9 +14,12 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
+use weir_aggregate::{WindowAggregator, WindowConfig};
 use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
 use weir_ingest::{for_each_line_of_chunk, Expect};
+use weir_model::WindowRow;
 use weir_model::{Line, Record, RejectReason};
+use weir_store::windows::WindowsWriter;
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
 use crate::inputs;
@@ -48,6 +53,12 @@ pub struct Args {
     /// zstd level of the Parquet files.
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
+    /// Length of the tumbling windows aggregated into the `windows` table.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    window: std::time::Duration,
+    /// Significant figures of the windows' histograms (1 to 5).
+    #[arg(long, default_value_t = 2)]
+    sigfig: u8,
     /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
     /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
     /// with SIGBUS; use this when that may happen.
@@ -82,6 +93,9 @@ impl From<FormatArg> for Expect {
 /// One worker's state.
 struct Worker {
     writer: Result<SpoolWriter, weir_store::StoreError>,
+    windows: WindowAggregator,
+    /// Window rows closed so far.
+    closed: Vec<WindowRow>,
     lines: u64,
     rejects: BTreeMap<RejectReason, u64>,
 }
@@ -96,6 +110,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let run_id = format!("i{}", weir_model::time::now_micros() / 1000);
     let seq = Arc::new(AtomicU64::new(0));
     let received_at = weir_model::time::now_micros();
+    let window_config = WindowConfig {
+        window_secs: u32::try_from(args.window.as_secs()).unwrap_or(u32::MAX),
+        sigfig: args.sigfig,
+        node: node.clone(),
+        ..WindowConfig::default()
+    };
+    if args.window.as_secs() == 0 || args.window.subsec_nanos() != 0 {
+        return Err(crate::UsageError(format!(
+            "--window {}: use a whole number of seconds",
+            humantime::format_duration(args.window)
+        ))
+        .into());
+    }
+    // Checks the precision before any work starts.
+    WindowAggregator::new(window_config.clone()).map_err(|e| crate::UsageError(format!("--sigfig: {e}")))?;
     let bar = inputs::progress_bar(&inputs);
     let started = std::time::Instant::now();
 
@@ -114,6 +143,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 rotate_age: None,
                 ..SpoolOptions::new(&args.spool, &node, &run_id)
             }),
+            windows: WindowAggregator::new(window_config.clone())
+                .expect("the window configuration was checked above"),
+            closed: Vec::new(),
             lines: 0,
             rejects: BTreeMap::new(),
         },
@@ -129,8 +161,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     return;
                 }
                 w.lines += 1;
-                if let Record::Reject(r) = &line.record {
-                    *w.rejects.entry(r.reason).or_default() += 1;
+                match &line.record {
+                    Record::Reject(r) => *w.rejects.entry(r.reason).or_default() += 1,
+                    Record::Http(h) => w.windows.add(h),
+                    _ => {}
                 }
                 if let Err(e) = writer.append(line, &meta) {
                     failed = Some(e);
@@ -140,6 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(e) = failed {
                 w.writer = Err(e);
             }
+            w.closed.extend(w.windows.close_due());
         },
         |n| bar.inc(n),
     );
@@ -153,7 +188,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut lines = 0;
     let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
     let mut writers = Vec::with_capacity(workers.len());
-    for w in workers {
+    let mut windows = WindowsWriter::new(SpoolOptions {
+        sequence: seq.clone(),
+        zstd_level: args.zstd_level,
+        rotate_age: None,
+        ..SpoolOptions::new(&args.spool, &node, &run_id)
+    })?;
+    let (mut window_rows, mut late) = (0u64, 0u64);
+    for mut w in workers {
+        w.closed.extend(w.windows.flush());
+        late += w.windows.counters().late;
+        window_rows += w.closed.len() as u64;
+        windows.append(&w.closed);
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
@@ -176,6 +222,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let stats = stats.with_context(|| format!("writing the spool in {}", args.spool.display()))?;
         total.merge(stats);
     }
+    let window_files = windows
+        .finish()
+        .with_context(|| format!("writing the windows table in {}", args.spool.display()))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "weir: imported {lines} lines in {secs:.2}s ({:.0} lines/s) into {}",
@@ -188,7 +237,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (reason, n) in &rejects {
         eprintln!("    rejected {n} ({reason})");
     }
-    eprintln!("  {} files, {} bytes", total.files.len(), total.bytes());
+    eprintln!(
+        "  {:<9} {:>12} rows ({} s windows, {late} requests after their window closed)",
+        "windows",
+        window_rows,
+        args.window.as_secs()
+    );
+    eprintln!(
+        "  {} files, {} bytes",
+        total.files.len() + window_files.len(),
+        total.bytes() + window_files.iter().map(|f| f.bytes).sum::<u64>()
+    );
     let stored = total.total_rows();
     anyhow::ensure!(stored == lines, "read {lines} lines but stored {stored} rows");
     read.map_err(Into::into)

@@ -2,7 +2,8 @@
 //!
 //! `main` is parse -> init telemetry -> run -> exit code. Each subcommand lives in its own
 //! module with an `Args` (clap derive) and a `run`: [`import`] turns logs into the Parquet spool,
-//! [`report`] reads logs directly and prints halog-style reports, [`gen`] writes realistic
+//! [`report`] reads logs directly and prints halog-style reports, [`query`] merges the
+//! spool's windows into percentiles per group and period, [`gen`] writes realistic
 //! HAProxy traffic. [`output`] renders tables as text, CSV or JSON for all of them.
 //!
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. A broken pipe (`weir report
@@ -12,10 +13,14 @@ mod config;
 mod gen;
 mod import;
 mod inputs;
+mod live;
 mod output;
+mod plot;
+mod query;
 mod report;
 mod serve;
 mod tail;
+mod top;
 
 use std::process::ExitCode;
 
@@ -35,6 +40,10 @@ enum Command {
     Import(import::Args),
     /// Read log files and print a report (halog's reports, with all five timers).
     Report(report::Args),
+    /// Percentiles, counts and Apdex per window, backend or server from the spool's windows.
+    Query(query::Args),
+    /// Draw the windows to SVG or PNG: percentiles over time, a latency heatmap, the distribution.
+    Plot(plot::Args),
     /// Generate realistic HAProxy log lines (deterministic for a seed).
     Gen(gen::Args),
     /// Run the syslog server: UDP and TCP in, Parquet spool, live tails and /metrics out.
@@ -43,6 +52,8 @@ enum Command {
     Config(config::Args),
     /// Follow the lines of a running server live, as heroku logs --tail does.
     Tail(tail::Args),
+    /// A live view of a running server: req/s, errors and percentiles per backend and server.
+    Top(top::Args),
 }
 
 /// A usage or configuration error: exit code 2.
@@ -63,10 +74,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Import(a) => import::run(a),
         Command::Report(a) => report::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),
         Command::Tail(a) => tail::run(a),
+        Command::Top(a) => top::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

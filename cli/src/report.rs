@@ -4,6 +4,10 @@
 //! parses its chunks and adds every line to its own [`ReportAccumulator`], which holds only
 //! what KIND needs. The accumulators are merged exactly at the end and rendered as a
 //! [`Table`]. Where the numbers differ from halog's on purpose, `docs/halog.md` says how.
+//!
+//! With `--spool DIR`, the report is made from the spool's `windows` table instead (see
+//! [`weir_aggregate::report::windows`]): the same columns, over any range, without reading a
+//! log line again.
 
 use std::io::Write;
 
@@ -27,8 +31,20 @@ pub struct Args {
     kind: Kind,
     /// Log files to read: paths, `-` for standard input, gzip or zstd compressed or not.
     /// None: standard input.
-    #[arg(value_name = "FILE")]
+    #[arg(value_name = "FILE", conflicts_with = "spool")]
     files: Vec<String>,
+    /// Report from the `windows` table of this spool instead of log lines (repeat it to merge
+    /// several nodes' spools). Every kind but urls; --by frontend, backend, server,
+    /// status_class.
+    #[arg(long, value_name = "DIR")]
+    spool: Vec<std::path::PathBuf>,
+    /// Add an Apdex column (target T for the total time, e.g. 300ms) to servers and backends
+    /// (with --spool).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "T", requires = "spool")]
+    apdex_t: Option<std::time::Duration>,
+    /// Significant figures the windows were written with (with --spool).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    sigfig: u8,
     /// Output: aligned text, CSV (the column contract of the docs) or JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -95,9 +111,35 @@ impl From<Kind> for ReportKind {
     }
 }
 
+/// `weir report --spool`: the report from the windows of the range.
+fn from_windows(args: &Args, spec: &ReportSpec) -> anyhow::Result<()> {
+    use weir_aggregate::report::windows;
+    windows::check(spec.kind, &spec.by).map_err(|e| UsageError(e.to_string()))?;
+    let mut rows = Vec::new();
+    for spool in &args.spool {
+        rows.extend(
+            weir_store::windows::read_windows(spool, spec.range.since, spec.range.until)
+                .with_context(|| format!("reading the windows of {}", spool.display()))?,
+        );
+    }
+    let apdex = args.apdex_t.map(|d| d.as_millis() as u64);
+    let t = windows::report(spec.kind, &spec.by, &rows, args.sigfig, apdex)?;
+    let mut table = Table::new(t.header);
+    for row in t.rows {
+        table.push(row);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    table.render(args.format, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
 /// Runs `weir report`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args)?;
+    if !args.spool.is_empty() {
+        return from_windows(&args, &spec);
+    }
     let opts = ParseOptions {
         request_line: spec.uses_request_line(),
         ..inputs::parse_options(&args.timezone)?

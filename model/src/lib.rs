@@ -12,10 +12,13 @@
 //!
 //! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
 //! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
+//! [`window`] defines a row of the `windows` table, the mergeable partial aggregate that the
+//! aggregator builds and the spool writer stores.
 
 pub mod record;
 pub mod table;
 pub mod time;
+pub mod window;
 
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
@@ -23,3 +26,4 @@ pub use record::{
 };
 pub use table::Table;
 pub use time::Micros;
+pub use window::{Distribution, StatusClass, WindowKey, WindowRow};

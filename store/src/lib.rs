@@ -26,6 +26,7 @@ mod rows;
 pub mod schema;
 #[cfg(test)]
 mod testutil;
+pub mod windows;
 pub mod writer;
 
 pub use error::StoreError;

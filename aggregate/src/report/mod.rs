@@ -17,13 +17,14 @@ mod cell;
 mod group;
 mod stats;
 mod summary;
+pub mod windows;
 
 use weir_model::{HttpLog, Line, Micros, Record};
 
 use crate::{Error, TimerHistograms};
 pub use cell::Cell;
 use group::Grouped;
-use stats::{BackendStats, ServerStats, StatusCounts, TerminationCounts, UrlStats};
+use stats::{BackendStats, ServerStats, StatusCounts, TerminationCounts, UrlStats, TIMER_COLUMNS};
 use summary::Summary;
 
 /// Which report.

@@ -1,5 +1,5 @@
 //! The HTTP API of `weir serve`: `/healthz`, `/metrics` (Prometheus text), `/api/sources`
-//! (JSON) and `/api/tail` (a stream of lines: text, or NDJSON with `Accept:
+//! (JSON), `/api/windows` (window rows as JSON, see [`windows_api`]) and `/api/tail` (a stream of lines: text, or NDJSON with `Accept:
 //! application/x-ndjson`).
 //!
 //! A tail is a [`TailSession`] read on a blocking thread of its own and forwarded through a small
@@ -20,6 +20,7 @@ use weir_ingest::listen::ReceiverCounters;
 use weir_ingest::router::{Router, StatusFilter, TailFilter, TailItem, TailSession};
 
 use super::metrics::Metrics;
+use super::windows::{row_json, LiveWindows};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -30,6 +31,12 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// The receivers' counters.
     pub receivers: Arc<ReceiverCounters>,
+    /// The live windows.
+    pub windows: Arc<LiveWindows>,
+    /// This server's node id.
+    pub node: String,
+    /// This server's boot name (the second part of its file names).
+    pub boot: String,
     /// Turns true at shutdown: open tails end.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -40,12 +47,13 @@ pub fn routes(state: ApiState) -> HttpRouter {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/api/sources", get(sources))
+        .route("/api/windows", get(windows_api))
         .route("/api/tail", get(tail))
         .with_state(state)
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
-    let text = s.metrics.render(&s.receivers, &s.router);
+    let text = s.metrics.render(&s.receivers, &s.router, &s.windows);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -70,6 +78,82 @@ async fn sources(State(s): State<ApiState>) -> Response {
         })
         .collect();
     axum::Json(list).into_response()
+}
+
+/// Query parameters of `/api/windows`.
+#[derive(Debug, Default, Deserialize)]
+pub struct WindowsQuery {
+    /// Windows starting at or after this instant (microseconds since the epoch).
+    since: Option<i64>,
+    /// `unpublished`: only what the spool does not hold yet; anything else (or nothing): the
+    /// recent closed windows and the open ones.
+    scope: Option<String>,
+    /// Merge rows per window over the other key parts: comma-separated frontend, backend,
+    /// server, status_class (the names left out become empty; a status class left out reads
+    /// `other`, and the row's `status_classes` still count each class).
+    by: Option<String>,
+}
+
+/// `GET /api/windows?since=&scope=&by=`: `{node, boot, window_secs, sigfig, published, rows}`.
+/// `rows` are partial window rows (see `weir_model::WindowRow`), merged by `by` when given;
+/// `published` names the `windows` files this server wrote, for readers that also read the
+/// spool and must not count a row twice.
+async fn windows_api(State(s): State<ApiState>, Query(q): Query<WindowsQuery>) -> Response {
+    let by: Option<Vec<weir_aggregate::query::KeyDim>> = match q.by.as_deref() {
+        None | Some("") => None,
+        Some(list) => match list
+            .split(',')
+            .map(|d| weir_aggregate::query::KeyDim::from_name(d.trim()))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(dims) => Some(dims),
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("by={list:?}: expected frontend, backend, server, status_class\n"),
+                )
+                    .into_response()
+            }
+        },
+    };
+    let windows = s.windows.clone();
+    let unpublished = q.scope.as_deref() == Some("unpublished");
+    let snapshot = tokio::task::spawn_blocking(move || windows.snapshot(q.since, unpublished)).await;
+    let Ok((mut rows, published)) = snapshot else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let config = s.windows.config();
+    if let Some(dims) = by {
+        for r in &mut rows {
+            let k = &mut r.key;
+            use weir_aggregate::query::KeyDim;
+            if !dims.contains(&KeyDim::Frontend) {
+                k.frontend.clear();
+            }
+            if !dims.contains(&KeyDim::Backend) {
+                k.backend.clear();
+            }
+            if !dims.contains(&KeyDim::Server) {
+                k.server.clear();
+            }
+            if !dims.contains(&KeyDim::StatusClass) {
+                k.status_class = weir_model::StatusClass::Other;
+            }
+        }
+        rows = match weir_aggregate::merge_rows(&rows, config.sigfig, &s.node) {
+            Ok(r) => r,
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        };
+    }
+    axum::Json(serde_json::json!({
+        "node": s.node,
+        "boot": s.boot,
+        "window_secs": config.window_secs,
+        "sigfig": config.sigfig,
+        "published": published,
+        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 /// Query parameters of `/api/tail`.

@@ -5,7 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
+use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use weir_aggregate::exposition::{status_class_names, timer_names, Exposition};
 use weir_ingest::listen::ReceiverCounters;
 use weir_ingest::router::Router;
 use weir_model::RejectReason;
@@ -76,7 +78,7 @@ impl Name {
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
             Name::SourceLines => "weir_source_lines_total",
             Name::SourceDrops => "weir_source_dropped_total",
-            Name::KernelUdp => "weir_kernel_udp_total",
+            Name::KernelUdp => "weir_kernel_udp_datagrams",
         }
     }
 }
@@ -249,8 +251,13 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text format, first copying in the receivers', router's and
-    /// kernel's counters.
-    pub fn render(&self, receivers: &ReceiverCounters, router: &Router) -> String {
+    /// kernel's counters, and adding the traffic of the closed windows.
+    pub fn render(
+        &self,
+        receivers: &ReceiverCounters,
+        router: &Router,
+        windows: &super::windows::LiveWindows,
+    ) -> String {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         sync(
             &self.received.with_label_values(&["udp"]),
@@ -296,12 +303,179 @@ impl Metrics {
                 .with_label_values(&["rcvbuf_errors"])
                 .set(k.rcvbuf_errors as i64);
         }
+        let mut families = self.registry.gather();
+        let (counters, open) = windows.counters();
+        families.extend([
+            family(
+                "weir_window_records_total",
+                "Requests aggregated into windows.",
+                MetricType::COUNTER,
+                vec![counter_metric(&[], counters.records)],
+            ),
+            family(
+                "weir_window_late_total",
+                "Requests whose window had closed; each went into a later partial row.",
+                MetricType::COUNTER,
+                vec![counter_metric(&[], counters.late)],
+            ),
+            family(
+                "weir_window_overflow_total",
+                "Requests counted in an overflow series because aggregate.max_series series were open.",
+                MetricType::COUNTER,
+                vec![counter_metric(&[], counters.overflowed)],
+            ),
+            family(
+                "weir_window_rows_total",
+                "Window rows closed.",
+                MetricType::COUNTER,
+                vec![counter_metric(&[], counters.rows)],
+            ),
+            family(
+                "weir_window_open_series",
+                "Series of the windows open now.",
+                MetricType::GAUGE,
+                vec![gauge_metric(&[], open as f64)],
+            ),
+        ]);
+        windows.with_exposition(|e| families.extend(traffic_families(e)));
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
+            .encode(&families, &mut out)
             .expect("text encoding cannot fail");
         String::from_utf8(out).expect("Prometheus text is UTF-8")
     }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = proto::LabelPair::default();
+            l.set_name((*k).to_owned());
+            l.set_value((*v).to_owned());
+            l
+        })
+        .collect()
+}
+
+fn counter_metric(pairs: &[(&str, &str)], v: u64) -> proto::Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(v as f64);
+    let mut m = proto::Metric::default();
+    m.set_label(labels(pairs));
+    m.set_counter(c);
+    m
+}
+
+fn gauge_metric(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    let mut m = proto::Metric::default();
+    m.set_label(labels(pairs));
+    m.set_gauge(g);
+    m
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(name.to_owned());
+    f.set_help(help.to_owned());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
+}
+
+/// The traffic of the closed windows: requests per series and status class, response bytes,
+/// one histogram per timer with the configured bounds, and the last closed window's quantiles
+/// per backend. Families with no series yet are left out.
+fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
+    let mut requests = Vec::new();
+    let mut bytes = Vec::new();
+    let mut timers: Vec<Vec<proto::Metric>> = vec![Vec::new(); 6];
+    for ((fe, be, srv), t) in e.series() {
+        let key = [
+            ("frontend", fe.as_str()),
+            ("backend", be.as_str()),
+            ("server", srv.as_str()),
+        ];
+        for (class, n) in status_class_names().into_iter().zip(t.requests) {
+            if n > 0 {
+                let mut l = key.to_vec();
+                l.push(("status_class", class));
+                requests.push(counter_metric(&l, n));
+            }
+        }
+        bytes.push(counter_metric(&key, t.bytes_read));
+        for (i, c) in t.timers.iter().enumerate() {
+            let mut h = proto::Histogram::default();
+            h.set_sample_count(c.count);
+            h.set_sample_sum(c.sum / 1000.0);
+            let buckets = e
+                .bounds()
+                .iter()
+                .zip(c.le.iter().chain(std::iter::repeat(&0)))
+                .map(|(bound, n)| {
+                    let mut b = proto::Bucket::default();
+                    b.set_upper_bound(*bound as f64 / 1000.0);
+                    b.set_cumulative_count(*n);
+                    b
+                })
+                .collect();
+            h.set_bucket(buckets);
+            let mut m = proto::Metric::default();
+            m.set_label(labels(&key));
+            m.set_histogram(h);
+            timers[i].push(m);
+        }
+    }
+    let mut out = Vec::new();
+    if requests.is_empty() {
+        return out;
+    }
+    out.push(family(
+        "weir_http_requests_total",
+        "HTTP requests in closed windows, by frontend, backend, server and status class.",
+        MetricType::COUNTER,
+        requests,
+    ));
+    out.push(family(
+        "weir_http_response_bytes_total",
+        "Bytes sent to clients, in closed windows.",
+        MetricType::COUNTER,
+        bytes,
+    ));
+    for (name, metrics) in timer_names().into_iter().zip(timers) {
+        out.push(family(
+            &format!("weir_http_{name}_seconds"),
+            &format!(
+                "HAProxy's {name} time, in closed windows (bounds from http.buckets_ms; counts exact to the histograms' precision)."
+            ),
+            MetricType::HISTOGRAM,
+            metrics,
+        ));
+    }
+    if let Some(last) = e.last_window() {
+        let mut gauges = Vec::new();
+        for (backend, per_timer) in &last.backends {
+            for (timer, q) in timer_names().into_iter().zip(per_timer) {
+                let Some(q) = q else { continue };
+                for (stat, v) in ["p50", "p95", "p99"].into_iter().zip(q) {
+                    gauges.push(gauge_metric(
+                        &[("backend", backend), ("timer", timer), ("stat", stat)],
+                        *v as f64 / 1000.0,
+                    ));
+                }
+            }
+        }
+        out.push(family(
+            "weir_last_window_seconds",
+            "p50, p95 and p99 (label stat) of each timer per backend over the last closed window.",
+            MetricType::GAUGE,
+            gauges,
+        ));
+    }
+    out
 }
 
 /// Raises a counter to a total kept elsewhere (counters only go up).

@@ -3,16 +3,19 @@
 //! Wiring, in data-path order: UDP receivers (a thread per socket, [`weir_ingest::listen::udp`])
 //! and the TCP acceptor (tokio, [`weir_ingest::listen::tcp`]) feed bounded queues of batches,
 //! one per worker, each sender always to the same one;
-//! [`pipeline`] workers parse, spool and route; [`http`] serves `/metrics`, `/api/tail`,
-//! `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
+//! [`pipeline`] workers parse, spool, aggregate and route; [`windows`] closes the workers'
+//! tumbling windows each second into `/metrics`, `/api/windows` and the `windows` table;
+//! [`http`] serves `/metrics`, `/api/windows`, `/api/tail`, `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
 //! stop and drain the kernel's buffers, the pipeline drains the queue and publishes every
-//! Parquet file, then the HTTP API closes. SIGHUP re-reads the config file: `[router]` limits
+//! Parquet file, every open window is closed and the `windows` table published, then the HTTP
+//! API closes. SIGHUP re-reads the config file: `[router]` limits
 //! apply at once; sockets and spool writers stay as they are, and the log says which changed
 //! settings wait for the next start.
 
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod windows;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -173,11 +176,28 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
 
     let boot = next_boot(&config)?;
     let seq = Arc::new(AtomicU64::new(0));
+    let live_windows = Arc::new(windows::LiveWindows::new(
+        weir_aggregate::WindowConfig {
+            window_secs: config.aggregate.window.as_secs() as u32,
+            lateness: config.aggregate.lateness.as_micros() as weir_model::Micros,
+            sigfig: config.aggregate.sigfig,
+            max_series: config.aggregate.max_series,
+            node: config.node.clone(),
+        },
+        workers,
+        config.http.buckets_ms.clone(),
+        Some(weir_store::windows::WindowsWriter::new(spool_options(
+            &config,
+            &boot,
+            seq.clone(),
+        ))?),
+    )?);
     let ctx = pipeline::PipelineContext {
         parse,
         router: router.clone(),
         metrics: metrics.clone(),
         spool: spool_options(&config, &boot, seq.clone()),
+        windows: live_windows.clone(),
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 
@@ -217,10 +237,18 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     }
     drop(sink);
     let http_addr = http_listener.local_addr()?;
+    let closer = tokio::spawn(windows::run_closer(
+        live_windows.clone(),
+        windows::Clock::start(),
+        stop_rx.clone(),
+    ));
     let api = http::routes(http::ApiState {
         router: router.clone(),
         metrics: metrics.clone(),
         receivers: counters.clone(),
+        windows: live_windows.clone(),
+        node: config.node.clone(),
+        boot: boot.clone(),
         shutdown: stop_rx.clone(),
     });
     let mut http_stop = stop_rx.clone();
@@ -231,7 +259,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             })
             .await
     });
-    println!("weir: HTTP API on http://{http_addr} (/metrics, /api/tail, /api/sources, /healthz)");
+    println!(
+        "weir: HTTP API on http://{http_addr} (/metrics, /api/windows, /api/tail, /api/sources, /healthz)"
+    );
     let spool_shown = std::fs::canonicalize(&config.store.spool).unwrap_or(config.store.spool.clone());
     println!(
         "weir: Parquet spool in {} (node {}, {boot})",
@@ -304,6 +334,11 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         total
     })
     .await?;
+    let _ = closer.await;
+    let finishing = live_windows.clone();
+    tokio::task::spawn_blocking(move || finishing.finish())
+        .await?
+        .context("publishing the windows table")?;
     let _ = http_task.await;
     println!(
         "weir: stopped; {} rows in {} files published this run under {}",

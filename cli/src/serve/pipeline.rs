@@ -2,17 +2,19 @@
 //!
 //! Each worker thread has its own queue (a lane of the receivers' [`BatchSink`]; a sender
 //! always maps to the same lane, so its lines keep their order), parses each message,
-//! append it to the worker's own [`SpoolWriter`], and publish it to the [`Router`] for live
-//! tails. A worker publishes Parquet files as they fill or age (`rotate_age`, checked at least
-//! once a second even when no traffic comes), and at shutdown drains the queue and publishes
+//! append it to the worker's own [`SpoolWriter`], add HTTP requests to the worker's own window
+//! aggregator (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
+//! worker publishes Parquet files as they fill or age (`rotate_age`, checked at least once a
+//! second even when no traffic comes), and at shutdown drains the queue and publishes
 //! everything it holds before it ends. The receive loops never wait for any of this.
 //!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use weir_aggregate::WindowAggregator;
 use weir_ingest::listen::Batch;
 use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
@@ -20,6 +22,7 @@ use weir_model::{Line, Record, Reject, SyslogHeader};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
 use super::metrics::{DropStage, Metrics};
+use super::windows::LiveWindows;
 
 /// How often an idle worker publishes aged files.
 const TICK: Duration = Duration::from_secs(1);
@@ -35,6 +38,8 @@ pub struct PipelineContext {
     pub metrics: Arc<Metrics>,
     /// The spool writers' options (each worker gets its own writer).
     pub spool: SpoolOptions,
+    /// The live windows (each worker aggregates into its own).
+    pub windows: Arc<LiveWindows>,
 }
 
 /// Starts one worker thread per lane; spent batches go back through `recycle`.
@@ -47,10 +52,11 @@ pub fn start(
     for (i, rx) in lanes.into_iter().enumerate() {
         let writer = SpoolWriter::create(ctx.spool.clone())?;
         let (ctx, recycle) = (ctx.clone(), recycle.clone());
+        let windows = ctx.windows.aggregator(i);
         handles.push(
             std::thread::Builder::new()
                 .name(format!("weir-pipeline-{i}"))
-                .spawn(move || worker(ctx, writer, rx, recycle))?,
+                .spawn(move || worker(ctx, writer, &windows, rx, recycle))?,
         );
     }
     Ok(handles)
@@ -59,6 +65,7 @@ pub fn start(
 fn worker(
     ctx: PipelineContext,
     mut writer: SpoolWriter,
+    windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
 ) -> SpoolStats {
@@ -67,7 +74,9 @@ fn worker(
         match rx.recv_timeout(TICK) {
             Ok(batch) => {
                 ctx.metrics.queue_depth.set(rx.len() as i64);
-                process(&ctx, &mut writer, &batch);
+                let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
+                process(&ctx, &mut writer, &mut aggregator, &batch);
+                drop(aggregator);
                 let _ = recycle.try_send(batch);
             }
             Err(flume::RecvTimeoutError::Timeout) => {}
@@ -101,8 +110,13 @@ fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
     stats.files.len()
 }
 
-/// Parses, stores, routes and counts every message of a batch.
-pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
+/// Parses, stores, aggregates, routes and counts every message of a batch.
+pub fn process(
+    ctx: &PipelineContext,
+    writer: &mut SpoolWriter,
+    windows: &mut WindowAggregator,
+    batch: &Batch,
+) {
     let mut peer_text = String::new();
     // Counted per batch, not per line: one atomic add per table and reason a batch.
     let mut parsed = [0u64; Table::ALL.len()];
@@ -129,11 +143,13 @@ pub fn process(ctx: &PipelineContext, writer: &mut SpoolWriter, batch: &Batch) {
             },
         };
         let table = line.record.table();
-        if let Record::Reject(r) = &line.record {
-            match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
+        match &line.record {
+            Record::Http(h) => windows.add(h),
+            Record::Reject(r) => match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
                 Some((_, n)) => *n += 1,
                 None => rejects.push((r.reason, 1)),
-            }
+            },
+            _ => {}
         }
         parsed[table.index()] += 1;
         peer_text.clear();

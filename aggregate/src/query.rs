@@ -1,0 +1,379 @@
+//! `weir query` over window rows: filter by time and key, group by any subset of the key,
+//! re-bucket into longer periods, and merge each group's partial rows exactly before reading
+//! quantiles off the merged histogram (quantiles of rows are never averaged).
+//!
+//! Input is any iterator of [`WindowRow`]s (from the spool's `windows` table, from a server's
+//! live windows, or both); output is one [`QueryRow`] per group and period, in order.
+
+use std::collections::BTreeMap;
+
+use weir_model::{Micros, StatusClass, WindowKey, WindowRow};
+
+use crate::timers::{TimerId, TimerSeries, TimerSummary};
+use crate::window::WindowStats;
+use crate::Error;
+
+/// A part of the series key to group or filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyDim {
+    /// The frontend.
+    Frontend,
+    /// The backend.
+    Backend,
+    /// The server.
+    Server,
+    /// The status class (`2xx`, `5xx`, ...).
+    StatusClass,
+}
+
+impl KeyDim {
+    /// Every dimension, in key order.
+    pub const ALL: [KeyDim; 4] = [
+        KeyDim::Frontend,
+        KeyDim::Backend,
+        KeyDim::Server,
+        KeyDim::StatusClass,
+    ];
+
+    /// The name used by `--by`, `--where` and in output headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyDim::Frontend => "frontend",
+            KeyDim::Backend => "backend",
+            KeyDim::Server => "server",
+            KeyDim::StatusClass => "status_class",
+        }
+    }
+
+    /// Reads [`KeyDim::name`] back.
+    pub fn from_name(s: &str) -> Option<KeyDim> {
+        KeyDim::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// The value of this dimension in `key`.
+    pub fn value(self, key: &WindowKey) -> &str {
+        match self {
+            KeyDim::Frontend => &key.frontend,
+            KeyDim::Backend => &key.backend,
+            KeyDim::Server => &key.server,
+            KeyDim::StatusClass => key.status_class.name(),
+        }
+    }
+}
+
+/// Which distribution a query reads quantiles from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// One of the timers (or the data time).
+    Timer(TimerId),
+    /// The response bytes.
+    Bytes,
+}
+
+impl Measure {
+    /// Parses `request`, `queue`, `connect`, `response`, `total`, `data`, `bytes` (and HAProxy's
+    /// letters for the timers: `TR`, `Tw`, `Tc`, `Tr`, `Ta`, `Td`).
+    pub fn from_name(s: &str) -> Option<Measure> {
+        if s == "bytes" {
+            return Some(Measure::Bytes);
+        }
+        if s == "data" || s == "Td" {
+            return Some(Measure::Timer(TimerId::Data));
+        }
+        weir_model::Timer::from_name(s).map(|t| Measure::Timer(t.into()))
+    }
+
+    /// The name in output headers.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::Timer(t) => t.name(),
+            Measure::Bytes => "bytes",
+        }
+    }
+
+    fn series(self, stats: &WindowStats) -> &TimerSeries {
+        match self {
+            Measure::Timer(t) => stats.timers().get(t),
+            Measure::Bytes => stats.bytes(),
+        }
+    }
+}
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuerySpec {
+    /// Rows whose window starts at or after this instant.
+    pub since: Option<Micros>,
+    /// Rows whose window starts before this instant.
+    pub until: Option<Micros>,
+    /// The key parts to group by (none: one group).
+    pub by: Vec<KeyDim>,
+    /// Period of the output rows, seconds; `None` for one row per group over the whole range.
+    pub every: Option<u32>,
+    /// Only series whose key part equals the value (all must hold).
+    pub filters: Vec<(KeyDim, String)>,
+    /// The distribution to read quantiles from.
+    pub measure: Measure,
+    /// Apdex's target T in milliseconds, computed on the total time (Ta): satisfied at or
+    /// below T, tolerating up to 4T.
+    pub apdex_t: Option<u64>,
+    /// The precision the rows were written with.
+    pub sigfig: u8,
+}
+
+impl Default for QuerySpec {
+    fn default() -> Self {
+        QuerySpec {
+            since: None,
+            until: None,
+            by: Vec::new(),
+            every: None,
+            filters: Vec::new(),
+            measure: Measure::Timer(TimerId::Total),
+            apdex_t: None,
+            sigfig: 2,
+        }
+    }
+}
+
+/// One output row: a group, a period and what the merged rows say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRow {
+    /// The values of the `by` dimensions, in `by` order.
+    pub group: Vec<String>,
+    /// The period's start; without `every`, the start of the group's first window.
+    pub period_start: Micros,
+    /// Requests.
+    pub requests: u64,
+    /// Requests of an error class (5xx or no response).
+    pub errors: u64,
+    /// Bytes sent to clients.
+    pub bytes_read: u64,
+    /// Requests per status class, in [`StatusClass::ALL`] order.
+    pub status_classes: [u64; 6],
+    /// The chosen distribution, `None` when it recorded nothing.
+    pub summary: Option<TimerSummary>,
+    /// Apdex score (0..=1) when asked for and there were total times.
+    pub apdex: Option<f64>,
+}
+
+/// Runs `spec` over `rows`.
+pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Result<Vec<QueryRow>, Error> {
+    let mut groups: BTreeMap<(Vec<String>, Option<Micros>), (WindowStats, Micros)> = BTreeMap::new();
+    for row in rows {
+        if spec.since.is_some_and(|s| row.window_start < s)
+            || spec.until.is_some_and(|u| row.window_start >= u)
+            || !spec.filters.iter().all(|(d, v)| d.value(&row.key) == v.as_str())
+        {
+            continue;
+        }
+        let group: Vec<String> = spec.by.iter().map(|d| d.value(&row.key).to_owned()).collect();
+        let period = spec.every.map(|e| {
+            let p = i64::from(e.max(1)) * 1_000_000;
+            row.window_start.div_euclid(p) * p
+        });
+        let stats = WindowStats::from_row(&row, spec.sigfig)?;
+        match groups.entry((group, period)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let (merged, first) = e.get_mut();
+                merged.merge(&stats)?;
+                *first = (*first).min(row.window_start);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert((stats, row.window_start));
+            }
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|((group, period), (stats, first))| {
+            let classes = stats.status_classes();
+            QueryRow {
+                group,
+                period_start: period.unwrap_or(first),
+                requests: stats.requests(),
+                errors: StatusClass::ALL
+                    .iter()
+                    .filter(|c| c.is_error())
+                    .map(|c| classes[*c as usize])
+                    .sum(),
+                bytes_read: stats.bytes_read(),
+                status_classes: classes,
+                summary: summarize(spec.measure.series(&stats)),
+                apdex: spec
+                    .apdex_t
+                    .and_then(|t| apdex(stats.timers().get(TimerId::Total), t)),
+            }
+        })
+        .collect())
+}
+
+/// Count, mean, quantiles and max of a series, where a quantile is the lowest value of the
+/// bucket holding the nearest-rank value (rank `max(1, ⌈q × count⌉)`, `q × count` in double
+/// precision), capped by the exact max. This is what the SQL of `samples/sql` computes from the
+/// `*_hist` columns, so both answer alike; the exact value lies in that bucket, at most one
+/// bucket width (a relative 10^-sigfig) above.
+pub fn summarize(series: &TimerSeries) -> Option<TimerSummary> {
+    let count = series.count();
+    if count == 0 {
+        return None;
+    }
+    let buckets = series.buckets();
+    let at = |q: f64| {
+        let rank = ((q * count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(value, n) in &buckets {
+            seen += n;
+            if seen >= rank {
+                return value.min(series.max());
+            }
+        }
+        series.max()
+    };
+    let [p50, p90, p95, p99, p999] = TimerSummary::QUANTILES.map(at);
+    Some(TimerSummary {
+        count,
+        mean: series.sum() as f64 / count as f64,
+        p50,
+        p90,
+        p95,
+        p99,
+        p999,
+        max: series.max(),
+    })
+}
+
+/// Apdex of a distribution for target `t`: (satisfied + tolerating / 2) / all, where a value
+/// is satisfied at or below `t` and tolerating up to `4t` (to the histogram's precision).
+pub fn apdex(series: &TimerSeries, t: u64) -> Option<f64> {
+    let all = series.count();
+    if all == 0 {
+        return None;
+    }
+    let h = series.histogram();
+    let satisfied = h.count_between(0, t);
+    let tolerating = h.count_between(0, t.saturating_mul(4)) - satisfied;
+    Some((satisfied as f64 + tolerating as f64 / 2.0) / all as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{http, Req};
+    use crate::window::{WindowAggregator, WindowConfig};
+    use weir_model::Record;
+
+    const S: i64 = 1_000_000;
+
+    fn rows(reqs: &[Req]) -> Vec<WindowRow> {
+        let mut agg = WindowAggregator::new(WindowConfig::default()).unwrap();
+        for r in reqs {
+            let line = http(r);
+            let Record::Http(h) = &line.record else {
+                unreachable!()
+            };
+            agg.add(h);
+        }
+        agg.flush()
+    }
+
+    fn req(backend: &'static str, sec: i64, total: i32, status: u16) -> Req {
+        Req {
+            backend,
+            status: Some(status),
+            timers: [0, 0, 0, total, total],
+            ts: sec * S,
+            ..Req::default()
+        }
+    }
+
+    #[test]
+    fn groups_periods_filters_and_quantiles_of_merged_rows() {
+        let mut reqs = Vec::new();
+        for i in 0..100 {
+            reqs.push(req("be_api", i, (i + 1) as i32, 200));
+            reqs.push(req("be_web", i, 1_000, if i % 10 == 0 { 503 } else { 200 }));
+        }
+        let spec = QuerySpec {
+            by: vec![KeyDim::Backend],
+            every: Some(60),
+            ..QuerySpec::default()
+        };
+        let out = run(rows(&reqs), &spec).unwrap();
+        let keys: Vec<(&str, Micros, u64, u64)> = out
+            .iter()
+            .map(|r| (r.group[0].as_str(), r.period_start, r.requests, r.errors))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("be_api", 0, 60, 0),
+                ("be_api", 60 * S, 40, 0),
+                ("be_web", 0, 60, 6),
+                ("be_web", 60 * S, 40, 4),
+            ]
+        );
+        // be_api's totals over the first minute are 1..=60 ms: one bucket per value this low.
+        let s = out[0].summary.unwrap();
+        assert_eq!((s.count, s.p50, s.p99, s.max), (60, 30, 60, 60));
+        assert_eq!(s.mean, 30.5);
+
+        let only_errors = QuerySpec {
+            filters: vec![(KeyDim::StatusClass, "5xx".into())],
+            ..QuerySpec::default()
+        };
+        let out = run(rows(&reqs), &only_errors).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].requests, out[0].errors), (10, 10));
+        assert!(out[0].group.is_empty());
+        assert_eq!(out[0].period_start, 0, "the first window with a 5xx");
+
+        let range = QuerySpec {
+            since: Some(91 * S),
+            until: Some(95 * S),
+            ..QuerySpec::default()
+        };
+        assert!(
+            run(rows(&reqs), &range).unwrap().is_empty(),
+            "no window starts in [91, 95)"
+        );
+    }
+
+    #[test]
+    fn quantiles_are_bucket_lowest_values_within_precision() {
+        let reqs: Vec<Req> = (1..=1000).map(|t| req("be", 1, t * 37, 200)).collect();
+        let out = run(rows(&reqs), &QuerySpec::default()).unwrap();
+        let s = out[0].summary.unwrap();
+        // Exact nearest-rank values: 500 × 37, 990 × 37, 1000 × 37.
+        for (got, exact) in [(s.p50, 18_500u64), (s.p99, 36_630), (s.max, 37_000)] {
+            assert!(got <= exact && exact - got <= exact / 100, "{got} vs {exact}");
+        }
+        assert_eq!(s.max, 37_000, "the max is exact");
+    }
+
+    #[test]
+    fn apdex_counts_satisfied_and_half_the_tolerating() {
+        let reqs: Vec<Req> = [10, 20, 100, 350, 2_000]
+            .into_iter()
+            .map(|t| req("be", 1, t, 200))
+            .collect();
+        let spec = QuerySpec {
+            apdex_t: Some(100),
+            ..QuerySpec::default()
+        };
+        let out = run(rows(&reqs), &spec).unwrap();
+        // 10, 20, 100 satisfied; 350 tolerating; 2000 frustrated: (3 + 0.5) / 5.
+        assert_eq!(out[0].apdex, Some(0.7));
+    }
+
+    #[test]
+    fn names() {
+        for d in KeyDim::ALL {
+            assert_eq!(KeyDim::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Measure::from_name("Tr"), Some(Measure::Timer(TimerId::Response)));
+        assert_eq!(Measure::from_name("bytes"), Some(Measure::Bytes));
+        assert_eq!(Measure::from_name("data"), Some(Measure::Timer(TimerId::Data)));
+        assert_eq!(Measure::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,503 @@
+//! The tumbling-window aggregator of DESIGN §2: requests in, [`WindowRow`]s out.
+//!
+//! A request falls in the window of its accept date (`window_start = ts − ts mod window`) and
+//! in the series of its (frontend, backend, server, status class). Per series a window keeps
+//! [`WindowStats`]: counts, bytes, status codes, termination states, and HDR histograms of the
+//! five timers, the data time and the response bytes.
+//!
+//! Time is event time. The *watermark* is the latest accept date seen minus `lateness`; a
+//! window is closed, and its rows emitted, once the watermark reaches its end (or when the
+//! caller advances the watermark itself, e.g. from a clock when traffic stops). A request
+//! whose window was already closed is never dropped: it opens that window again as a new
+//! partial row, emitted at the next advance, and is counted as late. Rows are partial
+//! aggregates: readers merge rows with the same window and key ([`merge_rows`]).
+//!
+//! `max_series` bounds memory: once that many series are open, a request of a new series is
+//! counted in its window's overflow series (frontend, backend and server [`OVERFLOW`]), and
+//! the diversion is counted.
+
+use std::collections::BTreeMap;
+
+use hashbrown::{Equivalent, HashMap};
+use weir_model::{Distribution, HttpLog, Micros, StatusClass, WindowKey, WindowRow};
+
+use crate::timers::{TimerHistograms, TimerId, TimerSeries};
+use crate::Error;
+
+/// The frontend, backend and server name of the overflow series.
+pub const OVERFLOW: &str = "(overflow)";
+
+/// How the aggregator cuts and bounds its windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowConfig {
+    /// The window length, seconds (at least 1).
+    pub window_secs: u32,
+    /// How far behind the latest accept date a window stays open, microseconds.
+    pub lateness: Micros,
+    /// Significant figures of the histograms (1..=5).
+    pub sigfig: u8,
+    /// The most series open at once; more go to the overflow series.
+    pub max_series: usize,
+    /// The node id written into every row.
+    pub node: String,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            window_secs: 10,
+            lateness: 5_000_000,
+            sigfig: 2,
+            max_series: 100_000,
+            node: String::new(),
+        }
+    }
+}
+
+impl WindowConfig {
+    fn window_us(&self) -> Micros {
+        i64::from(self.window_secs.max(1)) * 1_000_000
+    }
+
+    /// The start of the window `ts` falls in.
+    #[inline]
+    pub fn window_start(&self, ts: Micros) -> Micros {
+        let w = self.window_us();
+        ts.div_euclid(w) * w
+    }
+}
+
+/// The aggregate of one series in one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowStats {
+    requests: u64,
+    bytes_read: u64,
+    classes: [u64; 6],
+    /// (status or -1, count), few per series: a short vector beats a map.
+    status: Vec<(i32, u64)>,
+    /// (termination state, count).
+    termination: Vec<(String, u64)>,
+    timers: TimerHistograms,
+    bytes: TimerSeries,
+}
+
+impl WindowStats {
+    /// Empty stats with histograms of `sigfig` significant figures.
+    pub fn new(sigfig: u8) -> Result<WindowStats, Error> {
+        Ok(WindowStats {
+            requests: 0,
+            bytes_read: 0,
+            classes: [0; 6],
+            status: Vec::new(),
+            termination: Vec::new(),
+            timers: TimerHistograms::new(sigfig)?,
+            bytes: TimerSeries::new(sigfig)?,
+        })
+    }
+
+    /// Counts one request.
+    #[inline]
+    pub fn add(&mut self, h: &HttpLog<'_>) {
+        self.requests += 1;
+        self.bytes_read += h.bytes_read;
+        self.classes[StatusClass::of(h.status) as usize] += 1;
+        let code = h.status.map_or(-1, i32::from);
+        match self.status.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.status.push((code, 1)),
+        }
+        match self
+            .termination
+            .iter_mut()
+            .find(|(t, _)| t == h.termination_state)
+        {
+            Some((_, n)) => *n += 1,
+            None => self.termination.push((h.termination_state.to_owned(), 1)),
+        }
+        self.timers.record(&h.timings);
+        self.bytes.record(h.bytes_read);
+    }
+
+    /// Adds `other` into these stats.
+    pub fn merge(&mut self, other: &WindowStats) -> Result<(), Error> {
+        self.requests += other.requests;
+        self.bytes_read += other.bytes_read;
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+        for &(code, n) in &other.status {
+            match self.status.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.status.push((code, n)),
+            }
+        }
+        for (t, n) in &other.termination {
+            match self.termination.iter_mut().find(|(u, _)| u == t) {
+                Some((_, m)) => *m += n,
+                None => self.termination.push((t.clone(), *n)),
+            }
+        }
+        self.timers.merge(&other.timers)?;
+        self.bytes.merge(&other.bytes)
+    }
+
+    /// Requests counted.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// Bytes sent to clients.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The timer histograms.
+    pub fn timers(&self) -> &TimerHistograms {
+        &self.timers
+    }
+
+    /// The response-bytes distribution.
+    pub fn bytes(&self) -> &TimerSeries {
+        &self.bytes
+    }
+
+    /// Requests per status class, in [`StatusClass::ALL`] order.
+    pub fn status_classes(&self) -> [u64; 6] {
+        self.classes
+    }
+
+    /// Requests per status code (-1 for none), ascending.
+    pub fn status_counts(&self) -> Vec<(i32, u64)> {
+        let mut v = self.status.clone();
+        v.sort_unstable();
+        v
+    }
+
+    /// Requests per termination state, ascending.
+    pub fn termination_counts(&self) -> Vec<(String, u64)> {
+        let mut v = self.termination.clone();
+        v.sort_unstable();
+        v
+    }
+
+    /// The row of these stats for `window_start` and `key`.
+    pub fn to_row(&self, window_start: Micros, config: &WindowConfig, key: WindowKey) -> WindowRow {
+        let dist = |s: &TimerSeries| Distribution {
+            count: s.count(),
+            mean: if s.count() == 0 {
+                0.0
+            } else {
+                s.sum() as f64 / s.count() as f64
+            },
+            max: s.max(),
+            buckets: s.buckets(),
+        };
+        let t = |id: TimerId| dist(self.timers.get(id));
+        WindowRow {
+            window_start,
+            window_secs: config.window_secs,
+            node: config.node.clone(),
+            key,
+            requests: self.requests,
+            bytes_read: self.bytes_read,
+            errors: StatusClass::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| self.classes[*c as usize])
+                .sum(),
+            status_classes: self.classes,
+            status_counts: self.status_counts(),
+            termination_counts: self.termination_counts(),
+            distributions: [
+                t(TimerId::Request),
+                t(TimerId::Queue),
+                t(TimerId::Connect),
+                t(TimerId::Response),
+                t(TimerId::Total),
+                t(TimerId::Data),
+                dist(&self.bytes),
+            ],
+        }
+    }
+
+    /// The stats a row holds, with histograms of `sigfig` significant figures (the precision
+    /// the row was written with: the buckets' lowest values fall in the same buckets again).
+    pub fn from_row(row: &WindowRow, sigfig: u8) -> Result<WindowStats, Error> {
+        let series = |d: &Distribution| {
+            let sum = (d.mean * d.count as f64).round() as u64;
+            TimerSeries::from_buckets(sigfig, &d.buckets, sum, d.max)
+        };
+        let mut timers = TimerHistograms::new(sigfig)?;
+        for (id, d) in TimerId::ALL.into_iter().zip(&row.distributions) {
+            *timers.get_mut(id) = series(d)?;
+        }
+        Ok(WindowStats {
+            requests: row.requests,
+            bytes_read: row.bytes_read,
+            classes: row.status_classes,
+            status: row.status_counts.clone(),
+            termination: row.termination_counts.clone(),
+            timers,
+            bytes: series(&row.distributions[6])?,
+        })
+    }
+}
+
+/// A series key borrowed from a request, looked up without allocating. Its hash equals the
+/// owned [`WindowKey`]'s (same fields, same order, `&str` hashing as `String`).
+#[derive(Hash)]
+struct KeyRef<'a> {
+    frontend: &'a str,
+    backend: &'a str,
+    server: &'a str,
+    status_class: StatusClass,
+}
+
+impl Equivalent<WindowKey> for KeyRef<'_> {
+    fn equivalent(&self, k: &WindowKey) -> bool {
+        self.status_class == k.status_class
+            && self.server == k.server
+            && self.backend == k.backend
+            && self.frontend == k.frontend
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_owned(&self) -> WindowKey {
+        WindowKey {
+            frontend: self.frontend.to_owned(),
+            backend: self.backend.to_owned(),
+            server: self.server.to_owned(),
+            status_class: self.status_class,
+        }
+    }
+}
+
+/// The open series of one window.
+#[derive(Debug, Default)]
+struct Window {
+    index: HashMap<WindowKey, usize>,
+    series: Vec<(WindowKey, WindowStats)>,
+    last: usize,
+}
+
+/// What the aggregator counted besides the requests themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WindowCounters {
+    /// Requests aggregated.
+    pub records: u64,
+    /// Requests whose window had already been emitted (each became part of a later partial row).
+    pub late: u64,
+    /// Requests counted in an overflow series because `max_series` series were open.
+    pub overflowed: u64,
+    /// Rows emitted.
+    pub rows: u64,
+}
+
+/// Tumbling windows of [`WindowStats`] per series, closed by a watermark.
+#[derive(Debug)]
+pub struct WindowAggregator {
+    config: WindowConfig,
+    proto: WindowStats,
+    windows: BTreeMap<Micros, Window>,
+    /// The window the previous request fell in (most requests fall in the newest one).
+    last_window: Option<Micros>,
+    open_series: usize,
+    /// Every window ending at or before this instant has been emitted once.
+    closed_until: Micros,
+    max_event: Option<Micros>,
+    counters: WindowCounters,
+}
+
+impl WindowAggregator {
+    /// An empty aggregator.
+    pub fn new(config: WindowConfig) -> Result<WindowAggregator, Error> {
+        Ok(WindowAggregator {
+            proto: WindowStats::new(config.sigfig)?,
+            config,
+            windows: BTreeMap::new(),
+            last_window: None,
+            open_series: 0,
+            closed_until: Micros::MIN,
+            max_event: None,
+            counters: WindowCounters::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WindowConfig {
+        &self.config
+    }
+
+    /// What was counted so far.
+    pub fn counters(&self) -> WindowCounters {
+        self.counters
+    }
+
+    /// Series open now.
+    pub fn open_series(&self) -> usize {
+        self.open_series
+    }
+
+    /// The latest accept date seen minus `lateness`, or `None` before the first request.
+    pub fn watermark(&self) -> Option<Micros> {
+        self.max_event.map(|t| t - self.config.lateness)
+    }
+
+    /// Aggregates one request.
+    #[inline]
+    pub fn add(&mut self, h: &HttpLog<'_>) {
+        let ts = h.accept_ts;
+        let start = self.config.window_start(ts);
+        self.counters.records += 1;
+        if self.max_event.is_none_or(|m| ts > m) {
+            self.max_event = Some(ts);
+        }
+        if start + self.config.window_us() <= self.closed_until {
+            self.counters.late += 1;
+        }
+        let window = if self.last_window == Some(start) {
+            self.windows.get_mut(&start)
+        } else {
+            None
+        };
+        let window = match window {
+            Some(w) => w,
+            None => {
+                self.last_window = Some(start);
+                self.windows.entry(start).or_default()
+            }
+        };
+        let key = KeyRef {
+            frontend: h.frontend,
+            backend: h.backend,
+            server: h.server,
+            status_class: StatusClass::of(h.status),
+        };
+        let hit = window
+            .series
+            .get(window.last)
+            .is_some_and(|(k, _)| key.equivalent(k));
+        if !hit {
+            window.last = match window.index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let owned = if self.open_series < self.config.max_series {
+                        self.open_series += 1;
+                        key.to_owned()
+                    } else {
+                        self.counters.overflowed += 1;
+                        let overflow = KeyRef {
+                            frontend: OVERFLOW,
+                            backend: OVERFLOW,
+                            server: OVERFLOW,
+                            status_class: key.status_class,
+                        };
+                        if let Some(&i) = window.index.get(&overflow) {
+                            window.series[i].1.add(h);
+                            return;
+                        }
+                        overflow.to_owned()
+                    };
+                    window.series.push((owned.clone(), self.proto.clone()));
+                    window.index.insert(owned, window.series.len() - 1);
+                    window.series.len() - 1
+                }
+            };
+        }
+        window.series[window.last].1.add(h);
+    }
+
+    /// Closes every window that ends at or before `watermark` and returns its rows (with the
+    /// late rows of windows closed earlier), ordered by window and key.
+    pub fn advance(&mut self, watermark: Micros) -> Vec<WindowRow> {
+        let w = self.config.window_us();
+        let mut rows = Vec::new();
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() + w > watermark {
+                break;
+            }
+            let (start, window) = entry.remove_entry();
+            self.take_rows(start, window, &mut rows);
+        }
+        self.closed_until = self.closed_until.max(watermark.div_euclid(w) * w);
+        rows
+    }
+
+    /// [`WindowAggregator::advance`] to the watermark of the requests seen.
+    pub fn close_due(&mut self) -> Vec<WindowRow> {
+        match self.watermark() {
+            Some(wm) => self.advance(wm),
+            None => Vec::new(),
+        }
+    }
+
+    /// Emits every open window, whatever the watermark (end of input, shutdown).
+    pub fn flush(&mut self) -> Vec<WindowRow> {
+        let mut rows = Vec::new();
+        for (start, window) in std::mem::take(&mut self.windows) {
+            self.take_rows(start, window, &mut rows);
+        }
+        if let Some(m) = self.max_event {
+            let w = self.config.window_us();
+            self.closed_until = self.closed_until.max(m.div_euclid(w) * w + w);
+        }
+        rows
+    }
+
+    /// The rows of the open windows as they are now, leaving them open (live views).
+    pub fn peek(&self) -> Vec<WindowRow> {
+        let mut rows = Vec::new();
+        for (start, window) in &self.windows {
+            for (key, stats) in &window.series {
+                rows.push(stats.to_row(*start, &self.config, key.clone()));
+            }
+        }
+        rows
+    }
+
+    fn take_rows(&mut self, start: Micros, window: Window, rows: &mut Vec<WindowRow>) {
+        if self.last_window == Some(start) {
+            self.last_window = None;
+        }
+        let first = rows.len();
+        for (key, stats) in window.series {
+            if key.frontend != OVERFLOW || key.backend != OVERFLOW || key.server != OVERFLOW {
+                self.open_series -= 1;
+            }
+            rows.push(stats.to_row(start, &self.config, key));
+        }
+        rows[first..].sort_by(|a, b| a.key.cmp(&b.key));
+        self.counters.rows += (rows.len() - first) as u64;
+    }
+}
+
+/// Merges partial rows with the same window (start and length) and key into one row each,
+/// whatever node wrote them; the result is ordered by window and key and carries `node`.
+pub fn merge_rows(rows: &[WindowRow], sigfig: u8, node: &str) -> Result<Vec<WindowRow>, Error> {
+    let mut merged: BTreeMap<(Micros, u32, WindowKey), WindowStats> = BTreeMap::new();
+    for row in rows {
+        let stats = WindowStats::from_row(row, sigfig)?;
+        match merged.entry((row.window_start, row.window_secs, row.key.clone())) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&stats)?,
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(stats);
+            }
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|((start, secs, key), stats)| {
+            let config = WindowConfig {
+                window_secs: secs,
+                node: node.to_owned(),
+                sigfig,
+                ..WindowConfig::default()
+            };
+            stats.to_row(start, &config, key)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

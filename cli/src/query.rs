@@ -1,0 +1,404 @@
+//! `weir query`: percentiles, counts and Apdex over any range, grouped by any part of the
+//! series key, from the `windows` table of one or more spools.
+//!
+//! The partial rows of every spool (one per node, or one copied from each) are merged per
+//! window and key, re-bucketed by `--every`, and only then turned into quantiles, so the
+//! answer is the one a single histogram of every request would give, to its precision. Only
+//! the `date=/hour=` partitions that can hold the range are read. With `--server`, the windows
+//! a running `weir serve` holds in memory are added (only those not yet in its spool when a
+//! spool is read too).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use weir_aggregate::query::{self, KeyDim, Measure, QueryRow, QuerySpec};
+use weir_model::time::civil_from_micros;
+use weir_model::{Micros, WindowRow};
+
+use crate::output::{Cell, Format, Table};
+use crate::UsageError;
+
+/// `weir query`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A spool folder to read the `windows` table from (repeat it to merge several nodes'
+    /// spools).
+    #[arg(long, value_name = "DIR", required_unless_present = "server")]
+    spool: Vec<PathBuf>,
+    /// A running `weir serve` (http://127.0.0.1:9514): adds its windows that are not in the
+    /// spool yet (the open ones and those waiting to be written); alone, its recent windows.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Windows starting at or after this instant: RFC 3339 (2026-11-22T01:00:00Z), a date, or
+    /// a duration back from now (6h, 30m, 2d).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Windows starting before this instant (same forms as --since).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Group by these parts of the key, comma-separated: frontend, backend, server,
+    /// status_class.
+    #[arg(long, value_delimiter = ',', value_name = "DIMS")]
+    by: Vec<String>,
+    /// One output row per group and period of this length (1m, 5m, 1h, ...); without it, one
+    /// row per group over the whole range.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DUR")]
+    every: Option<std::time::Duration>,
+    /// The distribution to read: request, queue, connect, response, total, data, bytes.
+    #[arg(long, default_value = "total", value_name = "NAME")]
+    timer: String,
+    /// Keep only series whose key parts have these values: backend=be_api,status_class=5xx.
+    #[arg(long = "where", value_delimiter = ',', value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Apdex target T for the total time (300ms, 1s): adds an `apdex` column.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "T")]
+    apdex_t: Option<std::time::Duration>,
+    /// Significant figures the windows were written with.
+    #[arg(long, default_value_t = 2)]
+    sigfig: u8,
+    /// Output format: an aligned table, CSV, JSON, or a Parquet file on standard output.
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    format: QueryFormat,
+}
+
+/// `--format` of `weir query`: the report formats and Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QueryFormat {
+    /// Aligned columns.
+    Table,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+    /// A zstd Parquet file (`window_start` a UTC timestamp), written to standard output.
+    Parquet,
+}
+
+/// Reads an instant: RFC 3339, a date, or a duration back from `now`.
+pub fn instant(flag: &str, s: &str, now: Micros) -> Result<Micros, UsageError> {
+    if let Some(t) = crate::inputs::parse_time(s) {
+        return Ok(t);
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => Ok(now - d.as_micros() as Micros),
+        Err(_) => Err(UsageError(format!(
+            "{flag} {s:?}: expected RFC 3339 such as 2026-11-22T01:00:00Z, a date, or a \
+             duration back from now such as 6h"
+        ))),
+    }
+}
+
+/// The window rows of `[since, until)` from the spools and a server: with both, the server's
+/// rows that its spool does not hold yet, and the spool's files but those the server's answer
+/// already covered.
+pub fn load(
+    spools: &[PathBuf],
+    server: Option<&str>,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> anyhow::Result<Vec<WindowRow>> {
+    let mut rows: Vec<WindowRow> = Vec::new();
+    // The server first: a file it publishes after answering holds rows of its answer, and is
+    // then skipped below.
+    let live = match server {
+        Some(url) => Some(crate::live::windows(url, since, !spools.is_empty())?),
+        None => None,
+    };
+    for spool in spools {
+        let keep = |f: &std::path::Path| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            live.as_ref().is_none_or(|l| !l.answered_for(name))
+        };
+        rows.extend(
+            weir_store::windows::read_windows_where(spool, since, until, keep)
+                .with_context(|| format!("reading the windows of {}", spool.display()))?,
+        );
+    }
+    if let Some(l) = live {
+        rows.extend(
+            l.rows
+                .into_iter()
+                .filter(|r| until.is_none_or(|u| r.window_start < u)),
+        );
+    }
+    Ok(rows)
+}
+
+/// The query an `Args` asks for.
+fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
+    let dims = |s: &str| {
+        KeyDim::from_name(s.trim()).ok_or_else(|| {
+            let names: Vec<_> = KeyDim::ALL.iter().map(|d| d.name()).collect();
+            UsageError(format!("{s:?}: expected one of {}", names.join(", ")))
+        })
+    };
+    let by = args.by.iter().map(|s| dims(s)).collect::<Result<Vec<_>, _>>()?;
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
+            Ok((dims(k)?, v.trim().to_owned()))
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    let measure = Measure::from_name(&args.timer).ok_or_else(|| {
+        UsageError(format!(
+            "--timer {:?}: expected request, queue, connect, response, total, data or bytes",
+            args.timer
+        ))
+    })?;
+    let every = match args.every {
+        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
+            return Err(UsageError("--every: use a whole number of seconds".into()))
+        }
+        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+        None => None,
+    };
+    Ok(QuerySpec {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| instant("--since", s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| instant("--until", s, now))
+            .transpose()?,
+        by,
+        every,
+        filters,
+        measure,
+        apdex_t: args.apdex_t.map(|d| d.as_millis() as u64),
+        sigfig: args.sigfig,
+    })
+}
+
+/// Runs `weir query`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec = spec(&args, weir_model::time::now_micros())?;
+    let rows = load(&args.spool, args.server.as_deref(), spec.since, spec.until)?;
+    let result = query::run(rows, &spec)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let format = match args.format {
+        QueryFormat::Table => Format::Table,
+        QueryFormat::Csv => Format::Csv,
+        QueryFormat::Json => Format::Json,
+        QueryFormat::Parquet => {
+            use std::io::IsTerminal;
+            if out.is_terminal() {
+                return Err(UsageError(
+                    "--format parquet writes binary: redirect standard output to a file".into(),
+                )
+                .into());
+            }
+            let batch = parquet_batch(&spec, &result)?;
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut bytes = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props))?;
+            w.write(&batch)?;
+            w.close()?;
+            std::io::Write::write_all(&mut out, &bytes)?;
+            return Ok(());
+        }
+    };
+    table(&spec, &result).render(format, &mut out)?;
+    Ok(())
+}
+
+/// The result as one Arrow batch with the columns of [`table`], typed: `window_start` a UTC
+/// timestamp, counts and quantiles `Int64`, mean and Apdex `Float64`.
+fn parquet_batch(spec: &QuerySpec, rows: &[QueryRow]) -> anyhow::Result<arrow_array::RecordBatch> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, d) in spec.by.iter().enumerate() {
+        fields.push(Field::new(d.name(), DataType::Utf8, false));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.group[i].as_str()),
+        )));
+    }
+    fields.push(Field::new(
+        "window_start",
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    ));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.period_start)).with_timezone("UTC"),
+    ));
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let mut ints = |name: &str, f: &dyn Fn(&QueryRow) -> Option<u64>| {
+        fields.push(Field::new(name, DataType::Int64, true));
+        columns.push(Arc::new(
+            rows.iter().map(|r| f(r).map(int)).collect::<Int64Array>(),
+        ));
+    };
+    ints("requests", &|r| Some(r.requests));
+    ints("errors", &|r| Some(r.errors));
+    ints("count", &|r| Some(r.summary.map_or(0, |s| s.count)));
+    fields.push(Field::new("mean", DataType::Float64, true));
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|r| r.summary.map(|s| s.mean))
+            .collect::<Float64Array>(),
+    ));
+    let mut ints = |name: &str, f: &dyn Fn(&QueryRow) -> Option<u64>| {
+        fields.push(Field::new(name, DataType::Int64, true));
+        columns.push(Arc::new(
+            rows.iter().map(|r| f(r).map(int)).collect::<Int64Array>(),
+        ));
+    };
+    ints("p50", &|r| r.summary.map(|s| s.p50));
+    ints("p90", &|r| r.summary.map(|s| s.p90));
+    ints("p95", &|r| r.summary.map(|s| s.p95));
+    ints("p99", &|r| r.summary.map(|s| s.p99));
+    ints("p999", &|r| r.summary.map(|s| s.p999));
+    ints("max", &|r| r.summary.map(|s| s.max));
+    if spec.apdex_t.is_some() {
+        fields.push(Field::new("apdex", DataType::Float64, true));
+        columns.push(Arc::new(rows.iter().map(|r| r.apdex).collect::<Float64Array>()));
+    }
+    Ok(arrow_array::RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// RFC 3339 in UTC, to the second.
+fn rfc3339(t: Micros) -> String {
+    let (y, mo, d, h, mi, s, _) = civil_from_micros(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The result as DESIGN §4's query columns: the `--by` columns, `window_start`, `requests`,
+/// `errors`, then `count,mean,p50,p90,p95,p99,p999,max` of the chosen distribution, and
+/// `apdex` when asked.
+pub fn table(spec: &QuerySpec, rows: &[QueryRow]) -> Table {
+    let mut header: Vec<String> = spec.by.iter().map(|d| d.name().to_owned()).collect();
+    header.extend(
+        [
+            "window_start",
+            "requests",
+            "errors",
+            "count",
+            "mean",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "p999",
+            "max",
+        ]
+        .map(String::from),
+    );
+    if spec.apdex_t.is_some() {
+        header.push("apdex".into());
+    }
+    let mut t = Table::new(header);
+    for r in rows {
+        let mut cells: Vec<Cell> = r.group.iter().map(|g| Cell::Str(g.clone())).collect();
+        cells.push(Cell::Str(rfc3339(r.period_start)));
+        cells.push(Cell::count(r.requests));
+        cells.push(Cell::count(r.errors));
+        match r.summary {
+            Some(s) => {
+                cells.push(Cell::count(s.count));
+                cells.push(Cell::fixed(s.mean, 1));
+                for v in [s.p50, s.p90, s.p95, s.p99, s.p999, s.max] {
+                    cells.push(Cell::count(v));
+                }
+            }
+            None => {
+                cells.push(Cell::count(0));
+                cells.extend(std::iter::repeat_n(Cell::Null, 7));
+            }
+        }
+        if spec.apdex_t.is_some() {
+            cells.push(r.apdex.map_or(Cell::Null, |a| Cell::fixed(a, 3)));
+        }
+        t.push(cells);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        let mut v = vec!["weir-query", "--spool", "s"];
+        v.extend_from_slice(argv);
+        Cli::try_parse_from(v).unwrap().args
+    }
+
+    #[test]
+    fn flags_make_the_spec() {
+        let now = 10 * 3_600_000_000;
+        let a = args(&[
+            "--since",
+            "6h",
+            "--until",
+            "1970-01-01T09:00:00Z",
+            "--by",
+            "backend,server",
+            "--every",
+            "1m",
+            "--timer",
+            "Tr",
+            "--where",
+            "backend=be_api,status_class=5xx",
+            "--apdex-t",
+            "300ms",
+        ]);
+        let s = spec(&a, now).unwrap();
+        assert_eq!(s.since, Some(4 * 3_600_000_000));
+        assert_eq!(s.until, Some(9 * 3_600_000_000));
+        assert_eq!(s.by, [KeyDim::Backend, KeyDim::Server]);
+        assert_eq!(s.every, Some(60));
+        assert_eq!(s.measure, Measure::Timer(weir_aggregate::TimerId::Response));
+        assert_eq!(
+            s.filters,
+            [
+                (KeyDim::Backend, "be_api".to_owned()),
+                (KeyDim::StatusClass, "5xx".to_owned())
+            ]
+        );
+        assert_eq!(s.apdex_t, Some(300));
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        for bad in [
+            vec!["--by", "colour"],
+            vec!["--where", "backend"],
+            vec!["--timer", "latency"],
+            vec!["--since", "yesterday"],
+            vec!["--every", "1500ms"],
+        ] {
+            assert!(spec(&args(&bad), 0).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn spool_or_server_is_required() {
+        assert!(Cli::try_parse_from(["weir-query"]).is_err());
+        assert!(Cli::try_parse_from(["weir-query", "--server", "http://127.0.0.1:9514"]).is_ok());
+    }
+}

@@ -1,0 +1,632 @@
+//! The `windows` table: [`WindowRow`]s to Arrow columns and back.
+//!
+//! One row is one partial aggregate (window, series key); readers merge rows with the same
+//! window and key. Each distribution `d` of [`DISTRIBUTIONS`] has four columns: `d_count`,
+//! `d_mean`, `d_max`, and `d_hist`, its HDR histogram's non-empty buckets as
+//! `list<struct<ms: int32, n: int64>>` (for `bytes`: `struct<bytes: int64, n: int64>`), each
+//! bucket at its lowest value, so that SQL merges rows by unnesting and summing `n` per bucket.
+//! Status codes and termination states are `map` columns.
+//!
+//! [`WindowsWriter`] buffers rows per hour partition of their window start and publishes each
+//! partition as one Parquet file (hidden temporary, fsync, rename, fsync the folder) when its
+//! oldest row is `rotate_age` old and at [`WindowsWriter::finish`]; rows are few (one per series
+//! and window), so files stay small and a file per partition and period is enough.
+//! [`read_windows`] reads the table back for `weir query`, opening only the `date=/hour=`
+//! partitions that can hold windows of the asked range.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, MapArray, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use weir_model::window::DISTRIBUTIONS;
+use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::StoreError;
+use crate::file::{ensure_dir, sync_dir};
+use crate::partition::Partition;
+use crate::reader::read_file;
+use crate::schema::timestamp_type;
+use crate::writer::SpoolOptions;
+use crate::SPOOL_FORMAT_VERSION;
+
+/// The folder of the table under the spool root.
+pub const WINDOWS: &str = "windows";
+
+fn bucket_fields(d: &str) -> Fields {
+    let value = if d == "bytes" {
+        Field::new("bytes", DataType::Int64, false)
+    } else {
+        Field::new("ms", DataType::Int32, false)
+    };
+    Fields::from(vec![value, Field::new("n", DataType::Int64, false)])
+}
+
+fn map_field(name: &str, key: DataType) -> Field {
+    let entries = Fields::from(vec![
+        Field::new("key", key, false),
+        Field::new("value", DataType::Int64, true),
+    ]);
+    Field::new(
+        name,
+        DataType::Map(
+            Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+            false,
+        ),
+        true,
+    )
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let i64f = |n: &str| Field::new(n, DataType::Int64, false);
+    let utf8 = |n: &str| Field::new(n, DataType::Utf8, false);
+    let mut f = vec![
+        Field::new("window_start", timestamp_type(), false),
+        Field::new("window_secs", DataType::Int32, false),
+        utf8("node"),
+        utf8("frontend"),
+        utf8("backend"),
+        utf8("server"),
+        utf8("status_class"),
+        i64f("requests"),
+        i64f("bytes_read"),
+        i64f("errors"),
+    ];
+    for c in StatusClass::ALL {
+        f.push(i64f(&format!("status_{}", c.name())));
+    }
+    f.push(map_field("status_counts", DataType::Int32));
+    f.push(map_field("termination_counts", DataType::Utf8));
+    for d in DISTRIBUTIONS {
+        f.push(i64f(&format!("{d}_count")));
+        f.push(Field::new(format!("{d}_mean"), DataType::Float64, false));
+        f.push(i64f(&format!("{d}_max")));
+        f.push(Field::new(
+            format!("{d}_hist"),
+            DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(bucket_fields(d)),
+                true,
+            ))),
+            false,
+        ));
+    }
+    Arc::new(Schema::new(f))
+});
+
+/// The Arrow schema of the `windows` table.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The rows as one record batch of [`schema`], in the given order.
+pub fn batch(rows: &[WindowRow]) -> Result<RecordBatch, StoreError> {
+    let schema = schema();
+    let mut start = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+    let mut secs = Int32Builder::new();
+    let mut strings: [StringBuilder; 5] = std::array::from_fn(|_| StringBuilder::new());
+    let mut counts: [Int64Builder; 9] = std::array::from_fn(|_| Int64Builder::new());
+    let mut status = MapBuilder::new(None, Int32Builder::new(), Int64Builder::new());
+    let mut terms = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+    let mut dist_count: [Int64Builder; 7] = std::array::from_fn(|_| Int64Builder::new());
+    let mut dist_mean: [Float64Builder; 7] = std::array::from_fn(|_| Float64Builder::new());
+    let mut dist_max: [Int64Builder; 7] = std::array::from_fn(|_| Int64Builder::new());
+    let mut hists: Vec<ListBuilder<StructBuilder>> = DISTRIBUTIONS
+        .iter()
+        .map(|d| {
+            let fields = bucket_fields(d);
+            let item = Arc::new(Field::new("item", DataType::Struct(fields.clone()), true));
+            ListBuilder::new(StructBuilder::from_fields(fields, 0)).with_field(item)
+        })
+        .collect();
+    for r in rows {
+        start.append_value(r.window_start);
+        secs.append_value(i32::try_from(r.window_secs).unwrap_or(i32::MAX));
+        for (b, v) in strings.iter_mut().zip([
+            r.node.as_str(),
+            &r.key.frontend,
+            &r.key.backend,
+            &r.key.server,
+            r.key.status_class.name(),
+        ]) {
+            b.append_value(v);
+        }
+        let mut ints = vec![r.requests, r.bytes_read, r.errors];
+        ints.extend(r.status_classes);
+        for (b, v) in counts.iter_mut().zip(ints) {
+            b.append_value(i64_of(v));
+        }
+        for &(code, n) in &r.status_counts {
+            status.keys().append_value(code);
+            status.values().append_value(i64_of(n));
+        }
+        status.append(true)?;
+        for (t, n) in &r.termination_counts {
+            terms.keys().append_value(t);
+            terms.values().append_value(i64_of(*n));
+        }
+        terms.append(true)?;
+        for (i, d) in r.distributions.iter().enumerate() {
+            dist_count[i].append_value(i64_of(d.count));
+            dist_mean[i].append_value(d.mean);
+            dist_max[i].append_value(i64_of(d.max));
+            let list = &mut hists[i];
+            let items = list.values();
+            for &(v, n) in &d.buckets {
+                if DISTRIBUTIONS[i] == "bytes" {
+                    push_field::<Int64Builder>(items, 0).append_value(i64_of(v));
+                } else {
+                    push_field::<Int32Builder>(items, 0).append_value(i32::try_from(v).unwrap_or(i32::MAX));
+                }
+                push_field::<Int64Builder>(items, 1).append_value(i64_of(n));
+                items.append(true);
+            }
+            list.append(true);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(start.finish()), Arc::new(secs.finish())];
+    columns.extend(strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.extend(counts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+    columns.push(Arc::new(status.finish()));
+    columns.push(Arc::new(terms.finish()));
+    for (i, h) in hists.iter_mut().enumerate() {
+        columns.push(Arc::new(dist_count[i].finish()));
+        columns.push(Arc::new(dist_mean[i].finish()));
+        columns.push(Arc::new(dist_max[i].finish()));
+        columns.push(Arc::new(h.finish()));
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn push_field<T: arrow_array::builder::ArrayBuilder>(b: &mut StructBuilder, i: usize) -> &mut T {
+    b.field_builder::<T>(i)
+        .expect("the bucket struct's fields are built from bucket_fields")
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, StoreError> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            StoreError::Arrow(arrow_schema::ArrowError::SchemaError(format!(
+                "windows: column {name} is missing or of another type"
+            )))
+        })
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The rows of a batch of [`schema`].
+pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
+    let start = col::<TimestampMicrosecondArray>(b, "window_start")?;
+    let secs = col::<Int32Array>(b, "window_secs")?;
+    let s = |n| col::<StringArray>(b, n);
+    let (node, fe, be, srv, class) = (
+        s("node")?,
+        s("frontend")?,
+        s("backend")?,
+        s("server")?,
+        s("status_class")?,
+    );
+    let i = |n: &str| col::<Int64Array>(b, n);
+    let (requests, bytes, errors) = (i("requests")?, i("bytes_read")?, i("errors")?);
+    let classes: Vec<&Int64Array> = StatusClass::ALL
+        .iter()
+        .map(|c| i(&format!("status_{}", c.name())))
+        .collect::<Result<_, _>>()?;
+    let status = col::<MapArray>(b, "status_counts")?;
+    let terms = col::<MapArray>(b, "termination_counts")?;
+    let mut dists = Vec::new();
+    for d in DISTRIBUTIONS {
+        dists.push((
+            i(&format!("{d}_count"))?,
+            col::<Float64Array>(b, &format!("{d}_mean"))?,
+            i(&format!("{d}_max"))?,
+            col::<ListArray>(b, &format!("{d}_hist"))?,
+        ));
+    }
+    let mut out = Vec::with_capacity(b.num_rows());
+    for r in 0..b.num_rows() {
+        let entries = |m: &MapArray| -> StructArray { m.value(r) };
+        let st = entries(status);
+        let codes = st.column(0).as_any().downcast_ref::<Int32Array>();
+        let ns = st.column(1).as_any().downcast_ref::<Int64Array>();
+        let status_counts = match (codes, ns) {
+            (Some(c), Some(n)) => (0..c.len()).map(|k| (c.value(k), u64_of(n.value(k)))).collect(),
+            _ => Vec::new(),
+        };
+        let te = entries(terms);
+        let names = te.column(0).as_any().downcast_ref::<StringArray>();
+        let ns = te.column(1).as_any().downcast_ref::<Int64Array>();
+        let termination_counts = match (names, ns) {
+            (Some(t), Some(n)) => (0..t.len())
+                .map(|k| (t.value(k).to_owned(), u64_of(n.value(k))))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let distributions: [Distribution; 7] = std::array::from_fn(|k| {
+            let (count, mean, max, hist) = dists[k];
+            let items = hist.value(r);
+            let buckets = items
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .map(|s| {
+                    let n = s.column(1).as_any().downcast_ref::<Int64Array>();
+                    let v = s.column(0);
+                    (0..s.len())
+                        .filter_map(|j| {
+                            let value = match v.as_any().downcast_ref::<Int32Array>() {
+                                Some(a) => u64::try_from(a.value(j)).ok()?,
+                                None => u64_of(v.as_any().downcast_ref::<Int64Array>()?.value(j)),
+                            };
+                            Some((value, u64_of(n?.value(j))))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Distribution {
+                count: u64_of(count.value(r)),
+                mean: mean.value(r),
+                max: u64_of(max.value(r)),
+                buckets,
+            }
+        });
+        out.push(WindowRow {
+            window_start: start.value(r),
+            window_secs: u32::try_from(secs.value(r)).unwrap_or(0),
+            node: node.value(r).to_owned(),
+            key: WindowKey {
+                frontend: fe.value(r).to_owned(),
+                backend: be.value(r).to_owned(),
+                server: srv.value(r).to_owned(),
+                status_class: StatusClass::from_name(class.value(r)).unwrap_or(StatusClass::Other),
+            },
+            requests: u64_of(requests.value(r)),
+            bytes_read: u64_of(bytes.value(r)),
+            errors: u64_of(errors.value(r)),
+            status_classes: std::array::from_fn(|k| u64_of(classes[k].value(r))),
+            status_counts,
+            termination_counts,
+            distributions,
+        });
+    }
+    Ok(out)
+}
+
+/// A published `windows` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Rows in it.
+    pub rows: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Writes window rows into `<spool>/windows/date=/hour=/<node>-<boot>-<seq>.parquet`.
+#[derive(Debug)]
+pub struct WindowsWriter {
+    opts: SpoolOptions,
+    props: WriterProperties,
+    /// Rows per partition, with when the first of them came.
+    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<WindowRow>)>,
+    published: Vec<WindowFile>,
+}
+
+impl WindowsWriter {
+    /// A writer into the spool of `opts` (its node, boot, sequence, zstd level, rotate age and
+    /// fsync apply).
+    pub fn new(opts: SpoolOptions) -> Result<WindowsWriter, StoreError> {
+        let level = ZstdLevel::try_new(opts.zstd_level)?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_dictionary_enabled(true)
+            .set_sorting_columns(Some(vec![SortingColumn {
+                column_idx: 0,
+                descending: false,
+                nulls_first: true,
+            }]))
+            .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
+                KeyValue::new("weir.table".to_owned(), WINDOWS.to_owned()),
+            ]))
+            .build();
+        Ok(WindowsWriter {
+            opts,
+            props,
+            pending: std::collections::BTreeMap::new(),
+            published: Vec::new(),
+        })
+    }
+
+    /// Buffers rows; they are published by [`WindowsWriter::rotate_aged`] or
+    /// [`WindowsWriter::finish`].
+    pub fn append(&mut self, rows: &[WindowRow]) {
+        for r in rows {
+            self.pending
+                .entry(Partition::of(r.window_start))
+                .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
+                .1
+                .push(r.clone());
+        }
+    }
+
+    /// The rows buffered and not yet published.
+    pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
+        self.pending.values().flat_map(|(_, rows)| rows.iter())
+    }
+
+    /// Rows buffered and not yet published.
+    pub fn pending_rows(&self) -> usize {
+        self.pending.values().map(|(_, r)| r.len()).sum()
+    }
+
+    /// Publishes the partitions whose first buffered row is `rotate_age` old.
+    pub fn rotate_aged(&mut self) -> Result<(), StoreError> {
+        let Some(age) = self.opts.rotate_age else {
+            return Ok(());
+        };
+        let due: Vec<Partition> = self
+            .pending
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= age)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            self.publish(p)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes everything buffered; returns every file published by this writer.
+    pub fn finish(mut self) -> Result<Vec<WindowFile>, StoreError> {
+        let all: Vec<Partition> = self.pending.keys().copied().collect();
+        for p in all {
+            self.publish(p)?;
+        }
+        Ok(self.published)
+    }
+
+    /// The files published so far.
+    pub fn published(&self) -> &[WindowFile] {
+        &self.published
+    }
+
+    fn publish(&mut self, p: Partition) -> Result<(), StoreError> {
+        let Some((_, mut rows)) = self.pending.remove(&p) else {
+            return Ok(());
+        };
+        rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
+        let dir = self.opts.root.join(WINDOWS).join(p.dir());
+        ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
+        let seq = self
+            .opts
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
+        let (path, tmp) = (dir.join(&name), dir.join(format!(".{name}.tmp")));
+        let written = (|| {
+            let file = std::fs::File::create(&tmp).map_err(StoreError::io("create", &tmp))?;
+            let mut w = ArrowWriter::try_new(file, schema(), Some(self.props.clone()))?;
+            w.write(&batch(&rows)?)?;
+            let file = w.into_inner()?;
+            if self.opts.fsync {
+                file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
+            }
+            let bytes = file.metadata().map_err(StoreError::io("stat", &tmp))?.len();
+            std::fs::rename(&tmp, &path).map_err(StoreError::io("rename", &tmp))?;
+            if self.opts.fsync {
+                sync_dir(&dir)?;
+            }
+            Ok(bytes)
+        })();
+        match written {
+            Ok(bytes) => {
+                self.published.push(WindowFile {
+                    path,
+                    rows: rows.len() as u64,
+                    bytes,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                // The rows stay buffered for the next attempt.
+                self.pending.insert(p, (std::time::Instant::now(), rows));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The `windows` files under `spool` whose hour partition can hold a window starting in
+/// `[since, until)`: a window is filed under the hour of its start.
+pub fn window_files(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> Result<Vec<PathBuf>, StoreError> {
+    let first = since.map(Partition::of);
+    let last = until.map(|u| Partition::of(u - 1));
+    let mut out = Vec::new();
+    let root = spool.join(WINDOWS);
+    for date_dir in list(&root)? {
+        for hour_dir in list(&date_dir)? {
+            let Some(p) = partition_of(&date_dir, &hour_dir) else {
+                continue;
+            };
+            if first.is_some_and(|f| p < f) || last.is_some_and(|l| p > l) {
+                continue;
+            }
+            out.extend(
+                list(&hour_dir)?
+                    .into_iter()
+                    .filter(|f| f.extension().is_some_and(|e| e == "parquet")),
+            );
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Every window row under `spool` whose window starts in `[since, until)`.
+pub fn read_windows(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> Result<Vec<WindowRow>, StoreError> {
+    read_windows_where(spool, since, until, |_| true)
+}
+
+/// [`read_windows`] of the files `keep` accepts.
+pub fn read_windows_where(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+    keep: impl Fn(&Path) -> bool,
+) -> Result<Vec<WindowRow>, StoreError> {
+    let mut rows = Vec::new();
+    for f in window_files(spool, since, until)?.into_iter().filter(|f| keep(f)) {
+        for b in read_file(&f)? {
+            rows.extend(rows_of(&b)?.into_iter().filter(|r| {
+                since.is_none_or(|s| r.window_start >= s) && until.is_none_or(|u| r.window_start < u)
+            }));
+        }
+    }
+    Ok(rows)
+}
+
+/// The visible entries of a folder (none when it does not exist).
+fn list(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StoreError::Io {
+                op: "list",
+                path: dir.to_owned(),
+                source: e,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let e = e.map_err(StoreError::io("list", dir))?;
+        if !e.file_name().to_string_lossy().starts_with(['.', '_']) {
+            out.push(e.path());
+        }
+    }
+    Ok(out)
+}
+
+/// The partition of `date=YYYY-MM-DD/hour=HH` folders.
+fn partition_of(date_dir: &Path, hour_dir: &Path) -> Option<Partition> {
+    let date = date_dir.file_name()?.to_str()?.strip_prefix("date=")?;
+    let hour: i64 = hour_dir
+        .file_name()?
+        .to_str()?
+        .strip_prefix("hour=")?
+        .parse()
+        .ok()?;
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(0..24).contains(&hour) {
+        return None;
+    }
+    let t = weir_model::time::micros_from_civil(y as i32, m as u32, d as u32, hour as u32, 0, 0, 0);
+    Some(Partition::of(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(start: Micros, backend: &str) -> WindowRow {
+        let d = |k: u64| Distribution {
+            count: 3,
+            mean: k as f64 + 0.5,
+            max: 10 * k,
+            buckets: vec![(k, 1), (2 * k, 2)],
+        };
+        WindowRow {
+            window_start: start,
+            window_secs: 10,
+            node: "n1".into(),
+            key: WindowKey {
+                frontend: "fe".into(),
+                backend: backend.into(),
+                server: "s1".into(),
+                status_class: StatusClass::ServerError,
+            },
+            requests: 3,
+            bytes_read: 12_345,
+            errors: 3,
+            status_classes: [0, 0, 0, 0, 3, 0],
+            status_counts: vec![(502, 1), (503, 2)],
+            termination_counts: vec![("SC--".into(), 1), ("sH--".into(), 2)],
+            distributions: [d(1), d(2), d(3), d(4), d(5), d(6), d(70_000_000_000)],
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_through_a_batch() {
+        let rows = vec![row(0, "be_a"), row(10_000_000, "be_b")];
+        let b = batch(&rows).unwrap();
+        assert_eq!(b.schema(), schema());
+        assert_eq!(rows_of(&b).unwrap(), rows);
+    }
+
+    #[test]
+    fn written_rows_are_read_back_by_time_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(dir.path(), "n1", "b1")
+        };
+        let hour = 3_600_000_000;
+        let rows = vec![row(0, "be_a"), row(10_000_000, "be_b"), row(hour, "be_a")];
+        let mut w = WindowsWriter::new(opts).unwrap();
+        w.append(&rows);
+        assert_eq!(w.pending_rows(), 3);
+        let files = w.finish().unwrap();
+        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 3);
+        assert_eq!(files.len(), 2, "one file per hour partition");
+        assert_eq!(read_windows(dir.path(), None, None).unwrap().len(), 3);
+        assert_eq!(
+            read_windows(dir.path(), Some(hour), None).unwrap(),
+            vec![rows[2].clone()]
+        );
+        assert_eq!(
+            read_windows(dir.path(), Some(5_000_000), Some(hour)).unwrap(),
+            vec![rows[1].clone()]
+        );
+        assert_eq!(window_files(dir.path(), Some(hour), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn partitions_of_folders() {
+        let p = partition_of(Path::new("x/date=2026-11-22"), Path::new("x/hour=01")).unwrap();
+        assert_eq!(p.dir(), PathBuf::from("date=2026-11-22/hour=01"));
+        assert!(partition_of(Path::new("date=2026-13-22"), Path::new("hour=01")).is_none());
+        assert!(partition_of(Path::new("date=x"), Path::new("hour=01")).is_none());
+    }
+}
