@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
 
-use crate::timers::{TimerId, TimerSeries};
+use crate::sparse::SparseSeries;
+use crate::timers::TimerId;
 use crate::Error;
 
 /// A cumulative histogram with fixed bounds.
@@ -133,12 +134,12 @@ impl Exposition {
         let Some((window_start, rows)) = self.pending.take() else {
             return Ok(());
         };
-        let mut per_backend: BTreeMap<String, [TimerSeries; 6]> = BTreeMap::new();
+        let mut per_backend: BTreeMap<String, [SparseSeries; 6]> = BTreeMap::new();
         for row in &rows {
             let entry = match per_backend.get_mut(&row.key.backend) {
                 Some(e) => e,
                 None => {
-                    let empty = TimerSeries::new(self.sigfig)?;
+                    let empty = SparseSeries::new(self.sigfig)?;
                     per_backend
                         .entry(row.key.backend.clone())
                         .or_insert_with(|| std::array::from_fn(|_| empty.clone()))
@@ -146,7 +147,7 @@ impl Exposition {
             };
             for (s, d) in entry.iter_mut().zip(&row.distributions) {
                 let sum = (d.mean * d.count as f64).round() as u64;
-                s.merge(&TimerSeries::from_buckets(self.sigfig, &d.buckets, sum, d.max)?)?;
+                s.merge(&SparseSeries::from_buckets(self.sigfig, &d.buckets, sum, d.max)?)?;
             }
         }
         let backends = per_backend

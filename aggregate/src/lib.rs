@@ -17,6 +17,8 @@
 //!   [`WindowStats`] by (window, frontend, backend, server, status class), closes windows by
 //!   a watermark with lateness, bounds its series, and emits mergeable
 //!   [`weir_model::WindowRow`]s; [`merge_rows`] is the readers' merge.
+//! - [`sparse`]: [`sparse::SparseSeries`], an HDR histogram that keeps only its non-empty
+//!   buckets (bucketing identical to hdrhistogram's), the windows' series.
 //! - [`exposition`]: closed window rows folded into Prometheus-style cumulative counters and
 //!   fixed-bound histograms per series, and the last closed window's quantiles per backend.
 //! - [`query`]: `weir query` over window rows: filter, group by any part of the key,
@@ -33,6 +35,7 @@ pub mod exposition;
 pub mod hdr;
 pub mod query;
 pub mod report;
+pub mod sparse;
 pub mod timers;
 pub mod window;
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use weir_model::{Micros, StatusClass, WindowKey, WindowRow};
 
-use crate::timers::{TimerId, TimerSeries, TimerSummary};
+use crate::sparse::SparseSeries;
+use crate::timers::{TimerId, TimerSummary};
 use crate::window::WindowStats;
 use crate::Error;
 
@@ -91,7 +92,7 @@ impl Measure {
         }
     }
 
-    fn series(self, stats: &WindowStats) -> &TimerSeries {
+    fn series(self, stats: &WindowStats) -> &SparseSeries {
         match self {
             Measure::Timer(t) => stats.timers().get(t),
             Measure::Bytes => stats.bytes(),
@@ -213,23 +214,12 @@ pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Resul
 /// precision), capped by the exact max. This is what the SQL of `samples/sql` computes from the
 /// `*_hist` columns, so both answer alike; the exact value lies in that bucket, at most one
 /// bucket width (a relative 10^-sigfig) above.
-pub fn summarize(series: &TimerSeries) -> Option<TimerSummary> {
+pub fn summarize(series: &SparseSeries) -> Option<TimerSummary> {
     let count = series.count();
     if count == 0 {
         return None;
     }
-    let buckets = series.buckets();
-    let at = |q: f64| {
-        let rank = ((q * count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for &(value, n) in &buckets {
-            seen += n;
-            if seen >= rank {
-                return value.min(series.max());
-            }
-        }
-        series.max()
-    };
+    let at = |q: f64| series.quantile(q).unwrap_or_default();
     let [p50, p90, p95, p99, p999] = TimerSummary::QUANTILES.map(at);
     Some(TimerSummary {
         count,
@@ -245,14 +235,13 @@ pub fn summarize(series: &TimerSeries) -> Option<TimerSummary> {
 
 /// Apdex of a distribution for target `t`: (satisfied + tolerating / 2) / all, where a value
 /// is satisfied at or below `t` and tolerating up to `4t` (to the histogram's precision).
-pub fn apdex(series: &TimerSeries, t: u64) -> Option<f64> {
+pub fn apdex(series: &SparseSeries, t: u64) -> Option<f64> {
     let all = series.count();
     if all == 0 {
         return None;
     }
-    let h = series.histogram();
-    let satisfied = h.count_between(0, t);
-    let tolerating = h.count_between(0, t.saturating_mul(4)) - satisfied;
+    let satisfied = series.count_at_or_below(t);
+    let tolerating = series.count_at_or_below(t.saturating_mul(4)) - satisfied;
     Some((satisfied as f64 + tolerating as f64 / 2.0) / all as f64)
 }
 

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use hashbrown::{Equivalent, HashMap};
 use weir_model::{Distribution, HttpLog, Micros, StatusClass, WindowKey, WindowRow};
 
-use crate::timers::{TimerHistograms, TimerId, TimerSeries};
+use crate::sparse::SparseSeries;
+use crate::timers::TimerId;
 use crate::Error;
 
 /// The frontend, backend and server name of the overflow series.
@@ -77,21 +78,49 @@ pub struct WindowStats {
     status: Vec<(i32, u64)>,
     /// (termination state, count).
     termination: Vec<(String, u64)>,
-    timers: TimerHistograms,
-    bytes: TimerSeries,
+    timers: WindowTimers,
+    bytes: SparseSeries,
+}
+
+/// The six timer series of a window (the five timers and the data time), sparse.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowTimers([SparseSeries; 6]);
+
+impl WindowTimers {
+    /// One series.
+    pub fn get(&self, id: TimerId) -> &SparseSeries {
+        &self.0[id as usize]
+    }
+
+    /// Records the timers of one request: a timer HAProxy logged as `-1` is not recorded, and
+    /// the data time only when all five are known (negative, from a `+` total, as 0), as
+    /// [`crate::TimerHistograms`] does.
+    #[inline]
+    fn record(&mut self, t: &weir_model::Timings) {
+        let vals = [t.request, t.queue, t.connect, t.response, t.total];
+        for (s, v) in self.0.iter_mut().zip(vals) {
+            if let Some(v) = v {
+                s.record(v.max(0) as u64);
+            }
+        }
+        if let Some(d) = t.data() {
+            self.0[5].record(d.max(0) as u64);
+        }
+    }
 }
 
 impl WindowStats {
     /// Empty stats with histograms of `sigfig` significant figures.
     pub fn new(sigfig: u8) -> Result<WindowStats, Error> {
+        let empty = SparseSeries::new(sigfig)?;
         Ok(WindowStats {
             requests: 0,
             bytes_read: 0,
             classes: [0; 6],
             status: Vec::new(),
             termination: Vec::new(),
-            timers: TimerHistograms::new(sigfig)?,
-            bytes: TimerSeries::new(sigfig)?,
+            timers: WindowTimers(std::array::from_fn(|_| empty.clone())),
+            bytes: empty,
         })
     }
 
@@ -137,7 +166,9 @@ impl WindowStats {
                 None => self.termination.push((t.clone(), *n)),
             }
         }
-        self.timers.merge(&other.timers)?;
+        for (a, b) in self.timers.0.iter_mut().zip(&other.timers.0) {
+            a.merge(b)?;
+        }
         self.bytes.merge(&other.bytes)
     }
 
@@ -152,12 +183,12 @@ impl WindowStats {
     }
 
     /// The timer histograms.
-    pub fn timers(&self) -> &TimerHistograms {
+    pub fn timers(&self) -> &WindowTimers {
         &self.timers
     }
 
     /// The response-bytes distribution.
-    pub fn bytes(&self) -> &TimerSeries {
+    pub fn bytes(&self) -> &SparseSeries {
         &self.bytes
     }
 
@@ -182,7 +213,7 @@ impl WindowStats {
 
     /// The row of these stats for `window_start` and `key`.
     pub fn to_row(&self, window_start: Micros, config: &WindowConfig, key: WindowKey) -> WindowRow {
-        let dist = |s: &TimerSeries| Distribution {
+        let dist = |s: &SparseSeries| Distribution {
             count: s.count(),
             mean: if s.count() == 0 {
                 0.0
@@ -225,12 +256,16 @@ impl WindowStats {
     pub fn from_row(row: &WindowRow, sigfig: u8) -> Result<WindowStats, Error> {
         let series = |d: &Distribution| {
             let sum = (d.mean * d.count as f64).round() as u64;
-            TimerSeries::from_buckets(sigfig, &d.buckets, sum, d.max)
+            SparseSeries::from_buckets(sigfig, &d.buckets, sum, d.max)
         };
-        let mut timers = TimerHistograms::new(sigfig)?;
-        for (id, d) in TimerId::ALL.into_iter().zip(&row.distributions) {
-            *timers.get_mut(id) = series(d)?;
-        }
+        let timers = WindowTimers([
+            series(&row.distributions[0])?,
+            series(&row.distributions[1])?,
+            series(&row.distributions[2])?,
+            series(&row.distributions[3])?,
+            series(&row.distributions[4])?,
+            series(&row.distributions[5])?,
+        ]);
         Ok(WindowStats {
             requests: row.requests,
             bytes_read: row.bytes_read,

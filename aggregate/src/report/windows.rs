@@ -78,7 +78,7 @@ fn class_cells(s: &WindowStats) -> [Cell; 6] {
     [c[0], c[1], c[2], c[3], c[4], c[5]].map(Cell::count)
 }
 
-fn mean(s: &crate::timers::TimerSeries) -> Cell {
+fn mean(s: &crate::sparse::SparseSeries) -> Cell {
     if s.count() == 0 {
         Cell::Null
     } else {
