@@ -56,6 +56,18 @@ pub fn for_each_line_str<'a>(
     text: &'a str,
     opts: &ParseOptions,
     expect: Expect,
+    each: impl FnMut(&Line<'a>),
+) {
+    lines_of_str(text, opts, expect, usize::MAX, each);
+}
+
+/// [`for_each_line_str`], with a line longer than `max_line` a `too_long` reject.
+#[inline(always)]
+fn lines_of_str<'a>(
+    text: &'a str,
+    opts: &ParseOptions,
+    expect: Expect,
+    max_line: usize,
     mut each: impl FnMut(&Line<'a>),
 ) {
     let mut line = Line {
@@ -64,6 +76,10 @@ pub fn for_each_line_str<'a>(
         raw: b"",
     };
     for raw in StrLines::new(text) {
+        if raw.len() > max_line {
+            each(&too_long(&raw.as_bytes()[..max_line]));
+            continue;
+        }
         fill(
             &mut line,
             raw.as_bytes(),
@@ -103,6 +119,23 @@ pub fn for_each_line_of_chunk<'a>(
         }
         return;
     }
+    let valid = simdutf8::basic::from_utf8(chunk.data());
+    if !chained {
+        // Nothing carries from line to line: the loops of `for_each_line_str` and `parse_line`,
+        // with the parse inlined into the first (a call per line costs a few percent).
+        match valid {
+            Ok(text) => lines_of_str(text, opts, expect, max_line, each),
+            Err(_) => {
+                for raw in chunk.lines() {
+                    each(&match raw.len() > max_line {
+                        true => too_long(&raw[..max_line]),
+                        false => parse_line_as(raw, opts, expect),
+                    });
+                }
+            }
+        }
+        return;
+    }
     let mut opts = ParseOptions { near: None, ..*opts };
     let mut line = Line {
         header: SyslogHeader::default(),
@@ -110,37 +143,33 @@ pub fn for_each_line_of_chunk<'a>(
         raw: b"",
     };
     // Whether the previous line's instant is known (or was asked of the chunk before).
-    let mut settled = !chained;
+    let mut settled = false;
     let mut one = |raw: &'a [u8], text: Option<Text<'a>>| {
         if raw.len() > max_line {
             each(&too_long(&raw[..max_line]));
             return;
         }
         fill(&mut line, raw, &opts, expect, text);
-        if chained {
-            if let Some(t) = instant(&line) {
-                if !settled {
-                    settled = true;
-                    if opts.zone.changes_near(t, 2 * HOUR) {
-                        opts.near = chunk.handed_in();
-                        if opts.near.is_some() {
-                            fill(&mut line, raw, &opts, expect, text);
-                        }
+        if let Some(t) = instant(&line) {
+            if !settled {
+                settled = true;
+                if opts.zone.changes_near(t, 2 * HOUR) {
+                    opts.near = chunk.handed_in();
+                    if opts.near.is_some() {
+                        fill(&mut line, raw, &opts, expect, text);
                     }
                 }
-                opts.near = instant(&line);
             }
+            opts.near = instant(&line);
         }
         each(&line);
     };
-    match simdutf8::basic::from_utf8(chunk.data()) {
+    match valid {
         // One UTF-8 validation per chunk, not one per line.
         Ok(text) => StrLines::new(text).for_each(|raw| one(raw.as_bytes(), Some(Text::validated(raw)))),
         Err(_) => chunk.lines().for_each(|raw| one(raw, None)),
     }
-    if chained {
-        chunk.hand_on(if settled { opts.near } else { chunk.handed_in() });
-    }
+    chunk.hand_on(if settled { opts.near } else { chunk.handed_in() });
 }
 
 const HOUR: Micros = 3_600_000_000;

@@ -187,31 +187,36 @@ enum Reading {
     Mixed,
 }
 
-/// The last local hour converted on this thread, in which zone, and how it reads.
-#[derive(Clone, Copy)]
-struct KnownHour {
-    zone: *const NamedZone,
-    hour: i64,
-    reading: Reading,
-}
+/// The last local hour of one offset converted on this thread: its zone (as an address), the
+/// hour, and the offset. The common case, read in two compares and a subtraction.
+type PlainHour = (usize, i64, i64);
+
+/// The last local hour converted on this thread that holds a change of offset, and how it
+/// reads: the lines of a skipped or repeated hour do not ask the database per line either.
+type OddHour = (usize, i64, Reading);
 
 impl NamedZone {
     #[inline]
     fn to_utc(&self, local: Micros, near: Option<Micros>) -> Micros {
         thread_local! {
-            static LAST: Cell<Option<KnownHour>> = const { Cell::new(None) };
+            static PLAIN: Cell<PlainHour> = const { Cell::new((0, i64::MIN, 0)) };
+            static ODD: Cell<Option<OddHour>> = const { Cell::new(None) };
         }
         let hour = local.div_euclid(HOUR);
-        let reading = match LAST.get() {
-            Some(k) if k.hour == hour && std::ptr::eq(k.zone, self) => k.reading,
+        let me = self as *const NamedZone as usize;
+        let (zone, known, off) = PLAIN.get();
+        if zone == me && known == hour {
+            return local - off;
+        }
+        let reading = match ODD.get() {
+            Some((zone, known, r)) if zone == me && known == hour => r,
             _ => {
-                let reading = self.hour_reading(hour);
-                LAST.set(Some(KnownHour {
-                    zone: self,
-                    hour,
-                    reading,
-                }));
-                reading
+                let r = self.hour_reading(hour);
+                match r {
+                    Reading::One(off) => PLAIN.set((me, hour, off)),
+                    r => ODD.set(Some((me, hour, r))),
+                }
+                r
             }
         };
         let reading = match reading {
