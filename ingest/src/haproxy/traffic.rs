@@ -137,10 +137,22 @@ fn proxied<'a>(
             total,
             total_logasap,
         };
-        let (st, rest) = full(next_field(rest), RejectReason::BadStatus)?;
-        let status = status(st).ok_or(RejectReason::BadStatus)?;
-        let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
-        let (bytes_read, bytes_logasap) = plus_u64(by).ok_or(RejectReason::BadBytes)?;
+        let (status, rest) = match short_field::<3>(rest) {
+            // Three digits, as nearly every status is.
+            Some((&[a, b, c], rest)) if is_digits([a, b, c]) => (Some(digits3([a, b, c])), rest),
+            _ => {
+                let (st, rest) = full(next_field(rest), RejectReason::BadStatus)?;
+                (status(st).ok_or(RejectReason::BadStatus)?, rest)
+            }
+        };
+        let (bytes_read, bytes_logasap, rest) = match digits_then_space(rest) {
+            Some((v, rest)) => (v, false, rest),
+            None => {
+                let (by, rest) = full(next_field(rest), RejectReason::BadBytes)?;
+                let (v, plus) = plus_u64(by).ok_or(RejectReason::BadBytes)?;
+                (v, plus, rest)
+            }
+        };
         *slot = Record::Http(HttpLog {
             client,
             accept_ts,
@@ -248,6 +260,43 @@ fn tcp<'a>(
     })
 }
 
+/// The next field when it is exactly `N` bytes long (no space among them, a space after
+/// them): what [`next_field`] would return as [`Field::Full`], without searching for the space.
+#[inline(always)]
+fn short_field<const N: usize>(i: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (head, rest) = i.split_first_chunk::<N>()?;
+    let rest = rest.strip_prefix(b" ")?;
+    (!head.contains(&b' ')).then_some((&head[..], rest))
+}
+
+/// A field of 1 to 19 digits followed by a space, read in one pass: its value and what follows
+/// the space. `None` for anything else (a sign, a longer number, no space), which the caller
+/// reads the general way.
+#[inline(always)]
+fn digits_then_space(i: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v: u64 = 0;
+    for (n, &c) in i.iter().enumerate().take(20) {
+        match c.wrapping_sub(b'0') {
+            // A 20th digit wraps, and is then refused: no space follows within the 20 bytes.
+            d @ 0..=9 => v = v.wrapping_mul(10).wrapping_add(d as u64),
+            _ if c == b' ' && n > 0 => return Some((v, &i[n + 1..])),
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn is_digits<const N: usize>(b: [u8; N]) -> bool {
+    b.iter().all(u8::is_ascii_digit)
+}
+
+/// Three ASCII digits as a number.
+#[inline(always)]
+fn digits3([a, b, c]: [u8; 3]) -> u16 {
+    (a - b'0') as u16 * 100 + (b - b'0') as u16 * 10 + (c - b'0') as u16
+}
+
 /// Marks the record cut short and stops.
 macro_rules! cut {
     ($log:expr) => {{
@@ -267,16 +316,29 @@ fn http_tail<'a>(
     log: &mut HttpLog<'a>,
     split_request: bool,
 ) -> Result<(), RejectReason> {
-    let Field::Full(cc, rest) = next_field(rest) else {
-        cut!(log)
+    // Both cookies absent, the usual case, is left as it is (`None`).
+    let rest = match rest.strip_prefix(b"- - ") {
+        Some(rest) => rest,
+        None => {
+            let Field::Full(cc, rest) = next_field(rest) else {
+                cut!(log)
+            };
+            log.req_cookie = cookie(t, cc)?;
+            let Field::Full(cs, rest) = next_field(rest) else {
+                cut!(log)
+            };
+            log.resp_cookie = cookie(t, cs)?;
+            rest
+        }
     };
-    log.req_cookie = cookie(t, cc)?;
-    let Field::Full(cs, rest) = next_field(rest) else {
-        cut!(log)
-    };
-    log.resp_cookie = cookie(t, cs)?;
-    let Field::Full(ts, rest) = next_field(rest) else {
-        cut!(log)
+    let (ts, rest) = match short_field::<4>(rest) {
+        Some(found) => found,
+        None => {
+            let Field::Full(ts, rest) = next_field(rest) else {
+                cut!(log)
+            };
+            (ts, rest)
+        }
     };
     if ts.len() != 4 {
         return Err(RejectReason::BadTerminationState);
@@ -292,10 +354,17 @@ fn http_tail<'a>(
     log.srv_conn = c.srv_conn;
     log.retries = c.retries;
     log.redispatched = c.redispatched;
-    let Field::Full(q, mut rest) = next_field(rest) else {
-        cut!(log)
+    let (sq, bq, mut rest) = match short_field::<3>(rest) {
+        // `0/0`: both queues empty, as they mostly are.
+        Some((b"0/0", rest)) => (0, 0, rest),
+        _ => {
+            let Field::Full(q, rest) = next_field(rest) else {
+                cut!(log)
+            };
+            let (sq, bq) = queues(q).ok_or(RejectReason::BadQueues)?;
+            (sq, bq, rest)
+        }
     };
-    let (sq, bq) = queues(q).ok_or(RejectReason::BadQueues)?;
     log.srv_queue = sq;
     log.backend_queue = bq;
 
@@ -349,4 +418,42 @@ fn http_tail<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The shortcuts read a field exactly as the general path does, or leave it to it.
+        #[test]
+        fn shortcuts_agree_with_next_field(i in "[0-9+ -]{0,24}|[0-9]{18,21} x") {
+            let i = i.as_bytes();
+            let general = match next_field(i) {
+                Field::Full(f, rest) => Some((f, rest)),
+                _ => None,
+            };
+            if let Some(found) = short_field::<3>(i) {
+                proptest::prop_assert_eq!(Some(found), general);
+                if let (&[a, b, c], _) = found {
+                    if is_digits([a, b, c]) {
+                        proptest::prop_assert_eq!(Some(Some(digits3([a, b, c]))), status(found.0));
+                    }
+                }
+            }
+            if let Some(found) = short_field::<4>(i) {
+                proptest::prop_assert_eq!(Some(found), general);
+            }
+            if let Some((v, rest)) = digits_then_space(i) {
+                let (f, r) = general.unwrap();
+                proptest::prop_assert_eq!(plus_u64(f), Some((v, false)));
+                proptest::prop_assert_eq!(rest, r);
+            } else if let Some((f, _)) = general {
+                proptest::prop_assert!(
+                    f.first().is_none_or(|c| !c.is_ascii_digit()) || plus_u64(f).is_none() || f.len() > 19,
+                    "a plain number the shortcut missed"
+                );
+            }
+        }
+    }
 }
