@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use weir_ingest::read::{for_each_chunk, Chunking};
-use weir_ingest::{for_each_line_str, parse_line_as, Expect};
+use weir_ingest::{for_each_line_str, parse_line_as, Expect, ParseOptions};
 use weir_model::{Line, Record, RejectReason};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
@@ -37,6 +37,8 @@ pub struct Args {
     /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
     #[arg(long, default_value = "UTC")]
     timezone: String,
+    #[command(flatten)]
+    formats: inputs::FormatArgs,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -83,7 +85,13 @@ struct Worker {
 
 /// Runs `weir import`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let opts = inputs::parse_options(&args.timezone)?;
+    let opts = ParseOptions {
+        formats: inputs::formats(
+            args.formats.log_format.as_deref(),
+            args.formats.haproxy_config.as_deref(),
+        )?,
+        ..inputs::parse_options(&args.timezone)?
+    };
     let expect = Expect::from(args.format);
     let inputs = inputs::inputs(&args.files);
     let threads = inputs::threads(args.threads);

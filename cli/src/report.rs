@@ -49,6 +49,8 @@ pub struct Args {
     /// The zone HAProxy wrote its accept dates in: UTC or a fixed offset such as +02:00.
     #[arg(long, default_value = "UTC")]
     timezone: String,
+    #[command(flatten)]
+    formats: inputs::FormatArgs,
     /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
     /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
     /// with SIGBUS; use this when that may happen.
@@ -95,6 +97,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args)?;
     let opts = ParseOptions {
         request_line: spec.uses_request_line(),
+        formats: inputs::formats(
+            args.formats.log_format.as_deref(),
+            args.formats.haproxy_config.as_deref(),
+        )?,
         ..inputs::parse_options(&args.timezone)?
     };
     let proto = ReportAccumulator::new(spec).map_err(|e| UsageError(format!("{e}")))?;

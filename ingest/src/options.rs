@@ -1,7 +1,10 @@
 //! What a parser needs to know that the line does not say: the time zone HAProxy wrote its
-//! accept dates in, and the year to give RFC 3164 timestamps, which carry none.
+//! accept dates in, the year to give RFC 3164 timestamps, which carry none, and the custom
+//! `log-format`s the lines were written with.
 
 use weir_model::Micros;
+
+use crate::haproxy::logformat::Formats;
 
 /// A fixed UTC offset for HAProxy's zone-less accept dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,6 +65,9 @@ pub struct ParseOptions {
     /// and `truncated` is not looked for past the capture blocks. A line is parsed or rejected
     /// alike either way, since nothing after the opening quote can make it a reject.
     pub request_line: bool,
+    /// Custom `log-format`s, tried before the built-in layouts; `None` reads built-in
+    /// layouts only.
+    pub formats: Option<Formats>,
 }
 
 impl Default for ParseOptions {
@@ -70,6 +76,7 @@ impl Default for ParseOptions {
             zone: Zone::UTC,
             year: 1970,
             request_line: true,
+            formats: None,
         }
     }
 }

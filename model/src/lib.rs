@@ -10,9 +10,11 @@
 //! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
 //! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
 
+pub mod fields;
 pub mod record;
 pub mod time;
 
+pub use fields::{Fields, Span, MAX_FIELDS};
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     SyslogHeader, TcpLog, Timer, Timings, TlsInfo,

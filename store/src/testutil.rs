@@ -2,8 +2,8 @@
 
 use weir_model::time::micros_from_civil;
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Micros, Record, Reject, RejectReason, RequestLine,
-    SyslogHeader, TcpLog, Timings, TlsInfo,
+    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Line, Micros, Record, Reject, RejectReason,
+    RequestLine, SyslogHeader, TcpLog, Timings, TlsInfo,
 };
 
 /// 2026-11-22 01:22:06.958 UTC plus `ms` milliseconds.
@@ -78,6 +78,7 @@ pub(crate) fn http(ts: Micros) -> HttpLog<'static> {
         }),
         truncated: false,
         clf: false,
+        fields: Fields::EMPTY,
     }
 }
 
@@ -109,6 +110,7 @@ pub(crate) fn bad_http(ts: Micros) -> HttpLog<'static> {
         tls: None,
         truncated: true,
         clf: true,
+        fields: Fields::EMPTY,
         retries: 3,
         redispatched: true,
         ..http(ts)
@@ -141,6 +143,7 @@ pub(crate) fn tcp(ts: Micros) -> TcpLog<'static> {
         redispatched: false,
         srv_queue: 0,
         backend_queue: 0,
+        fields: Fields::EMPTY,
     }
 }
 
