@@ -135,9 +135,7 @@ fn parse_into<'a>(
     let parsed = match expect {
         Expect::App => Some(Message::NotHaproxy),
         _ => match opts.formats {
-            Some(f) => {
-                f.0.parse_into(msg, opts, &mut out.record, text, out.header.timestamp)
-            }
+            Some(f) => f.0.parse_into(msg, opts, &mut out.record, text, &out.header),
             None => haproxy::parse_message_into(msg, opts, &mut out.record, text),
         },
     };

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use arrow_array::cast::AsArray;
-use arrow_array::Array;
 use arrow_array::types::{Int16Type, TimestampMicrosecondType};
+use arrow_array::Array;
 use weir_store::{read_table, Table, SPOOL_FORMAT_VERSION};
 
 fn golden(version: u32) -> PathBuf {

@@ -257,15 +257,152 @@ pub(crate) struct VarStep {
     pub escaped: bool,
     /// `X`: printed in hex.
     pub hex: bool,
+    /// How the value's end is found, decided from the shape and the step after it.
+    pub end: End,
+    /// A capture block or list, which HAProxy leaves out when nothing is captured.
+    pub optional: bool,
+}
+
+/// How a value's end is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// At its closing quote (`E`: one without a backslash before it).
+    Quoted { escaped: bool },
+    /// A capture block `{...}` (quoted: `"{...}"`), at its closing brace.
+    Block { quoted: bool },
+    /// A date of fixed width.
+    Fixed(usize),
+    /// A number followed by a literal: after its digits (and a leading `+` or `-`), where the
+    /// literal must follow; anything else is read as [`End::Literal`].
+    Digits,
+    /// Where the next literal starts.
+    Literal,
+    /// An address before a `:` literal: at the last colon of its word (IPv6).
+    IpColon,
+    /// A request line before a literal opening with a space: at that literal after the
+    /// line's own two spaces.
+    Request,
+    /// Followed by a variable: at the next space.
+    Space,
+    /// The last step: the rest of the message.
+    Rest,
+}
+
+impl End {
+    /// How a value of `v` followed by `next` ends.
+    fn of(v: &VarStep, next: Option<&Step>) -> End {
+        if v.quoted && v.shape != Shape::List {
+            return match v.shape {
+                Shape::Block => End::Block { quoted: true },
+                _ => End::Quoted { escaped: v.escaped },
+            };
+        }
+        match (v.shape, next) {
+            (Shape::Block, _) => End::Block { quoted: false },
+            (Shape::DateMs, _) => End::Fixed(24),
+            (Shape::DateZone, _) => End::Fixed(26),
+            (_, None) => End::Rest,
+            (_, Some(Step::Var(_))) => End::Space,
+            (Shape::Ip, Some(Step::Lit(l))) if l.bytes[0] == b':' => End::IpColon,
+            (Shape::Number, Some(Step::Lit(_))) if !v.hex => End::Digits,
+            (_, Some(Step::Lit(l))) if v.var == Var::Request && l.bytes[0] == b' ' => End::Request,
+            (_, Some(Step::Lit(_))) => End::Literal,
+        }
+    }
+}
+
+/// Literal bytes of a format, with their first eight bytes as a masked word: most literals are
+/// a few bytes (`/`, ` `, `" port=`), and one compare of a word beats a call to `memcmp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Literal {
+    pub bytes: Box<[u8]>,
+    /// Ends in a separator.
+    pub ends_in_space: bool,
+    head: u64,
+    mask: u64,
+}
+
+impl Literal {
+    pub(crate) fn new(bytes: Vec<u8>) -> Literal {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        let mask = if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+        Literal {
+            ends_in_space: bytes.ends_with(b" "),
+            bytes: bytes.into_boxed_slice(),
+            head: u64::from_le_bytes(word),
+            mask,
+        }
+    }
+
+    /// `hay` starts with these bytes.
+    #[inline(always)]
+    pub(crate) fn at(&self, hay: &[u8]) -> bool {
+        match hay.first_chunk::<8>() {
+            Some(w) => {
+                u64::from_le_bytes(*w) & self.mask == self.head
+                    && (self.bytes.len() <= 8 || hay.get(8..self.bytes.len()) == Some(&self.bytes[8..]))
+            }
+            None => hay.starts_with(&self.bytes),
+        }
+    }
 }
 
 /// A step of a compiled format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
     /// Bytes that must be there (a separator is one space).
-    Lit(Box<[u8]>),
+    Lit(Literal),
     /// A value.
     Var(VarStep),
+}
+
+/// A variable and the literal after it, which the parser handles together (the literal ends
+/// the value, so it is found once). A capture block keeps its literal apart: when the block is
+/// absent, HAProxy leaves out the separator too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub var: Option<VarStep>,
+    pub lit: Option<Literal>,
+    /// For a capture block: the literal after it, which ends the value but is matched by the
+    /// next part.
+    pub bound: Option<Literal>,
+}
+
+impl Part {
+    fn pair(steps: &[Step]) -> Box<[Part]> {
+        let mut parts = Vec::with_capacity(steps.len());
+        let mut k = 0;
+        while let Some(step) = steps.get(k) {
+            k += 1;
+            parts.push(match step {
+                Step::Lit(l) => Part {
+                    var: None,
+                    lit: Some(l.clone()),
+                    bound: None,
+                },
+                Step::Var(v) => {
+                    let next = match steps.get(k) {
+                        Some(Step::Lit(l)) => Some(l.clone()),
+                        _ => None,
+                    };
+                    let (lit, bound) = if v.optional {
+                        (None, next)
+                    } else {
+                        k += usize::from(next.is_some());
+                        (next, None)
+                    };
+                    Part {
+                        var: Some(v.clone()),
+                        lit,
+                        bound,
+                    }
+                }
+            });
+        }
+        parts.into_boxed_slice()
+    }
 }
 
 /// Whether a format's lines are HTTP requests or TCP sessions.
@@ -336,7 +473,10 @@ impl Builtin {
 #[derive(Clone, PartialEq, Eq)]
 pub struct LogFormat {
     source: String,
+    /// The steps, as written.
     pub(crate) steps: Box<[Step]>,
+    /// The same steps paired for the parser: each variable with the literal after it.
+    pub(crate) parts: Box<[Part]>,
     pub(crate) names: &'static [&'static str],
     pub(crate) layout: Layout,
     /// Has `%ft` or `%f`: a line names its frontend.
@@ -527,7 +667,7 @@ impl LogFormat {
         for it in items {
             let p = match it {
                 Err(lit) => {
-                    steps.push(Step::Lit(lit.into_boxed_slice()));
+                    steps.push(Step::Lit(Literal::new(lit)));
                     continue;
                 }
                 Ok(p) => p,
@@ -624,11 +764,23 @@ impl LogFormat {
                 quoted: quotable && p.flags.quote,
                 escaped: p.flags.escape,
                 hex: p.flags.hex,
+                end: End::Rest,
+                optional: matches!(p.shape, Shape::Block | Shape::List),
             }));
+        }
+        for k in 0..steps.len() {
+            let end = match (&steps[k], steps.get(k + 1)) {
+                (Step::Var(v), next) => End::of(v, next),
+                _ => continue,
+            };
+            if let Step::Var(v) = &mut steps[k] {
+                v.end = end;
+            }
         }
         let names_frontend = has(Var::FrontendTransport) || has(Var::Frontend);
         Ok(LogFormat {
             source: source.to_owned(),
+            parts: Part::pair(&steps),
             steps: steps.into_boxed_slice(),
             names: Box::leak(names.into_boxed_slice()),
             layout,

@@ -3,9 +3,9 @@
 //! another format); nothing is allocated and every stored string is a slice of the message.
 
 use weir_model::time::MICROS_PER_SEC;
-use weir_model::{Captures, Fields, HttpLog, Micros, Record, Span, TcpLog, TlsInfo};
+use weir_model::{Captures, Fields, HttpLog, Micros, Record, Span, TcpLog, Timings, TlsInfo};
 
-use super::{Layout, LogFormat, Shape, Step, Target, Var, VarStep};
+use super::{End, Layout, Literal, LogFormat, Shape, Target, VarStep};
 use crate::haproxy::fields::{
     civil_datetime, cookie, d2, dec_u32, dec_u64, find, find_near, fraction, plus_u64, status, timer, Text,
 };
@@ -89,36 +89,53 @@ impl LogFormat {
             };
         }
         let mut when = When::default();
-        let mut pos = 0usize;
+        let mut rest: &'a [u8] = msg;
         // An absent capture block takes its separator with it.
         let mut skip_space = false;
-        let steps = &self.steps[..];
-        for (k, step) in steps.iter().enumerate() {
-            match step {
-                Step::Lit(l) => {
-                    let rest = &msg[pos..];
-                    if rest.starts_with(l) {
-                        pos += l.len();
-                    } else if skip_space && l[0] == b' ' && rest.starts_with(&l[1..]) {
-                        pos += l.len() - 1;
-                    } else {
-                        return None;
-                    }
+        let mut prev_space = false;
+        for part in self.parts.iter() {
+            if let Some(v) = &part.var {
+                if v.optional && absent_block(v, rest) {
+                    skip_space = prev_space;
+                } else {
                     skip_space = false;
-                }
-                Step::Var(v) => {
-                    if absent_block(v, &msg[pos..]) {
-                        skip_space = k > 0 && matches!(&steps[k - 1], Step::Lit(l) if l.ends_with(b" "));
-                        continue;
+                    if let (End::Digits, Some(l), Some(n)) = (v.end, &part.lit, Number::scan(rest)) {
+                        let (value, after) = rest.split_at(n.len);
+                        if l.at(after) && store_number(v, &n, offset(msg, value), &mut when, out).is_some() {
+                            rest = &after[l.bytes.len()..];
+                            prev_space = l.ends_in_space;
+                            continue;
+                        }
                     }
-                    skip_space = false;
-                    let (start, end, next) = extent(v, msg, pos, steps.get(k + 1))?;
-                    store(v, t, msg, start, end, zone, &mut when, out)?;
-                    pos = next;
+                    let (value, after, took_literal) =
+                        extent(v, rest, part.lit.as_ref().or(part.bound.as_ref()))?;
+                    store(v, t, msg, value, zone, &mut when, out)?;
+                    prev_space = false;
+                    match &part.lit {
+                        Some(l) if took_literal => {
+                            rest = after;
+                            prev_space = l.ends_in_space;
+                            continue;
+                        }
+                        // The bound literal is the next part's to match.
+                        None if took_literal => rest = &rest[value.len()..],
+                        _ => rest = after,
+                    }
                 }
             }
+            if let Some(l) = &part.lit {
+                rest = if l.at(rest) {
+                    &rest[l.bytes.len()..]
+                } else if skip_space && l.bytes[0] == b' ' && rest.starts_with(&l.bytes[1..]) {
+                    &rest[l.bytes.len() - 1..]
+                } else {
+                    return None;
+                };
+                skip_space = false;
+                prev_space = l.ends_in_space;
+            }
         }
-        if pos != msg.len() {
+        if !rest.is_empty() {
             return None;
         }
         out.accept_ts = match when.date {
@@ -128,6 +145,94 @@ impl LogFormat {
         };
         Some(())
     }
+}
+
+/// A number as HAProxy prints it: digits with an optional `+` (logasap, redispatch) and `-`
+/// (`-1`, a stage never reached) before them.
+struct Number {
+    value: u64,
+    plus: bool,
+    minus: bool,
+    /// Bytes it took.
+    len: usize,
+}
+
+impl Number {
+    /// The number at the start of `b`: at least one digit, at most 18.
+    #[inline(always)]
+    fn scan(b: &[u8]) -> Option<Number> {
+        let plus = b.first() == Some(&b'+');
+        let b2 = &b[usize::from(plus)..];
+        let minus = b2.first() == Some(&b'-');
+        let body = &b2[usize::from(minus)..];
+        let (mut value, mut digits) = (0u64, 0usize);
+        for &c in body {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            value = value * 10 + u64::from(d);
+            digits += 1;
+        }
+        (digits > 0 && digits <= 18).then_some(Number {
+            value,
+            plus,
+            minus,
+            len: usize::from(plus) + usize::from(minus) + digits,
+        })
+    }
+
+    /// A timer, a status: `-1` is "none", other negative values are not HAProxy's.
+    #[inline(always)]
+    fn or_minus_one(&self) -> Option<Option<u64>> {
+        match (self.minus, self.value) {
+            (true, 1) => Some(None),
+            (true, _) => None,
+            (false, v) => Some(Some(v)),
+        }
+    }
+}
+
+/// Stores a number read by [`Number::scan`] at `start`; `None` when its target wants it in
+/// another shape (the caller then reads the value the general way).
+#[inline(always)]
+fn store_number(v: &VarStep, n: &Number, start: usize, when: &mut When, out: &mut HttpLog<'_>) -> Option<()> {
+    let plain = || (!n.plus && !n.minus).then_some(n.value);
+    let u32_of = |x: u64| u32::try_from(x).ok();
+    match v.target {
+        Target::Timer(k) => {
+            let value = match n.or_minus_one()? {
+                Some(x) => Some(i32::try_from(x).ok()?),
+                None => None,
+            };
+            set_timer(&mut out.timings, k, value, n.plus);
+        }
+        Target::Status if !n.plus => {
+            out.status = match n.or_minus_one()? {
+                Some(x) => Some(u16::try_from(x).ok()?),
+                None => None,
+            }
+        }
+        Target::Bytes if !n.minus => (out.bytes_read, out.bytes_logasap) = (n.value, n.plus),
+        Target::Retries if !n.minus => (out.retries, out.redispatched) = (u32_of(n.value)?, n.plus),
+        Target::ActConn => out.actconn = u32_of(plain()?)?,
+        Target::FeConn => out.feconn = u32_of(plain()?)?,
+        Target::BeConn => out.beconn = u32_of(plain()?)?,
+        Target::SrvConn => out.srv_conn = u32_of(plain()?)?,
+        Target::SrvQueue => out.srv_queue = u32_of(plain()?)?,
+        Target::BackendQueue => out.backend_queue = u32_of(plain()?)?,
+        Target::ClientPort => out.client.port = u16::try_from(plain()?).ok(),
+        Target::Millis => when.millis = Some(u32_of(plain()?).filter(|ms| *ms < 1000)?),
+        Target::Field(i) => {
+            out.fields.spans[usize::from(i)] = Span {
+                start: u16::try_from(start).ok().filter(|s| *s != u16::MAX)?,
+                len: u16::try_from(n.len).ok()?,
+            }
+        }
+        Target::Skip => {}
+        _ => return None,
+    }
+    Some(())
 }
 
 /// A capture variable (`%hr`, `%hsl`, ...) that printed nothing: HAProxy prints no block when
@@ -142,73 +247,90 @@ fn absent_block(v: &VarStep, rest: &[u8]) -> bool {
     }
 }
 
-/// Where the value at `pos` starts and ends, and where the next step starts.
-#[inline]
-fn extent(v: &VarStep, m: &[u8], pos: usize, next: Option<&Step>) -> Option<(usize, usize, usize)> {
-    let rest = &m[pos..];
-    if v.quoted && v.shape != Shape::List {
-        let inner = rest.strip_prefix(b"\"")?;
-        let close = if v.escaped {
-            closing_quote_escaped(inner)?
-        } else {
-            memchr::memchr(b'"', inner)?
-        };
-        let (start, end) = (pos + 1, pos + 1 + close);
-        // A quoted capture block is `"{...}"`: the value is inside the braces.
-        if v.shape == Shape::Block {
-            if close < 2 || inner[close - 1] != b'}' {
-                return None;
-            }
-            return Some((start + 1, end - 1, end + 1));
-        }
-        return Some((start, end, end + 1));
-    }
-    let width = match v.shape {
-        Shape::DateMs => Some(24),
-        Shape::DateZone => Some(26),
-        Shape::Block => {
-            let close = memchr::memchr(b'}', rest)?;
-            return Some((pos + 1, pos + close, pos + close + 1));
-        }
-        _ => None,
-    };
-    if let Some(w) = width {
-        // `[date]` of an old HAProxy without milliseconds: up to the next literal instead.
-        if rest.len() >= w && rest[20] != b']' {
-            return Some((pos, pos + w, pos + w));
-        }
-    }
-    let end = match next {
-        None => m.len(),
-        Some(Step::Var(_)) => pos + find_near(rest, b' ').unwrap_or(rest.len()),
-        Some(Step::Lit(l)) => {
-            // IPv6 has colons: an address before `:` ends at the token's last colon.
-            if v.shape == Shape::Ip && l[0] == b':' {
-                let tok = &rest[..find_near(rest, b' ').unwrap_or(rest.len())];
-                pos + memchr::memrchr(b':', tok)?
+/// The value at the start of `rest`, what follows it, and whether the literal after the value
+/// was matched on the way (the caller then skips it).
+#[inline(always)]
+fn extent<'a>(v: &VarStep, rest: &'a [u8], lit: Option<&Literal>) -> Option<(&'a [u8], &'a [u8], bool)> {
+    let lit = || lit;
+    match v.end {
+        End::Quoted { escaped } => {
+            let inner = rest.strip_prefix(b"\"")?;
+            let close = if escaped {
+                closing_quote_escaped(inner)?
             } else {
-                // A request line `METHOD URI VERSION` has two spaces of its own.
-                let from = if v.var == Var::Request && l[0] == b' ' && !rest.starts_with(b"<BADREQ>") {
-                    let a = find_near(rest, b' ')? + 1;
-                    a + find_near(&rest[a..], b' ')? + 1
-                } else {
-                    0
-                };
-                pos + from + find_literal(&rest[from..], l)?
-            }
+                memchr::memchr(b'"', inner)?
+            };
+            Some((&inner[..close], &inner[close + 1..], false))
         }
-    };
-    Some((pos, end, end))
+        End::Block { quoted: true } => {
+            let inner = rest.strip_prefix(b"\"{")?;
+            let close = memchr::memchr(b'"', inner)?;
+            let value = inner[..close].strip_suffix(b"}")?;
+            Some((value, &inner[close + 1..], false))
+        }
+        End::Block { quoted: false } => {
+            let inner = rest.strip_prefix(b"{")?;
+            let close = memchr::memchr(b'}', inner)?;
+            Some((&inner[..close], &inner[close + 1..], false))
+        }
+        // `[date]` of an old HAProxy without milliseconds: up to the next literal instead.
+        End::Fixed(w) if rest.len() >= w && rest[20] != b']' => {
+            let (value, after) = rest.split_at(w);
+            Some((value, after, false))
+        }
+        End::IpColon => {
+            let tok = &rest[..find_near(rest, b' ').unwrap_or(rest.len())];
+            let (value, after) = rest.split_at(memchr::memrchr(b':', tok)?);
+            Some((value, after, false))
+        }
+        End::Request if !rest.starts_with(b"<BADREQ>") => {
+            let a = find_near(rest, b' ')? + 1;
+            let from = a + find_near(&rest[a..], b' ')? + 1;
+            up_to_literal(rest, from, lit()?)
+        }
+        End::Space => {
+            let (value, after) = rest.split_at(find_near(rest, b' ').unwrap_or(rest.len()));
+            Some((value, after, false))
+        }
+        End::Rest => Some((rest, &[], false)),
+        End::Literal | End::Digits | End::Request | End::Fixed(_) => match lit() {
+            Some(l) => up_to_literal(rest, 0, l),
+            None => Some((rest, &[], false)),
+        },
+    }
 }
 
-/// The first occurrence of `lit` in `hay`.
-#[inline]
-fn find_literal(hay: &[u8], lit: &[u8]) -> Option<usize> {
-    let first = lit[0];
-    let mut from = 0;
+/// The value up to the first `l` at or after `from`, and what follows `l`.
+#[inline(always)]
+fn up_to_literal<'a>(rest: &'a [u8], from: usize, l: &Literal) -> Option<(&'a [u8], &'a [u8], bool)> {
+    let end = from + find_literal(&rest[from..], l)?;
+    Some((&rest[..end], &rest[end + l.bytes.len()..], true))
+}
+
+/// Where `value`, a slice of `msg`, starts in it.
+#[inline(always)]
+fn offset(msg: &[u8], value: &[u8]) -> usize {
+    value.as_ptr() as usize - msg.as_ptr() as usize
+}
+
+/// The first occurrence of `lit` in `hay`. Values are short: the first candidate is almost
+/// always the one.
+#[inline(always)]
+fn find_literal(hay: &[u8], lit: &Literal) -> Option<usize> {
+    let first = lit.bytes[0];
+    let at = find_near(hay, first)?;
+    if lit.at(&hay[at..]) {
+        return Some(at);
+    }
+    find_literal_after(hay, lit, at + 1)
+}
+
+/// [`find_literal`] past a false start.
+#[inline(never)]
+fn find_literal_after(hay: &[u8], lit: &Literal, mut from: usize) -> Option<usize> {
     loop {
-        let at = from + find_near(&hay[from..], first)?;
-        if hay[at..].starts_with(lit) {
+        let at = from + find_near(hay.get(from..)?, lit.bytes[0])?;
+        if lit.at(&hay[at..]) {
             return Some(at);
         }
         from = at + 1;
@@ -266,14 +388,12 @@ fn present(b: &[u8]) -> Option<&[u8]> {
 fn store<'a>(
     v: &VarStep,
     t: Text<'a>,
-    m: &'a [u8],
-    start: usize,
-    end: usize,
+    msg: &'a [u8],
+    b: &'a [u8],
     zone: Zone,
     when: &mut When,
     out: &mut HttpLog<'a>,
 ) -> Option<()> {
-    let b = &m[start..end];
     let s = || t.of(b).ok();
     let opt_s = || match present(b) {
         Some(p) => t.of(p).ok().map(Some),
@@ -317,14 +437,7 @@ fn store<'a>(
         Target::Server => out.server = s()?,
         Target::Timer(k) => {
             let (value, logasap) = timer(b)?;
-            let tm = &mut out.timings;
-            match k {
-                0 => tm.request = value,
-                1 => tm.queue = value,
-                2 => tm.connect = value,
-                3 => tm.response = value,
-                _ => (tm.total, tm.total_logasap) = (value, logasap),
-            }
+            set_timer(&mut out.timings, k, value, logasap);
         }
         Target::Status => out.status = status(b)?,
         Target::Bytes => (out.bytes_read, out.bytes_logasap) = plus_u64(b)?,
@@ -384,7 +497,7 @@ fn store<'a>(
             out.fields.spans[usize::from(i)] = match present(b) {
                 // HAProxy never writes a line past 65535 bytes; a longer one is not its.
                 Some(_) => Span {
-                    start: u16::try_from(start).ok().filter(|s| *s != u16::MAX)?,
+                    start: u16::try_from(offset(msg, b)).ok().filter(|s| *s != u16::MAX)?,
                     len: u16::try_from(b.len()).ok()?,
                 },
                 None => Span::NONE,
@@ -393,6 +506,18 @@ fn store<'a>(
         Target::Skip => {}
     }
     Some(())
+}
+
+/// Sets timer `k` (in log order); `logasap` counts for the total only.
+#[inline(always)]
+fn set_timer(tm: &mut Timings, k: u8, value: Option<i32>, logasap: bool) {
+    match k {
+        0 => tm.request = value,
+        1 => tm.queue = value,
+        2 => tm.connect = value,
+        3 => tm.response = value,
+        _ => (tm.total, tm.total_logasap) = (value, logasap),
+    }
 }
 
 /// A small decimal that may be absent (`-`).

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use weir_model::{Micros, Record, RejectReason};
+use weir_model::{HttpLog, Record, RejectReason, SyslogHeader};
 
 use super::parse::to_tcp;
 use super::{Builtin, FormatError, Layout, LogFormat};
@@ -125,8 +125,10 @@ impl FormatSet {
             || (entry.default && !self.assigned.iter().any(|f| f == frontend))
     }
 
-    /// [`parse_message_into`] with the custom formats tried first. `fallback_ts` is the
-    /// syslog header's time, the accept date of a format that prints none.
+    /// [`parse_message_into`] with the custom formats tried first. The syslog `header` gives
+    /// the accept date of a format that prints none, and tells HAProxy's own lines (tag
+    /// `haproxy`) apart: one that is neither a custom format's, a built-in layout's, nor an
+    /// event is a reject rather than an application line.
     #[inline]
     pub(crate) fn parse_into<'a>(
         &self,
@@ -134,8 +136,9 @@ impl FormatSet {
         opts: &ParseOptions,
         slot: &mut Record<'a>,
         text: Option<Text<'a>>,
-        fallback_ts: Option<Micros>,
+        header: &SyslogHeader<'_>,
     ) -> Option<Message<'a>> {
+        let fallback_ts = header.timestamp;
         if !self.entries.is_empty() {
             let mut msg = msg;
             while let [rest @ .., b'\n' | b'\r'] = msg {
@@ -155,10 +158,13 @@ impl FormatSet {
                     }
                 }) {
                     let entry = &self.entries[k];
-                    let mut log = weir_model::HttpLog::default();
+                    // Filled in place: a record is some 600 bytes. On a mismatch the slot holds a
+                    // partial record, which every later outcome replaces.
+                    *slot = Record::Http(HttpLog::default());
+                    let Record::Http(log) = slot else { continue };
                     if entry
                         .format
-                        .parse_into(msg, t, opts.zone, fallback_ts, &mut log)
+                        .parse_into(msg, t, opts.zone, fallback_ts, log)
                         .is_none()
                         || !self.accepts(entry, log.frontend)
                     {
@@ -166,17 +172,17 @@ impl FormatSet {
                     }
                     LAST.set((self.id, k));
                     return match entry.format.layout {
-                        Layout::Http => {
-                            *slot = Record::Http(log);
-                            None
-                        }
-                        Layout::Tcp => Some(Message::Tcp(to_tcp(&log))),
+                        Layout::Http => None,
+                        Layout::Tcp => Some(Message::Tcp(to_tcp(log))),
                     };
                 }
             }
         }
         match parse_message_into(msg, opts, slot, text) {
             Some(Message::Reject(_)) if !self.is_empty() => {
+                Some(Message::Reject(RejectReason::NoFormatMatch))
+            }
+            Some(Message::NotHaproxy) if !self.is_empty() && header.app == Some("haproxy") => {
                 Some(Message::Reject(RejectReason::NoFormatMatch))
             }
             other => other,

@@ -240,7 +240,8 @@ fn compile_errors_name_the_item() {
     // `%%`, separators that merge, and the layout.
     let f = LogFormat::compile("  %ci   100%% %B").unwrap();
     assert_eq!(f.layout(), Layout::Tcp);
-    assert_eq!(f.steps[1], Step::Lit(b" 100% ".to_vec().into_boxed_slice()));
+    assert_eq!(f.steps[1], Step::Lit(Literal::new(b" 100% ".to_vec())));
+    assert_eq!(f.parts.len(), 2);
     assert_eq!(LogFormat::compile("%ci %ST").unwrap().layout(), Layout::Http);
     assert_eq!(
         LogFormat::compile(r"%ci\ %ST").unwrap().steps,
@@ -298,8 +299,14 @@ fn format_set_picks_by_frontend() {
         panic!()
     };
     assert_eq!(r.reason, RejectReason::NoFormatMatch);
-    // Events stay events.
+    // Events stay events; another line of HAProxy's is a reject, another program's an app line.
     assert!(matches!(rec("Proxy fe_a started."), Record::App(_)));
+    let Record::Reject(r) = rec("fe_q something else") else {
+        panic!()
+    };
+    assert_eq!(r.reason, RejectReason::NoFormatMatch);
+    let other = parse_line(b"<134>Nov 22 01:22:06 lb app[1]: fe_q something else", &opts).record;
+    assert!(matches!(other, Record::App(_)));
 }
 
 fn field_is_a_slice_of(msg: &[u8], s: &str) -> bool {
