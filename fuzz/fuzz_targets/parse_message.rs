@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         zone,
         year: 2026,
         request_line,
+        formats: None,
     };
     let inside = |s: &str| {
         let (p, b) = (s.as_ptr() as usize, msg.as_ptr() as usize);
