@@ -35,13 +35,13 @@ fuzz_target!(|data: &[u8]| {
                     inside(s);
                 }
                 h.req_headers.iter().chain(&h.resp_headers).for_each(|c| inside(c.0));
-                h.fields.iter().filter_map(|(_, v)| v).for_each(inside);
+                h.fields.for_each(|_, v| v.into_iter().for_each(inside));
             }
             Some(Record::Tcp(t)) => {
                 for s in [t.frontend, t.backend, t.server, t.termination_state, t.client.ip] {
                     inside(s);
                 }
-                t.fields.iter().filter_map(|(_, v)| v).for_each(inside);
+                t.fields.for_each(|_, v| v.into_iter().for_each(inside));
             }
             _ => {}
         }

@@ -14,7 +14,7 @@ pub mod fields;
 pub mod record;
 pub mod time;
 
-pub use fields::{Fields, Span, MAX_FIELDS};
+pub use fields::{FieldSource, Fields};
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     SyslogHeader, TcpLog, Timer, Timings, TlsInfo,

@@ -222,10 +222,10 @@ fn string_map() -> MapBuilder<StringBuilder, StringBuilder> {
 /// value logged as absent (`-`) is a null.
 #[inline]
 fn append_fields(b: &mut MapBuilder<StringBuilder, StringBuilder>, f: &Fields<'_>) {
-    for (name, value) in f.iter() {
+    f.for_each(|name, value| {
         b.keys().append_value(name);
         b.values().append_option(value);
-    }
+    });
     // Infallible: keys and values were appended in pairs just above.
     let _ = b.append(true);
 }

@@ -188,3 +188,19 @@ pub(crate) fn reject_line(raw: &'static [u8], header: SyslogHeader<'static>) -> 
         raw,
     }
 }
+
+/// A stand-in for a compiled log format: the values of `ID` and `ssl_fc` are the words of the
+/// text after their `=`, `-` for none.
+pub(crate) struct WordFields;
+
+impl weir_model::FieldSource for WordFields {
+    fn names(&self) -> &'static [&'static str] {
+        &["ID", "ssl_fc"]
+    }
+
+    fn each_value<'t>(&self, text: &'t str, each: &mut dyn FnMut(&'static str, Option<&'t str>)) {
+        for (name, word) in self.names().iter().zip(text.split(' ')) {
+            each(name, word.split_once('=').map(|(_, v)| v).filter(|v| *v != "-"));
+        }
+    }
+}

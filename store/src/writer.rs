@@ -711,13 +711,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
         let (mut bad, good) = (bad_http(at(10)), http(at(0)));
-        let mut spans = [weir_model::Span::NONE; weir_model::MAX_FIELDS];
-        spans[0] = weir_model::Span { start: 3, len: 3 };
-        bad.fields = weir_model::Fields {
-            names: &["ID", "ssl_fc"],
-            text: "id=abc ssl=-",
-            spans,
-        };
+        bad.fields = weir_model::Fields::new(&crate::testutil::WordFields, "id=abc ssl=-");
         let meta = RecordMeta {
             received_at: Some(at(100)),
             peer: None,

@@ -742,7 +742,7 @@ impl LogFormat {
                 Some(t) => t,
                 None if names.contains(&p.name.as_str()) => Target::Skip,
                 None => {
-                    if names.len() == weir_model::MAX_FIELDS {
+                    if names.len() == parse::MAX_FIELDS {
                         return Err(error(
                             &format!("%{}", p.name),
                             "too many values without a column (at most 32)",

@@ -3,7 +3,7 @@
 //! another format); nothing is allocated and every stored string is a slice of the message.
 
 use weir_model::time::MICROS_PER_SEC;
-use weir_model::{Captures, Fields, HttpLog, Micros, Record, Span, TcpLog, Timings, TlsInfo};
+use weir_model::{Captures, FieldSource, Fields, HttpLog, Micros, Record, TcpLog, Timings, TlsInfo};
 
 use super::{End, Layout, Literal, LogFormat, Shape, Target, VarStep};
 use crate::haproxy::fields::{
@@ -45,7 +45,7 @@ impl LogFormat {
     /// record, or `None` when the message does not have this format's shape. `fallback_ts` is
     /// the accept date of a format that prints none (the syslog header's time).
     pub fn parse<'a>(
-        &self,
+        &'a self,
         msg: &'a [u8],
         opts: &ParseOptions,
         fallback_ts: Option<Micros>,
@@ -57,6 +57,58 @@ impl LogFormat {
             Layout::Http => Record::Http(log),
             Layout::Tcp => Record::Tcp(to_tcp(&log)),
         })
+    }
+}
+
+/// The most values one format can put into `fields`; a format with more is refused when it is
+/// compiled. 32 covers every variable of HAProxy's table that has no column, and then some.
+pub(crate) const MAX_FIELDS: usize = 32;
+
+/// Where a field's value lies in the message; `start == u16::MAX` is a value logged as absent.
+/// Offsets are 16-bit: HAProxy's `len` caps a log line at 65535 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u16,
+    len: u16,
+}
+
+impl Span {
+    const NONE: Span = Span {
+        start: u16::MAX,
+        len: 0,
+    };
+}
+
+type Spans = [Span; MAX_FIELDS];
+
+/// The fields are cut out of the message again when asked for: a record carries only the
+/// format and the message, and most records' fields are never read (reports).
+impl FieldSource for LogFormat {
+    fn names(&self) -> &'static [&'static str] {
+        self.names
+    }
+
+    fn each_value<'t>(&self, text: &'t str, each: &mut dyn FnMut(&'static str, Option<&'t str>)) {
+        let mut spans = [Span::NONE; MAX_FIELDS];
+        let mut scratch = HttpLog::default();
+        let msg = text.as_bytes();
+        let parsed = self.parse_spans(
+            msg,
+            Text::validated(text),
+            Zone::UTC,
+            Some(0),
+            &mut scratch,
+            &mut spans,
+        );
+        for (name, s) in self.names.iter().zip(spans) {
+            let value = match parsed {
+                Some(()) if s.start != u16::MAX => {
+                    text.get(usize::from(s.start)..usize::from(s.start) + usize::from(s.len))
+                }
+                _ => None,
+            };
+            each(name, value);
+        }
     }
 }
 
@@ -74,20 +126,32 @@ impl LogFormat {
     /// `None` when the message does not have this format's shape.
     #[inline]
     pub(crate) fn parse_into<'a>(
-        &self,
+        &'a self,
         msg: &'a [u8],
         t: Text<'a>,
         zone: Zone,
         fallback_ts: Option<Micros>,
         out: &mut HttpLog<'a>,
     ) -> Option<()> {
+        let mut spans = [Span::NONE; MAX_FIELDS];
+        self.parse_spans(msg, t, zone, fallback_ts, out, &mut spans)?;
         if !self.names.is_empty() {
-            out.fields = Fields {
-                names: self.names,
-                text: t.of(msg).ok()?,
-                spans: [Span::NONE; weir_model::MAX_FIELDS],
-            };
+            out.fields = Fields::new(self, t.of(msg).ok()?);
         }
+        Some(())
+    }
+
+    /// [`LogFormat::parse_into`] without the fields, whose places in `msg` go into `spans`.
+    #[inline(always)]
+    fn parse_spans<'a>(
+        &self,
+        msg: &'a [u8],
+        t: Text<'a>,
+        zone: Zone,
+        fallback_ts: Option<Micros>,
+        out: &mut HttpLog<'a>,
+        spans: &mut Spans,
+    ) -> Option<()> {
         let mut when = When::default();
         let mut rest: &'a [u8] = msg;
         // An absent capture block takes its separator with it.
@@ -101,7 +165,9 @@ impl LogFormat {
                     skip_space = false;
                     if let (End::Digits, Some(l), Some(n)) = (v.end, &part.lit, Number::scan(rest)) {
                         let (value, after) = rest.split_at(n.len);
-                        if l.at(after) && store_number(v, &n, offset(msg, value), &mut when, out).is_some() {
+                        if l.at(after)
+                            && store_number(v, &n, offset(msg, value), &mut when, out, spans).is_some()
+                        {
                             rest = &after[l.bytes.len()..];
                             prev_space = l.ends_in_space;
                             continue;
@@ -109,7 +175,7 @@ impl LogFormat {
                     }
                     let (value, after, took_literal) =
                         extent(v, rest, part.lit.as_ref().or(part.bound.as_ref()))?;
-                    store(v, t, msg, value, zone, &mut when, out)?;
+                    store(v, t, msg, value, zone, &mut when, out, spans)?;
                     prev_space = false;
                     match &part.lit {
                         Some(l) if took_literal => {
@@ -196,7 +262,14 @@ impl Number {
 /// Stores a number read by [`Number::scan`] at `start`; `None` when its target wants it in
 /// another shape (the caller then reads the value the general way).
 #[inline(always)]
-fn store_number(v: &VarStep, n: &Number, start: usize, when: &mut When, out: &mut HttpLog<'_>) -> Option<()> {
+fn store_number(
+    v: &VarStep,
+    n: &Number,
+    start: usize,
+    when: &mut When,
+    out: &mut HttpLog<'_>,
+    spans: &mut Spans,
+) -> Option<()> {
     let plain = || (!n.plus && !n.minus).then_some(n.value);
     let u32_of = |x: u64| u32::try_from(x).ok();
     match v.target {
@@ -224,7 +297,7 @@ fn store_number(v: &VarStep, n: &Number, start: usize, when: &mut When, out: &mu
         Target::ClientPort => out.client.port = u16::try_from(plain()?).ok(),
         Target::Millis => when.millis = Some(u32_of(plain()?).filter(|ms| *ms < 1000)?),
         Target::Field(i) => {
-            out.fields.spans[usize::from(i)] = Span {
+            spans[usize::from(i)] = Span {
                 start: u16::try_from(start).ok().filter(|s| *s != u16::MAX)?,
                 len: u16::try_from(n.len).ok()?,
             }
@@ -393,6 +466,7 @@ fn store<'a>(
     zone: Zone,
     when: &mut When,
     out: &mut HttpLog<'a>,
+    spans: &mut Spans,
 ) -> Option<()> {
     let s = || t.of(b).ok();
     let opt_s = || match present(b) {
@@ -494,7 +568,7 @@ fn store<'a>(
             }
         }
         Target::Field(i) => {
-            out.fields.spans[usize::from(i)] = match present(b) {
+            spans[usize::from(i)] = match present(b) {
                 // HAProxy never writes a line past 65535 bytes; a longer one is not its.
                 Some(_) => Span {
                     start: u16::try_from(offset(msg, b)).ok().filter(|s| *s != u16::MAX)?,

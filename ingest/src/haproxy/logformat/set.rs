@@ -131,7 +131,7 @@ impl FormatSet {
     /// event is a reject rather than an application line.
     #[inline]
     pub(crate) fn parse_into<'a>(
-        &self,
+        &'a self,
         msg: &'a [u8],
         opts: &ParseOptions,
         slot: &mut Record<'a>,
