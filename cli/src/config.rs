@@ -67,6 +67,10 @@ pub struct IngestConfig {
     /// The zone of HAProxy's accept dates: UTC, a fixed offset such as "+02:00", or an IANA
     /// zone such as "Europe/Berlin".
     pub haproxy_timezone: String,
+    /// HAProxy log-format of the lines (HAProxy's syntax), for frontends without their own.
+    pub log_format: Option<String>,
+    /// haproxy.cfg whose `log-format` / `option *log` lines give each frontend's format.
+    pub haproxy_config: Option<PathBuf>,
 }
 
 /// `[router]`.
@@ -132,6 +136,8 @@ impl Default for IngestConfig {
             rcvbuf: 32 << 20,
             udp_sockets: 1,
             haproxy_timezone: "UTC".into(),
+            log_format: None,
+            haproxy_config: None,
         }
     }
 }
@@ -199,6 +205,12 @@ udp_sockets = 1
 # IANA zone such as "Europe/Berlin" (daylight saving applied; the repeated autumn hour is
 # settled by the syslog header's offset, else by the line before).
 haproxy_timezone = "UTC"
+# HAProxy's own log-format of the lines, when not a built-in layout: the default for frontends
+# that haproxy_config does not name (the string after `log-format` in haproxy.cfg).
+# log_format = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ID %{+Q}r"
+# haproxy.cfg to read each frontend's format from: every log-format, option httplog [clf],
+# option httpslog and option tcplog, with defaults sections applied as HAProxy applies them.
+# haproxy_config = "/etc/haproxy/haproxy.cfg"
 
 [router]
 # Lines kept per source (host, app, process) for `weir tail -n`.
@@ -260,6 +272,10 @@ impl Config {
              IANA zone such as Europe/Berlin",
             self.ingest.haproxy_timezone
         );
+        if let Some(f) = &self.ingest.log_format {
+            weir_ingest::haproxy::logformat::LogFormat::compile(f)
+                .map_err(|e| anyhow::anyhow!("ingest.log_format: {e}"))?;
+        }
         anyhow::ensure!(
             self.ingest.max_line >= 480,
             "ingest.max_line must be at least 480 bytes"
@@ -365,6 +381,22 @@ mod tests {
     fn default_toml_is_the_default_config() {
         let parsed = Config::parse(DEFAULT_TOML).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    /// The keys documented commented out (they have no default) parse when uncommented.
+    #[test]
+    fn commented_keys_of_the_default_parse() {
+        let text = DEFAULT_TOML
+            .replace("# log_format =", "log_format =")
+            .replace("# haproxy_config =", "haproxy_config =");
+        let c = Config::parse(&text).unwrap();
+        assert!(c.ingest.log_format.unwrap().starts_with("%ci:%cp [%tr]"));
+        assert_eq!(
+            c.ingest.haproxy_config,
+            Some(PathBuf::from("/etc/haproxy/haproxy.cfg"))
+        );
+        let err = Config::parse("[ingest]\nlog_format = \"%ci %Zz\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("%Zz"), "{err:#}");
     }
 
     #[test]

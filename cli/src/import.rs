@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use weir_aggregate::{WindowAggregator, WindowConfig};
 use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
-use weir_ingest::{for_each_line_of_chunk, Expect};
+use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
 use weir_model::WindowRow;
 use weir_model::{Line, Record, RejectReason};
 use weir_store::windows::WindowsWriter;
@@ -47,6 +47,8 @@ pub struct Args {
     #[arg(long, value_name = "MAX", default_value_t = weir_ingest::framing::DEFAULT_MAX_LINE,
           value_parser = clap::value_parser!(usize))]
     max_line: usize,
+    #[command(flatten)]
+    formats: inputs::FormatArgs,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -102,7 +104,13 @@ struct Worker {
 
 /// Runs `weir import`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let opts = inputs::parse_options(&args.timezone)?;
+    let opts = ParseOptions {
+        formats: inputs::formats(
+            args.formats.log_format.as_deref(),
+            args.formats.haproxy_config.as_deref(),
+        )?,
+        ..inputs::parse_options(&args.timezone)?
+    };
     let expect = Expect::from(args.format);
     let inputs = inputs::inputs(&args.files);
     let threads = inputs::threads(args.threads);

@@ -1,9 +1,13 @@
-//! What every command that reads logs shares: the parse options from flags, the worker count,
-//! and a progress bar that shows on a terminal and stays quiet when piped.
+//! What every command that reads logs shares: the parse options from flags (the zone, the
+//! custom log formats), the worker count, and a progress bar that shows on a terminal and stays
+//! quiet when piped.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use weir_ingest::haproxy::config;
+use weir_ingest::haproxy::logformat::{FormatSet, Formats};
 use weir_ingest::read::Input;
 use weir_ingest::{ParseOptions, Zone};
 use weir_model::time::{micros_from_civil, MICROS_PER_SEC};
@@ -34,6 +38,45 @@ pub fn parse_options(timezone: &str) -> anyhow::Result<ParseOptions> {
         year,
         ..ParseOptions::default()
     })
+}
+
+/// `--log-format` and `--haproxy-config`: how HAProxy wrote the lines, when not in a built-in
+/// layout.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FormatArgs {
+    /// HAProxy log-format of the lines, in HAProxy's syntax (the string after `log-format` in
+    /// haproxy.cfg, without the config's quotes): the default for frontends without their own.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// haproxy.cfg to read each frontend's format from (`log-format`, `option httplog`,
+    /// `option httpslog`, `option tcplog`, with defaults sections applied as HAProxy does).
+    #[arg(long, value_name = "FILE")]
+    pub haproxy_config: Option<PathBuf>,
+}
+
+/// The custom formats of `--log-format` and `--haproxy-config` (or their config keys), compiled
+/// once for the whole process; `None` when there are none (the built-in layouts need no set).
+/// A format or configuration that cannot be read is a usage error naming the `%` item or the
+/// line.
+pub fn formats(log_format: Option<&str>, haproxy_config: Option<&Path>) -> anyhow::Result<Option<Formats>> {
+    let mut set = match haproxy_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("--haproxy-config {}: {e}", path.display())))?;
+            config::format_set(&text)
+                .map_err(|e| UsageError(format!("--haproxy-config {}: {e}", path.display())))?
+        }
+        None => FormatSet::new(),
+    };
+    if let Some(f) = log_format {
+        set.set_default(f)
+            .map_err(|e| UsageError(format!("--log-format: {e}")))?;
+    }
+    if set.is_empty() {
+        return Ok(None);
+    }
+    // Built once per process and read by every worker for its whole life.
+    Ok(Some(Formats(Box::leak(Box::new(set)))))
 }
 
 /// Worker threads: the flag, or every core.

@@ -70,6 +70,8 @@ pub struct Args {
     #[arg(long, value_name = "MAX", default_value_t = weir_ingest::framing::DEFAULT_MAX_LINE,
           value_parser = clap::value_parser!(usize))]
     max_line: usize,
+    #[command(flatten)]
+    formats: inputs::FormatArgs,
     /// Read files with read(2) instead of memory-mapping them. Mapping is faster, but a file
     /// truncated by another process while weir reads it (logrotate's copytruncate) ends weir
     /// with SIGBUS; use this when that may happen.
@@ -142,6 +144,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let opts = ParseOptions {
         request_line: spec.uses_request_line(),
+        formats: inputs::formats(
+            args.formats.log_format.as_deref(),
+            args.formats.haproxy_config.as_deref(),
+        )?,
         ..inputs::parse_options(&args.timezone)?
     };
     let proto = ReportAccumulator::new(spec).map_err(|e| UsageError(format!("{e}")))?;

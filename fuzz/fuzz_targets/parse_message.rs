@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         zone,
         year: 2026,
         request_line,
+        formats: None,
         ..ParseOptions::default()
     };
     let inside = |s: &str| {

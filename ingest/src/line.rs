@@ -267,7 +267,10 @@ fn parse_into<'a>(
     }
     let parsed = match expect {
         Expect::App => Some(Message::NotHaproxy),
-        _ => haproxy::parse_message_into(msg, opts, &mut out.record, text),
+        _ => match opts.formats {
+            Some(f) => f.0.parse_into(msg, opts, &mut out.record, text, &out.header),
+            None => haproxy::parse_message_into(msg, opts, &mut out.record, text),
+        },
     };
     let header = &mut out.header;
     let record = match parsed {

@@ -6,6 +6,8 @@ use weir_model::Micros;
 
 pub use crate::zone::Zone;
 
+use crate::haproxy::logformat::Formats;
+
 /// Options shared by every parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseOptions {
@@ -22,6 +24,9 @@ pub struct ParseOptions {
     /// [`Zone::to_utc_near`]): the caller that reads a stream sets it to the previous line's
     /// instant, and a line whose syslog header carries an offset uses that header's instant.
     pub near: Option<Micros>,
+    /// Custom `log-format`s, tried before the built-in layouts; `None` reads built-in
+    /// layouts only.
+    pub formats: Option<Formats>,
 }
 
 impl Default for ParseOptions {
@@ -31,6 +36,7 @@ impl Default for ParseOptions {
             year: 1970,
             request_line: true,
             near: None,
+            formats: None,
         }
     }
 }

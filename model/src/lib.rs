@@ -15,11 +15,13 @@
 //! [`window`] defines a row of the `windows` table, the mergeable partial aggregate that the
 //! aggregator builds and the spool writer stores.
 
+pub mod fields;
 pub mod record;
 pub mod table;
 pub mod time;
 pub mod window;
 
+pub use fields::{FieldSource, Fields};
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     SyslogHeader, TcpLog, Timer, Timings, TlsInfo,

@@ -1,5 +1,6 @@
 //! The records a log line becomes. Every type borrows from the line it was parsed from.
 
+use crate::fields::Fields;
 use crate::time::Micros;
 
 /// One input line after parsing: the syslog header (possibly empty), the record, and the bytes
@@ -139,7 +140,7 @@ impl Timings {
 }
 
 /// A client address as HAProxy prints it: `ip:port`, IPv6 without brackets, `unix:N`, `-:port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ClientAddr<'a> {
     /// The address text before the last `:` (`127.0.0.1`, `::1`, `unix`, `-`).
     pub ip: &'a str,
@@ -226,8 +227,9 @@ pub struct TlsInfo<'a> {
     pub cipher: Option<&'a str>,
 }
 
-/// One HAProxy HTTP request (`option httplog`, `httpslog` or `httplog clf`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One HAProxy HTTP request (`option httplog`, `httpslog` or `httplog clf`, or a custom
+/// `log-format`). The default is every field at its "not logged" value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HttpLog<'a> {
     /// Client address.
     pub client: ClientAddr<'a>,
@@ -284,6 +286,8 @@ pub struct HttpLog<'a> {
     pub truncated: bool,
     /// The line was in `option httplog clf` layout.
     pub clf: bool,
+    /// Values of a custom `log-format` without a column of their own.
+    pub fields: Fields<'a>,
 }
 
 /// One HAProxy TCP session (`option tcplog`).
@@ -331,6 +335,8 @@ pub struct TcpLog<'a> {
     pub srv_queue: u32,
     /// Backend queue.
     pub backend_queue: u32,
+    /// Values of a custom `log-format` without a column of their own.
+    pub fields: Fields<'a>,
 }
 
 /// What kind of non-request line an [`AppLog`] is.
@@ -408,11 +414,13 @@ pub enum RejectReason {
     TooLong,
     /// A frame could not be delimited (bad octet count).
     BadFraming,
+    /// HAProxy's line matched none of the configured `log-format`s nor a built-in layout.
+    NoFormatMatch,
 }
 
 impl RejectReason {
     /// Every reason, for metrics registration and reports.
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::Empty,
         RejectReason::InvalidUtf8,
         RejectReason::BadSyslogHeader,
@@ -430,6 +438,7 @@ impl RejectReason {
         RejectReason::BadRequestLine,
         RejectReason::TooLong,
         RejectReason::BadFraming,
+        RejectReason::NoFormatMatch,
     ];
 
     /// The snake_case name stored in the `reason` column and metric labels.
@@ -452,6 +461,7 @@ impl RejectReason {
             RejectReason::BadRequestLine => "bad_request_line",
             RejectReason::TooLong => "too_long",
             RejectReason::BadFraming => "bad_framing",
+            RejectReason::NoFormatMatch => "format_mismatch",
         }
     }
 }

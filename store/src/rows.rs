@@ -13,7 +13,7 @@ use arrow_array::builder::{
 use arrow_array::ArrayRef;
 use weir_model::record::unescape;
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, Reject, RequestLine, SyslogHeader, TcpLog,
+    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Micros, Reject, RequestLine, SyslogHeader, TcpLog,
 };
 
 use crate::schema::Table;
@@ -196,6 +196,7 @@ pub(crate) struct RequestsRows {
     ssl_resumed: BooleanBuilder,
     truncated: BooleanBuilder,
     clf: BooleanBuilder,
+    fields: MapBuilder<StringBuilder, StringBuilder>,
 }
 
 /// Appends a capture block as a list of decoded values, or null when the log had none.
@@ -210,6 +211,23 @@ fn append_captures(b: &mut ListBuilder<StringBuilder>, c: Option<Captures<'_>>) 
         }
         None => b.append(false),
     }
+}
+
+/// A builder of a `map<string,string>` column (the `fields` of every table that has one).
+fn string_map() -> MapBuilder<StringBuilder, StringBuilder> {
+    MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())
+}
+
+/// Appends a custom format's extra values as one map (empty for the built-in layouts); a
+/// value logged as absent (`-`) is a null.
+#[inline]
+fn append_fields(b: &mut MapBuilder<StringBuilder, StringBuilder>, f: &Fields<'_>) {
+    f.for_each(|name, value| {
+        b.keys().append_value(name);
+        b.values().append_option(value);
+    });
+    // Infallible: keys and values were appended in pairs just above.
+    let _ = b.append(true);
 }
 
 /// The logged request text, when the split parts do not give it back exactly
@@ -264,6 +282,7 @@ impl RequestsRows {
             ssl_resumed: BooleanBuilder::new(),
             truncated: BooleanBuilder::new(),
             clf: BooleanBuilder::new(),
+            fields: string_map(),
         }
     }
 
@@ -322,6 +341,7 @@ impl RequestsRows {
         self.ssl_resumed.append_option(tls.resumed);
         self.truncated.append_value(r.truncated);
         self.clf.append_value(r.clf);
+        append_fields(&mut self.fields, &r.fields);
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
@@ -358,6 +378,7 @@ impl RequestsRows {
         out.push(Arc::new(self.ssl_resumed.finish()));
         out.push(Arc::new(self.truncated.finish()));
         out.push(Arc::new(self.clf.finish()));
+        out.push(Arc::new(self.fields.finish()));
         out
     }
 }
@@ -374,6 +395,7 @@ pub(crate) struct TcpRows {
     bytes_logasap: BooleanBuilder,
     termination_state: StringBuilder,
     counters: ConnectionCounters,
+    fields: MapBuilder<StringBuilder, StringBuilder>,
 }
 
 impl TcpRows {
@@ -388,6 +410,7 @@ impl TcpRows {
             bytes_logasap: BooleanBuilder::new(),
             termination_state: StringBuilder::new(),
             counters: ConnectionCounters::new(),
+            fields: string_map(),
         }
     }
 
@@ -419,6 +442,7 @@ impl TcpRows {
             r.srv_queue,
             r.backend_queue,
         );
+        append_fields(&mut self.fields, &r.fields);
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
@@ -432,6 +456,7 @@ impl TcpRows {
         out.push(Arc::new(self.bytes_logasap.finish()));
         out.push(Arc::new(self.termination_state.finish()));
         self.counters.finish(&mut out);
+        out.push(Arc::new(self.fields.finish()));
         out
     }
 }
@@ -463,7 +488,7 @@ impl AppRows {
             facility: Int8Builder::new(),
             kind: StringBuilder::new(),
             message: StringBuilder::new(),
-            fields: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
+            fields: string_map(),
         }
     }
 

@@ -23,7 +23,10 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// The version of the spool layout and of every table schema below. Written to `<spool>/FORMAT`
 /// and to each file's key-value metadata (`weir.spool_format`).
-pub const SPOOL_FORMAT_VERSION: u32 = 1;
+///
+/// 2: `requests` and `tcp` gained `fields` (map<string,string>): the values of a custom
+/// `log-format` without a column of their own.
+pub const SPOOL_FORMAT_VERSION: u32 = 2;
 
 pub use weir_model::Table;
 
@@ -159,6 +162,7 @@ static REQUESTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("ssl_resumed", DataType::Boolean, true),
         boolean("truncated"),
         boolean("clf"),
+        string_map("fields"),
     ]);
     Arc::new(Schema::new(f))
 });
@@ -175,6 +179,7 @@ static TCP: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("termination_state", false),
     ]);
     f.extend(connection_counters());
+    f.push(string_map("fields"));
     Arc::new(Schema::new(f))
 });
 

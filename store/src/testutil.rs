@@ -2,8 +2,8 @@
 
 use weir_model::time::micros_from_civil;
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Micros, Record, Reject, RejectReason, RequestLine,
-    SyslogHeader, TcpLog, Timings, TlsInfo,
+    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Line, Micros, Record, Reject, RejectReason,
+    RequestLine, SyslogHeader, TcpLog, Timings, TlsInfo,
 };
 
 /// 2026-11-22 01:22:06.958 UTC plus `ms` milliseconds.
@@ -78,6 +78,7 @@ pub(crate) fn http(ts: Micros) -> HttpLog<'static> {
         }),
         truncated: false,
         clf: false,
+        fields: Fields::EMPTY,
     }
 }
 
@@ -109,6 +110,7 @@ pub(crate) fn bad_http(ts: Micros) -> HttpLog<'static> {
         tls: None,
         truncated: true,
         clf: true,
+        fields: Fields::EMPTY,
         retries: 3,
         redispatched: true,
         ..http(ts)
@@ -141,6 +143,7 @@ pub(crate) fn tcp(ts: Micros) -> TcpLog<'static> {
         redispatched: false,
         srv_queue: 0,
         backend_queue: 0,
+        fields: Fields::EMPTY,
     }
 }
 
@@ -183,5 +186,21 @@ pub(crate) fn reject_line(raw: &'static [u8], header: SyslogHeader<'static>) -> 
             message: raw,
         }),
         raw,
+    }
+}
+
+/// A stand-in for a compiled log format: the values of `ID` and `ssl_fc` are the words of the
+/// text after their `=`, `-` for none.
+pub(crate) struct WordFields;
+
+impl weir_model::FieldSource for WordFields {
+    fn names(&self) -> &'static [&'static str] {
+        &["ID", "ssl_fc"]
+    }
+
+    fn each_value<'t>(&self, text: &'t str, each: &mut dyn FnMut(&'static str, Option<&'t str>)) {
+        for (name, word) in self.names().iter().zip(text.split(' ')) {
+            each(name, word.split_once('=').map(|(_, v)| v).filter(|v| *v != "-"));
+        }
     }
 }

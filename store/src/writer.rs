@@ -709,7 +709,8 @@ mod tests {
     fn requests_round_trip_sorted_by_time() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
-        let (bad, good) = (bad_http(at(10)), http(at(0)));
+        let (mut bad, good) = (bad_http(at(10)), http(at(0)));
+        bad.fields = weir_model::Fields::new(&crate::testutil::WordFields, "id=abc ssl=-");
         let meta = RecordMeta {
             received_at: Some(at(100)),
             peer: None,
@@ -774,8 +775,22 @@ mod tests {
                 Arc::new(BooleanArray::from(vec![Some(true), None])),
                 bools(vec![false, true]),
                 bools(vec![false, true]),
+                fields_map(vec![vec![], vec![("ID", Some("abc")), ("ssl_fc", None)]]),
             ],
         );
+    }
+
+    /// A `fields` column: one map per row, a `None` value stored as null.
+    fn fields_map(rows: Vec<Vec<(&str, Option<&str>)>>) -> ArrayRef {
+        let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        for row in rows {
+            for (k, v) in row {
+                b.keys().append_value(k);
+                b.values().append_option(v);
+            }
+            b.append(true).unwrap();
+        }
+        Arc::new(b.finish())
     }
 
     #[test]
@@ -839,6 +854,7 @@ mod tests {
                 bools(vec![false]),
                 i32s(vec![Some(0)]),
                 i32s(vec![Some(0)]),
+                fields_map(vec![vec![]]),
             ],
         );
     }
@@ -1014,7 +1030,10 @@ mod tests {
             sa.files[0].bytes,
             std::fs::metadata(&sa.files[0].path).unwrap().len()
         );
-        assert_eq!(std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(), "1\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
+            format!("{SPOOL_FORMAT_VERSION}\n")
+        );
         let root: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -1223,7 +1242,13 @@ mod tests {
         std::fs::write(dir.path().join("FORMAT"), "99\n").unwrap();
         let err = SpoolWriter::create(opts(dir.path())).unwrap_err();
         assert!(
-            matches!(err, StoreError::FormatMismatch { expected: 1, .. }),
+            matches!(
+                err,
+                StoreError::FormatMismatch {
+                    expected: SPOOL_FORMAT_VERSION,
+                    ..
+                }
+            ),
             "{err}"
         );
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, TimestampMicrosecondType};
+use arrow_array::Array;
 use weir_store::{read_table, Table, SPOOL_FORMAT_VERSION};
 
 fn golden(version: u32) -> PathBuf {
@@ -53,4 +54,43 @@ fn golden_v1_rows_and_values() {
     let frontend = column("frontend");
     let frontend = frontend.as_string::<i32>();
     assert!(frontend.iter().any(|f| f == Some("fe_http")));
+}
+
+/// Version 2 adds `fields` to `requests` and `tcp`. It holds what version 1 holds, read with
+/// `--haproxy-config samples/haproxy/haproxy-2.6-custom-formats.cfg`, and the 5 lines HAProxy
+/// 2.6.12 wrote with that configuration's custom formats
+/// (`samples/haproxy/haproxy-2.6-custom-formats.log`).
+#[test]
+fn golden_v2_rows_and_fields() {
+    assert_eq!(rows(2, Table::Requests), 45);
+    assert_eq!(rows(2, Table::Tcp), 2);
+    assert_eq!(rows(2, Table::App), 6);
+    assert_eq!(rows(2, Table::Rejects), 2);
+    let mut found = Vec::new();
+    for batch in read_table(&golden(2), Table::Requests).unwrap() {
+        let fields = batch.column(batch.schema().index_of("fields").unwrap()).clone();
+        let fields = fields.as_map();
+        for row in 0..fields.len() {
+            let entries = fields.value(row);
+            let (keys, values) = (
+                entries.column(0).as_string::<i32>(),
+                entries.column(1).as_string::<i32>(),
+            );
+            for k in 0..keys.len() {
+                found.push((
+                    keys.value(k).to_owned(),
+                    values.is_valid(k).then(|| values.value(k).to_owned()),
+                ));
+            }
+        }
+    }
+    for want in [
+        ("capture.req.hdr(0)", Some("127.0.0.1:18091")),
+        ("ssl_fc", Some("0")),
+        ("capture.res.hdr(5)", None),
+        ("ID", Some("7F000001:CAEC_7F000001:46AA_6B0D64EE_0000:4038")),
+    ] {
+        let want = (want.0.to_owned(), want.1.map(str::to_owned));
+        assert!(found.contains(&want), "{want:?} not in {found:?}");
+    }
 }

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use weir_model::{
-    AppKind, AppLog, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine, SyslogHeader,
-    TcpLog, Timings,
+    AppKind, AppLog, ClientAddr, Fields, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
+    SyslogHeader, TcpLog, Timings,
 };
 
 use super::*;
@@ -92,6 +92,7 @@ pub(crate) fn http(r: &Req) -> Line<'static> {
             tls: None,
             truncated: false,
             clf: false,
+            fields: Fields::EMPTY,
         }),
         raw: b"",
     }
@@ -125,6 +126,7 @@ fn tcp() -> Line<'static> {
             redispatched: false,
             srv_queue: 0,
             backend_queue: 0,
+            fields: Fields::EMPTY,
         }),
         raw: b"",
     }

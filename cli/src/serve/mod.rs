@@ -56,6 +56,13 @@ pub struct Args {
     /// ([`crate::inputs::TIMEZONE_HELP`]).
     #[arg(long, value_name = "TZ", help = crate::inputs::TIMEZONE_HELP)]
     pub timezone: Option<String>,
+    /// HAProxy log-format of the lines (HAProxy's syntax), the default for frontends without
+    /// their own [config: ingest.log_format].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// haproxy.cfg to read each frontend's log format from [config: ingest.haproxy_config].
+    #[arg(long, value_name = "FILE")]
+    pub haproxy_config: Option<PathBuf>,
     /// Pipeline worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -92,6 +99,12 @@ impl Args {
         }
         if let Some(tz) = &self.timezone {
             c.ingest.haproxy_timezone = tz.clone();
+        }
+        if let Some(f) = &self.log_format {
+            c.ingest.log_format = Some(f.clone());
+        }
+        if let Some(f) = &self.haproxy_config {
+            c.ingest.haproxy_config = Some(f.clone());
         }
         c.check().map_err(|e| UsageError(format!("{e:#}")))?;
         Ok(c)
@@ -141,7 +154,13 @@ fn next_boot(config: &Config) -> anyhow::Result<String> {
 }
 
 async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
-    let parse = crate::inputs::parse_options(&config.ingest.haproxy_timezone)?;
+    let parse = weir_ingest::ParseOptions {
+        formats: crate::inputs::formats(
+            config.ingest.log_format.as_deref(),
+            config.ingest.haproxy_config.as_deref(),
+        )?,
+        ..crate::inputs::parse_options(&config.ingest.haproxy_timezone)?
+    };
     let router = Arc::new(Router::new(router_config(&config)));
     let metrics = Arc::new(metrics::Metrics::new());
     let counters = Arc::new(ReceiverCounters::default());

@@ -377,6 +377,7 @@ mod tests {
             tls: None,
             truncated: false,
             clf: false,
+            fields: weir_model::Fields::EMPTY,
         }
     }
 

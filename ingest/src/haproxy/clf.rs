@@ -10,7 +10,7 @@
 //! a line cut after it is kept with `truncated`. The capture lists `%hrl %hsl` cannot be told
 //! apart (their length is not printed) and are not read.
 
-use weir_model::{HttpLog, Micros, RejectReason, Timings};
+use weir_model::{Fields, HttpLog, Micros, RejectReason, Timings};
 
 use super::fields::{
     backend_server_clf, clf_date, conn_counts, cookie, dec_u32, frontend, next_field, plus_u64, status,
@@ -130,6 +130,7 @@ fn clf<'a>(msg: &'a [u8], ip: &'a [u8], rest: &'a [u8]) -> Result<Message<'a>, R
         tls: None,
         truncated: false,
         clf: true,
+        fields: Fields::EMPTY,
     };
     tail(t, rest, &mut log)?;
     Ok(Message::Http(log))

@@ -227,7 +227,7 @@ pub(crate) fn client_addr<'a>(t: Text<'a>, tok: &'a [u8]) -> Result<ClientAddr<'
 
 /// Two ASCII digits.
 #[inline]
-fn d2(b: &[u8]) -> Option<u32> {
+pub(crate) fn d2(b: &[u8]) -> Option<u32> {
     let (a, c) = (b[0].wrapping_sub(b'0'), b[1].wrapping_sub(b'0'));
     (a <= 9 && c <= 9).then_some(a as u32 * 10 + c as u32)
 }
@@ -246,7 +246,7 @@ fn days_in_month(y: i32, m: u32) -> u32 {
 /// Consecutive lines mostly share their second: the last date read on this thread is kept
 /// with its bytes and reused when they match (three word compares instead of the calendar).
 #[inline]
-fn civil_datetime(b: &[u8]) -> Option<Micros> {
+pub(crate) fn civil_datetime(b: &[u8]) -> Option<Micros> {
     thread_local! {
         static LAST: Cell<Option<([u8; 20], Micros)>> = const { Cell::new(None) };
     }
@@ -280,7 +280,7 @@ fn civil_datetime_uncached(b: &[u8]) -> Option<Micros> {
 
 /// A fraction of a second `.mmm` (1 to 6 digits) as micros.
 #[inline]
-fn fraction(b: &[u8]) -> Option<Micros> {
+pub(crate) fn fraction(b: &[u8]) -> Option<Micros> {
     // Milliseconds, as HAProxy writes them, without the general loop.
     if let [a, b, c] = *b {
         let (a, b, c) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'), c.wrapping_sub(b'0'));

@@ -5,6 +5,8 @@
 //! (`ip - - [date +zone] ...`) or [`event`] (`Proxy X started.`, `Server be/srv is DOWN`, ...).
 //! [`fields`] holds the field parsers they share, [`request`] the request line and the
 //! `httpslog` suffix. Records borrow from the message; nothing is allocated, nothing panics.
+//! [`logformat`] compiles custom `log-format`s (per frontend, in a [`logformat::FormatSet`])
+//! and [`config`] reads them out of `haproxy.cfg`.
 //!
 //! # What becomes a record, a reject, or neither
 //!
@@ -43,8 +45,10 @@
 //!   errors carry their accept date. Both keep the whole message as `message`.
 
 pub mod clf;
+pub mod config;
 pub mod event;
 pub mod fields;
+pub mod logformat;
 pub mod request;
 pub mod traffic;
 

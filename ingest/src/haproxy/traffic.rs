@@ -3,8 +3,8 @@
 //! tell them apart (`frontend/bind:` is an error, five timers HTTP, three TCP).
 
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, HttpLog, Micros, Record, RejectReason, RequestLine, TcpLog,
-    Timings,
+    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Micros, Record, RejectReason, RequestLine,
+    TcpLog, Timings,
 };
 
 use super::fields::{
@@ -181,6 +181,7 @@ fn proxied<'a>(
             tls: None,
             truncated: false,
             clf: false,
+            fields: Fields::EMPTY,
         });
         if let Record::Http(log) = slot {
             http_tail(t, rest, log, request_line)?;
@@ -257,6 +258,7 @@ fn tcp<'a>(
         redispatched: c.redispatched,
         srv_queue,
         backend_queue,
+        fields: Fields::EMPTY,
     })
 }
 
