@@ -42,6 +42,11 @@ impl WeirServe {
     /// `config` (TOML, may be empty) as its config file, and two pipeline workers. Returns once
     /// it printed its HTTP address.
     pub fn start(dir: &Path, config: &str) -> WeirServe {
+        WeirServe::start_with(dir, config, &[])
+    }
+
+    /// [`WeirServe::start`] with more command-line arguments after the usual ones.
+    pub fn start_with(dir: &Path, config: &str, args: &[&str]) -> WeirServe {
         let spool = dir.join("spool");
         let config_path = dir.join("weir.toml");
         std::fs::write(&config_path, config).expect("write weir.toml");
@@ -62,6 +67,7 @@ impl WeirServe {
             .arg("--spool")
             .arg(&spool)
             .args(["--node", "e2e", "--workers", "2"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
