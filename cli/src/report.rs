@@ -38,9 +38,9 @@ pub struct Args {
     /// status_class.
     #[arg(long, value_name = "DIR")]
     spool: Vec<std::path::PathBuf>,
-    /// Add an Apdex column (target T for the total time, e.g. 300ms) to servers and backends
-    /// (with --spool).
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "T", requires = "spool")]
+    /// Add an Apdex column to servers and backends: target T for the total time (300ms):
+    /// satisfied at or below T, tolerating up to 4T.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "T")]
     apdex_t: Option<std::time::Duration>,
     /// Significant figures the windows were written with (with --spool).
     #[arg(long, default_value_t = 2, value_name = "N")]
@@ -231,6 +231,7 @@ fn spec(args: &Args) -> anyhow::Result<ReportSpec> {
         by,
         sigfig: REPORT_SIGFIG,
         range,
+        apdex_t: args.apdex_t.map(|d| d.as_millis() as u64),
     })
 }
 

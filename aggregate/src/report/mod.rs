@@ -216,6 +216,9 @@ pub struct ReportSpec {
     pub sigfig: u8,
     /// Lines outside this range are ignored.
     pub range: TimeRange,
+    /// Apdex target T in ms: `servers` and `backends` get an `apdex` column (total time at or
+    /// below T satisfied, up to 4T tolerating).
+    pub apdex_t: Option<u64>,
 }
 
 impl ReportSpec {
@@ -232,6 +235,7 @@ impl ReportSpec {
             by: Vec::new(),
             sigfig: crate::hdr::REPORT_SIGFIG,
             range: TimeRange::ALL,
+            apdex_t: None,
         }
     }
 }
@@ -297,11 +301,12 @@ impl ReportAccumulator {
             ReportKind::Termination => State::Termination(Grouped::new(by, TerminationCounts::default())),
             ReportKind::Servers => State::Servers(Grouped::new(
                 vec![Dim::Backend, Dim::Server],
-                ServerStats::default(),
+                ServerStats::with_apdex(spec.apdex_t.map(stats::ApdexCounts::new)),
             )),
-            ReportKind::Backends => {
-                State::Backends(Grouped::new(vec![Dim::Backend], BackendStats::new(spec.sigfig)?))
-            }
+            ReportKind::Backends => State::Backends(Grouped::new(
+                vec![Dim::Backend],
+                BackendStats::new(spec.sigfig, spec.apdex_t.map(stats::ApdexCounts::new))?,
+            )),
             ReportKind::Urls => State::Urls(Grouped::new(vec![Dim::Path], UrlStats::default())),
             ReportKind::Timers => State::Timers(Grouped::new(by, TimerHistograms::new(spec.sigfig)?)),
         };
@@ -391,13 +396,20 @@ impl ReportAccumulator {
             }
             State::Servers(g) => {
                 let mut t = ReportTable::new(&[], ServerStats::COLUMNS);
+                if self.spec.apdex_t.is_some() {
+                    t.header.push("apdex".into());
+                }
                 for (key, s) in g.sorted() {
-                    t.rows.push(key_cells(&key).chain(s.cells()).collect());
+                    t.rows
+                        .push(key_cells(&key).chain(s.cells()).chain(s.apdex_cell()).collect());
                 }
                 t
             }
             State::Backends(g) => {
                 let mut t = ReportTable::new(&[], BackendStats::COLUMNS);
+                if self.spec.apdex_t.is_some() {
+                    t.header.push("apdex".into());
+                }
                 for (key, s) in g.sorted() {
                     t.rows.push(key_cells(&key).chain(s.cells()).collect());
                 }

@@ -140,9 +140,40 @@ impl TerminationCounts {
     }
 }
 
+/// Apdex counts for target `t` (ms) on the total time: satisfied at or below `t`, tolerating
+/// up to `4t`, exact (from the logged values, not a histogram).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ApdexCounts {
+    t: u64,
+    satisfied: u64,
+    tolerating: u64,
+    n: u64,
+}
+
+impl ApdexCounts {
+    pub(crate) fn new(t: u64) -> ApdexCounts {
+        ApdexCounts {
+            t,
+            ..ApdexCounts::default()
+        }
+    }
+
+    fn cell(&self) -> Cell {
+        if self.n == 0 {
+            return Cell::Null;
+        }
+        Cell::fixed(
+            (self.satisfied as f64 + self.tolerating as f64 / 2.0) / self.n as f64,
+            3,
+        )
+    }
+}
+
 /// halog `-srv` for one server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ServerStats {
+    /// Apdex counts, when the report asks for them.
+    pub(crate) apdex: Option<ApdexCounts>,
     /// Index 0 = other, 1..=5 = 1xx..5xx.
     classes: [u64; 6],
     requests: u64,
@@ -184,9 +215,23 @@ impl ServerStats {
             self.response_sum += r.max(0) as u64;
             self.response_n += 1;
         }
+        if let (Some(a), Some(total)) = (self.apdex.as_mut(), h.timings.total) {
+            let total = total.max(0) as u64;
+            a.n += 1;
+            if total <= a.t {
+                a.satisfied += 1;
+            } else if total <= a.t.saturating_mul(4) {
+                a.tolerating += 1;
+            }
+        }
     }
 
     pub(crate) fn merge(&mut self, o: &ServerStats) {
+        if let (Some(a), Some(b)) = (self.apdex.as_mut(), o.apdex) {
+            a.satisfied += b.satisfied;
+            a.tolerating += b.tolerating;
+            a.n += b.n;
+        }
         for (a, b) in self.classes.iter_mut().zip(o.classes) {
             *a += b;
         }
@@ -215,6 +260,19 @@ impl ServerStats {
             avg(self.response_sum, self.response_n),
         ]
         .into_iter()
+    }
+
+    /// Empty stats, with Apdex counts when given.
+    pub(crate) fn with_apdex(apdex: Option<ApdexCounts>) -> ServerStats {
+        ServerStats {
+            apdex,
+            ..ServerStats::default()
+        }
+    }
+
+    /// The `apdex` cell, when the report asks for it.
+    pub(crate) fn apdex_cell(&self) -> Option<Cell> {
+        self.apdex.map(|a| a.cell())
     }
 }
 
@@ -248,9 +306,9 @@ impl BackendStats {
         "total_max",
     ];
 
-    pub(crate) fn new(sigfig: u8) -> Result<BackendStats, Error> {
+    pub(crate) fn new(sigfig: u8, apdex: Option<ApdexCounts>) -> Result<BackendStats, Error> {
         Ok(BackendStats {
-            base: ServerStats::default(),
+            base: ServerStats::with_apdex(apdex),
             bytes: 0,
             total: TimerSeries::new(sigfig)?,
         })
@@ -274,7 +332,7 @@ impl BackendStats {
     pub(crate) fn cells(&self) -> impl Iterator<Item = Cell> {
         let q = |q: f64| Cell::from(self.total.quantile(q));
         let tail = [self.bytes.into(), q(0.5), q(0.95), q(0.99), q(1.0)];
-        self.base.cells().chain(tail)
+        self.base.cells().chain(tail).chain(self.base.apdex_cell())
     }
 }
 

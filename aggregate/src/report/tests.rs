@@ -393,6 +393,31 @@ fn time_range_is_half_open_and_drops_timeless_lines_when_bounded() {
 }
 
 #[test]
+fn apdex_column_counts_satisfied_and_half_the_tolerating() {
+    let lines: Vec<Line<'static>> = [10, 20, 100, 350, 2_000]
+        .into_iter()
+        .map(|ta| {
+            http(&Req {
+                timers: [0, 0, 0, 0, ta],
+                ..Req::default()
+            })
+        })
+        .collect();
+    for kind in [ReportKind::Servers, ReportKind::Backends] {
+        let mut acc = ReportAccumulator::new(ReportSpec {
+            apdex_t: Some(100),
+            ..ReportSpec::new(kind)
+        })
+        .unwrap();
+        lines.iter().for_each(|l| acc.add(l));
+        let t = acc.rows();
+        assert_eq!(t.header.last().map(String::as_str), Some("apdex"));
+        // 10, 20, 100 satisfied; 350 tolerating; 2000 frustrated: (3 + 0.5) / 5.
+        assert_eq!(t.rows[0].last(), Some(&Cell::fixed(0.7, 3)), "{kind:?}");
+    }
+}
+
+#[test]
 fn by_is_refused_where_it_makes_no_sense() {
     let spec = ReportSpec {
         by: vec![Dim::Backend],
@@ -458,6 +483,12 @@ fn arb_line() -> impl Strategy<Value = Line<'static>> {
 
 fn specs() -> Vec<ReportSpec> {
     let mut specs: Vec<ReportSpec> = ReportKind::ALL.into_iter().map(ReportSpec::new).collect();
+    for kind in [ReportKind::Servers, ReportKind::Backends] {
+        specs.push(ReportSpec {
+            apdex_t: Some(15),
+            ..ReportSpec::new(kind)
+        });
+    }
     for kind in [ReportKind::Status, ReportKind::Termination, ReportKind::Timers] {
         specs.push(ReportSpec {
             by: vec![Dim::Backend, Dim::Host],
