@@ -207,32 +207,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         w.closed.extend(w.windows.flush());
         late += w.windows.counters().late;
         window_rows += w.closed.len() as u64;
-        windows.append(&w.closed);
+        windows.append_owned(std::mem::take(&mut w.closed));
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
         }
         writers.push(w.writer);
     }
-    // Each writer still holds its last row groups: encode and publish them on all cores.
-    let finished: Vec<_> = std::thread::scope(|s| {
+    // Each writer still holds its last row groups: encode and publish them on all cores, the
+    // windows table beside them.
+    let (finished, window_files): (Vec<_>, _) = std::thread::scope(|s| {
+        let windows = s.spawn(move || windows.finish());
         let handles: Vec<_> = writers
             .into_iter()
             .map(|w| s.spawn(|| w.and_then(SpoolWriter::finish)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("spool writer thread panicked"))
-            .collect()
+        (
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("spool writer thread panicked"))
+                .collect(),
+            windows.join().expect("windows writer thread panicked"),
+        )
     });
     let mut total = SpoolStats::default();
     for stats in finished {
         let stats = stats.with_context(|| format!("writing the spool in {}", args.spool.display()))?;
         total.merge(stats);
     }
-    let window_files = windows
-        .finish()
-        .with_context(|| format!("writing the windows table in {}", args.spool.display()))?;
+    let window_files =
+        window_files.with_context(|| format!("writing the windows table in {}", args.spool.display()))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "weir: imported {lines} lines in {secs:.2}s ({:.0} lines/s) into {}",

@@ -9,11 +9,15 @@
 //! `key=value` format as the default, and the rates are printed in lines/s.
 //! Passes alternate between the two, best of five each. `--only` runs one side once (for
 //! `valgrind --tool=callgrind --toggle-collect=logformat_speed::pass`).
+//!
+//! `--same` compares the two parsers on identical bytes instead: the messages of the same
+//! requests (after their syslog header) through the hand-tuned `parse_message` and through
+//! `option httplog`'s own format compiled (`LogFormat::compile`), alternating, best of five.
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use weir_ingest::haproxy::logformat::{FormatSet, Formats};
+use weir_ingest::haproxy::logformat::{Builtin, FormatSet, Formats, LogFormat};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{HttpLog, Record};
 
@@ -75,6 +79,53 @@ fn pass(lines: &[String], opts: &ParseOptions) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Seconds of one pass over `msgs` with the hand-tuned message parser.
+fn pass_hand_tuned(msgs: &[&str], opts: &ParseOptions) -> f64 {
+    let start = Instant::now();
+    for m in msgs {
+        let parsed = weir_ingest::haproxy::parse_message(m.as_bytes(), opts);
+        assert!(matches!(parsed, weir_ingest::haproxy::Message::Http(_)));
+        std::hint::black_box(parsed);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// Seconds of one pass over `msgs` with a compiled format.
+fn pass_compiled(msgs: &[&str], format: &LogFormat, opts: &ParseOptions) -> f64 {
+    let start = Instant::now();
+    for m in msgs {
+        let parsed = format.parse(m.as_bytes(), opts, None);
+        assert!(matches!(parsed, Some(Record::Http(_))), "{m}");
+        std::hint::black_box(parsed);
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// `--same`: both parsers on the same message bytes.
+fn same(builtin: &[String], opts: &ParseOptions) {
+    let msgs: Vec<&str> = builtin
+        .iter()
+        .filter_map(|raw| {
+            let at = raw.find("]: ")? + 3;
+            Some(&raw[at..])
+        })
+        .collect();
+    let format = LogFormat::compile(Builtin::HttpLog.format()).expect("httplog compiles");
+    let (mut h, mut c) = (f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        h = h.min(pass_hand_tuned(&msgs, opts));
+        c = c.min(pass_compiled(&msgs, &format, opts));
+    }
+    let n = msgs.len() as f64;
+    println!("{} messages of option httplog, the same bytes to both:", msgs.len());
+    println!("hand-tuned parser: {:.2} M lines/s", n / h / 1e6);
+    println!(
+        "compiled httplog format: {:.2} M lines/s ({:.0}% of hand-tuned)",
+        n / c / 1e6,
+        100.0 * h / c
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let file = args
@@ -113,6 +164,10 @@ fn main() {
         formats: Some(Formats(Box::leak(Box::new(set)))),
         ..opts
     };
+    if args.iter().any(|a| a == "--same") {
+        same(&builtin, &opts);
+        return;
+    }
     match only.as_deref() {
         Some("builtin") => println!("builtin: {:.0} s", pass(&builtin, &opts)),
         Some("custom") => println!("custom: {:.0} s", pass(&custom, &custom_opts)),

@@ -375,6 +375,17 @@ impl WindowsWriter {
         self.pending.values().flat_map(|(_, rows)| rows.iter())
     }
 
+    /// [`WindowsWriter::append`], taking the rows instead of copying them.
+    pub fn append_owned(&mut self, rows: Vec<WindowRow>) {
+        for r in rows {
+            self.pending
+                .entry(Partition::of(r.window_start))
+                .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
+                .1
+                .push(r);
+        }
+    }
+
     /// Rows buffered and not yet published.
     pub fn pending_rows(&self) -> usize {
         self.pending.values().map(|(_, r)| r.len()).sum()
