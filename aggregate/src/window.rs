@@ -76,10 +76,33 @@ pub struct WindowStats {
     classes: [u64; 6],
     /// (status or -1, count), few per series: a short vector beats a map.
     status: Vec<(i32, u64)>,
-    /// (termination state, count).
-    termination: Vec<(String, u64)>,
+    /// (termination state, count); the state packed in a [`StateKey`] (states are 2 or 4
+    /// bytes), so counting compares one integer, not a string.
+    termination: Vec<(StateKey, u64)>,
     timers: WindowTimers,
     bytes: SparseSeries,
+}
+
+/// A termination state of up to 8 bytes packed into an integer (longer ones, which HAProxy
+/// does not write, share the key of their first 8 bytes and are told apart by length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct StateKey(u64, u8);
+
+impl StateKey {
+    #[inline]
+    fn of(s: &str) -> StateKey {
+        let b = s.as_bytes();
+        let mut key = [0u8; 8];
+        let n = b.len().min(8);
+        key[..n].copy_from_slice(&b[..n]);
+        StateKey(u64::from_le_bytes(key), b.len().min(255) as u8)
+    }
+
+    fn text(self) -> String {
+        let bytes = self.0.to_le_bytes();
+        let n = usize::from(self.1).min(8);
+        String::from_utf8_lossy(&bytes[..n]).into_owned()
+    }
 }
 
 /// The six timer series of a window (the five timers and the data time), sparse.
@@ -135,13 +158,10 @@ impl WindowStats {
             Some((_, n)) => *n += 1,
             None => self.status.push((code, 1)),
         }
-        match self
-            .termination
-            .iter_mut()
-            .find(|(t, _)| t == h.termination_state)
-        {
+        let state = StateKey::of(h.termination_state);
+        match self.termination.iter_mut().find(|(t, _)| *t == state) {
             Some((_, n)) => *n += 1,
-            None => self.termination.push((h.termination_state.to_owned(), 1)),
+            None => self.termination.push((state, 1)),
         }
         self.timers.record(&h.timings);
         self.bytes.record(h.bytes_read);
@@ -160,10 +180,10 @@ impl WindowStats {
                 None => self.status.push((code, n)),
             }
         }
-        for (t, n) in &other.termination {
-            match self.termination.iter_mut().find(|(u, _)| u == t) {
+        for &(t, n) in &other.termination {
+            match self.termination.iter_mut().find(|(u, _)| *u == t) {
                 Some((_, m)) => *m += n,
-                None => self.termination.push((t.clone(), *n)),
+                None => self.termination.push((t, n)),
             }
         }
         for (a, b) in self.timers.0.iter_mut().zip(&other.timers.0) {
@@ -206,7 +226,7 @@ impl WindowStats {
 
     /// Requests per termination state, ascending.
     pub fn termination_counts(&self) -> Vec<(String, u64)> {
-        let mut v = self.termination.clone();
+        let mut v: Vec<(String, u64)> = self.termination.iter().map(|(k, n)| (k.text(), *n)).collect();
         v.sort_unstable();
         v
     }
@@ -271,7 +291,11 @@ impl WindowStats {
             bytes_read: row.bytes_read,
             classes: row.status_classes,
             status: row.status_counts.clone(),
-            termination: row.termination_counts.clone(),
+            termination: row
+                .termination_counts
+                .iter()
+                .map(|(t, n)| (StateKey::of(t), *n))
+                .collect(),
             timers,
             bytes: series(&row.distributions[6])?,
         })

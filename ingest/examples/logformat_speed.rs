@@ -117,7 +117,10 @@ fn same(builtin: &[String], opts: &ParseOptions) {
         c = c.min(pass_compiled(&msgs, &format, opts));
     }
     let n = msgs.len() as f64;
-    println!("{} messages of option httplog, the same bytes to both:", msgs.len());
+    println!(
+        "{} messages of option httplog, the same bytes to both:",
+        msgs.len()
+    );
     println!("hand-tuned parser: {:.2} M lines/s", n / h / 1e6);
     println!(
         "compiled httplog format: {:.2} M lines/s ({:.0}% of hand-tuned)",
