@@ -96,8 +96,10 @@ impl From<FormatArg> for Expect {
 struct Worker {
     writer: Result<SpoolWriter, weir_store::StoreError>,
     windows: WindowAggregator,
-    /// Window rows closed so far.
-    closed: Vec<WindowRow>,
+    /// Window rows this worker closed.
+    window_rows: u64,
+    /// The first failure to write the windows table.
+    window_error: Option<weir_store::StoreError>,
     lines: u64,
     rejects: BTreeMap<RejectReason, u64>,
 }
@@ -135,6 +137,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     WindowAggregator::new(window_config.clone()).map_err(|e| crate::UsageError(format!("--sigfig: {e}")))?;
     let bar = inputs::progress_bar(&inputs);
     let started = std::time::Instant::now();
+    // Closed windows go to one writer as they close, which publishes a partition's rows once
+    // there are enough of them: memory stays flat however long the input.
+    let windows = std::sync::Mutex::new(WindowsWriter::new(SpoolOptions {
+        sequence: seq.clone(),
+        zstd_level: args.zstd_level,
+        rotate_age: None,
+        ..SpoolOptions::new(&args.spool, &node, &run_id)
+    })?);
+    let hand_over = |w: &mut Worker, rows: Vec<WindowRow>| {
+        if rows.is_empty() {
+            return;
+        }
+        w.window_rows += rows.len() as u64;
+        let mut writer = windows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = writer.append_owned(rows) {
+            w.window_error.get_or_insert(e);
+        }
+    };
 
     let (workers, read) = for_each_chunk(
         &inputs,
@@ -153,7 +173,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }),
             windows: WindowAggregator::new(window_config.clone())
                 .expect("the window configuration was checked above"),
-            closed: Vec::new(),
+            window_rows: 0,
+            window_error: None,
             lines: 0,
             rejects: BTreeMap::new(),
         },
@@ -182,7 +203,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(e) = failed {
                 w.writer = Err(e);
             }
-            w.closed.extend(w.windows.close_due());
+            let rows = w.windows.close_due();
+            hand_over(w, rows);
         },
         |n| bar.inc(n),
     );
@@ -196,18 +218,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut lines = 0;
     let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
     let mut writers = Vec::with_capacity(workers.len());
-    let mut windows = WindowsWriter::new(SpoolOptions {
-        sequence: seq.clone(),
-        zstd_level: args.zstd_level,
-        rotate_age: None,
-        ..SpoolOptions::new(&args.spool, &node, &run_id)
-    })?;
     let (mut window_rows, mut late) = (0u64, 0u64);
     for mut w in workers {
-        w.closed.extend(w.windows.flush());
+        let rows = w.windows.flush();
+        hand_over(&mut w, rows);
         late += w.windows.counters().late;
-        window_rows += w.closed.len() as u64;
-        windows.append_owned(std::mem::take(&mut w.closed));
+        window_rows += w.window_rows;
+        if let Some(e) = w.window_error.take() {
+            return Err(anyhow::Error::from(e))
+                .with_context(|| format!("writing the windows table in {}", args.spool.display()));
+        }
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
@@ -217,7 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Each writer still holds its last row groups: encode and publish them on all cores, the
     // windows table beside them.
     let (finished, window_files): (Vec<_>, _) = std::thread::scope(|s| {
-        let windows = s.spawn(move || windows.finish());
+        let windows = s.spawn(move || windows.into_inner().unwrap_or_else(|p| p.into_inner()).finish());
         let handles: Vec<_> = writers
             .into_iter()
             .map(|w| s.spawn(|| w.and_then(SpoolWriter::finish)))

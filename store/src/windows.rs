@@ -310,6 +310,10 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
     Ok(out)
 }
 
+/// Rows a partition buffers before they are published as a file of their own; past as many in
+/// all partitions, the older partitions are published.
+pub const MAX_PENDING_ROWS: usize = 16_384;
+
 /// A published `windows` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowFile {
@@ -359,31 +363,43 @@ impl WindowsWriter {
     }
 
     /// Buffers rows; they are published by [`WindowsWriter::rotate_aged`] or
-    /// [`WindowsWriter::finish`].
-    pub fn append(&mut self, rows: &[WindowRow]) {
+    /// [`WindowsWriter::finish`], or as soon as a partition holds [`MAX_PENDING_ROWS`], which
+    /// bounds the memory a long import holds (the error is that publish's).
+    pub fn append(&mut self, rows: &[WindowRow]) -> Result<(), StoreError> {
+        self.append_owned(rows.to_vec())
+    }
+
+    /// [`WindowsWriter::append`], taking the rows instead of copying them.
+    pub fn append_owned(&mut self, rows: Vec<WindowRow>) -> Result<(), StoreError> {
+        let mut full = Vec::new();
         for r in rows {
-            self.pending
-                .entry(Partition::of(r.window_start))
-                .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
-                .1
-                .push(r.clone());
+            let p = Partition::of(r.window_start);
+            let (_, pending) = self
+                .pending
+                .entry(p)
+                .or_insert_with(|| (std::time::Instant::now(), Vec::new()));
+            pending.push(r);
+            if pending.len() == MAX_PENDING_ROWS {
+                full.push(p);
+            }
         }
+        // Rows that come late for an older partition would wait there until the end: once the
+        // writer holds that many rows in all, every partition but the newest is published.
+        if self.pending_rows() >= MAX_PENDING_ROWS {
+            let newest = self.pending.keys().next_back().copied();
+            full.extend(self.pending.keys().copied().filter(|p| Some(*p) != newest));
+        }
+        full.sort_unstable();
+        full.dedup();
+        for p in full {
+            self.publish(p)?;
+        }
+        Ok(())
     }
 
     /// The rows buffered and not yet published.
     pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
         self.pending.values().flat_map(|(_, rows)| rows.iter())
-    }
-
-    /// [`WindowsWriter::append`], taking the rows instead of copying them.
-    pub fn append_owned(&mut self, rows: Vec<WindowRow>) {
-        for r in rows {
-            self.pending
-                .entry(Partition::of(r.window_start))
-                .or_insert_with(|| (std::time::Instant::now(), Vec::new()))
-                .1
-                .push(r);
-        }
     }
 
     /// Rows buffered and not yet published.
@@ -616,7 +632,7 @@ mod tests {
         let hour = 3_600_000_000;
         let rows = vec![row(0, "be_a"), row(10_000_000, "be_b"), row(hour, "be_a")];
         let mut w = WindowsWriter::new(opts).unwrap();
-        w.append(&rows);
+        w.append(&rows).unwrap();
         assert_eq!(w.pending_rows(), 3);
         let files = w.finish().unwrap();
         assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 3);
@@ -631,6 +647,25 @@ mod tests {
             vec![rows[1].clone()]
         );
         assert_eq!(window_files(dir.path(), Some(hour), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_full_partition_is_published_at_once_and_old_ones_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(dir.path(), "n1", "b1")
+        };
+        let hour = 3_600_000_000;
+        let mut w = WindowsWriter::new(opts).unwrap();
+        w.append(&[row(0, "late")]).unwrap();
+        let many: Vec<WindowRow> = (0..MAX_PENDING_ROWS as i64)
+            .map(|i| row(hour + i * 10_000_000 % hour, "be"))
+            .collect();
+        w.append_owned(many).unwrap();
+        assert_eq!(w.published().len(), 2, "the full partition and the older one");
+        assert_eq!(w.pending_rows(), 0);
+        assert_eq!(read_windows(dir.path(), None, None).unwrap().len(), MAX_PENDING_ROWS + 1);
     }
 
     #[test]

@@ -116,8 +116,7 @@ impl LiveWindows {
             let _ = c.exposition.seal();
         }
         if let Some(w) = c.writer.as_mut() {
-            w.append(&rows);
-            if let Err(e) = w.rotate_aged() {
+            if let Err(e) = w.append(&rows).and_then(|()| w.rotate_aged()) {
                 tracing::error!(error = %e, "publishing the windows table failed");
                 c.write_errors += 1;
             }
