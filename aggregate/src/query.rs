@@ -173,15 +173,14 @@ pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Resul
             let p = i64::from(e.max(1)) * 1_000_000;
             row.window_start.div_euclid(p) * p
         });
-        let stats = WindowStats::from_row(&row, spec.sigfig)?;
         match groups.entry((group, period)) {
             std::collections::btree_map::Entry::Occupied(mut e) => {
                 let (merged, first) = e.get_mut();
-                merged.merge(&stats)?;
+                merged.add_row(&row);
                 *first = (*first).min(row.window_start);
             }
             std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert((stats, row.window_start));
+                e.insert((WindowStats::from_row(&row, spec.sigfig)?, row.window_start));
             }
         }
     }

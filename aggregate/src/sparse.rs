@@ -197,6 +197,21 @@ impl SparseSeries {
         Some(self.max)
     }
 
+    /// Adds the buckets of a row's distribution ([`SparseSeries::buckets`] form) and its exact
+    /// sum and max, in place: what merging [`SparseSeries::from_buckets`] would give, without
+    /// building a series first.
+    pub fn add_buckets(&mut self, buckets: &[(u64, u64)], sum: u64, max: u64) {
+        for &(v, n) in buckets {
+            if n > 0 {
+                let index = self.index_of(v);
+                self.add_n(index, n);
+                self.count += n;
+            }
+        }
+        self.sum = self.sum.saturating_add(sum);
+        self.max = self.max.max(max);
+    }
+
     /// Values in buckets whose range starts at or below `v`'s bucket: HDR's `count_between(0, v)`.
     pub fn count_at_or_below(&self, v: u64) -> u64 {
         let index = self.index_of(v);

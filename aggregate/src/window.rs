@@ -271,6 +271,37 @@ impl WindowStats {
         }
     }
 
+    /// Adds a row's counts and distributions to these stats, in place (readers merge many rows
+    /// into one group: this allocates nothing but new buckets). The row must have been written
+    /// with these stats' precision for the merge to be exact.
+    pub fn add_row(&mut self, row: &WindowRow) {
+        self.requests += row.requests;
+        self.bytes_read += row.bytes_read;
+        for (a, b) in self.classes.iter_mut().zip(row.status_classes) {
+            *a += b;
+        }
+        for &(code, n) in &row.status_counts {
+            match self.status.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => self.status.push((code, n)),
+            }
+        }
+        for (t, n) in &row.termination_counts {
+            let key = StateKey::of(t);
+            match self.termination.iter_mut().find(|(u, _)| *u == key) {
+                Some((_, m)) => *m += n,
+                None => self.termination.push((key, *n)),
+            }
+        }
+        let dists = &row.distributions;
+        for (s, d) in self.timers.0.iter_mut().zip(dists) {
+            s.add_buckets(&d.buckets, (d.mean * d.count as f64).round() as u64, d.max);
+        }
+        let d = &dists[6];
+        self.bytes
+            .add_buckets(&d.buckets, (d.mean * d.count as f64).round() as u64, d.max);
+    }
+
     /// The stats a row holds, with histograms of `sigfig` significant figures (the precision
     /// the row was written with: the buckets' lowest values fall in the same buckets again).
     pub fn from_row(row: &WindowRow, sigfig: u8) -> Result<WindowStats, Error> {

@@ -134,7 +134,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into());
     }
     let svg = args.to.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    let rows = crate::query::load(&args.spool, args.server.as_deref(), since, until)?;
+    let rows = crate::query::load(
+        &args.spool,
+        args.server.as_deref(),
+        since,
+        until,
+        &[measure.name()],
+    )?;
     anyhow::ensure!(!rows.is_empty(), "no windows in the range: nothing to plot");
     let first = rows.iter().map(|r| r.window_start).min().unwrap_or_default();
     let last = rows

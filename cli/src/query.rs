@@ -96,6 +96,7 @@ pub fn load(
     server: Option<&str>,
     since: Option<Micros>,
     until: Option<Micros>,
+    dists: &[&str],
 ) -> anyhow::Result<Vec<WindowRow>> {
     let mut rows: Vec<WindowRow> = Vec::new();
     // The server first: a file it publishes after answering holds rows of its answer, and is
@@ -110,7 +111,7 @@ pub fn load(
             live.as_ref().is_none_or(|l| !l.answered_for(name))
         };
         rows.extend(
-            weir_store::windows::read_windows_where(spool, since, until, keep)
+            weir_store::windows::read_windows_projected(spool, since, until, keep, dists)
                 .with_context(|| format!("reading the windows of {}", spool.display()))?,
         );
     }
@@ -179,7 +180,18 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
 /// Runs `weir query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args, weir_model::time::now_micros())?;
-    let rows = load(&args.spool, args.server.as_deref(), spec.since, spec.until)?;
+    // Only the chosen distribution's columns are decoded (and the total time's, for Apdex).
+    let mut dists = vec![spec.measure.name()];
+    if spec.apdex_t.is_some() && !dists.contains(&"total") {
+        dists.push("total");
+    }
+    let rows = load(
+        &args.spool,
+        args.server.as_deref(),
+        spec.since,
+        spec.until,
+        &dists,
+    )?;
     let result = query::run(rows, &spec)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

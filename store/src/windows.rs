@@ -37,7 +37,6 @@ use parquet::file::properties::WriterProperties;
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir};
 use crate::partition::Partition;
-use crate::reader::read_file;
 use crate::schema::timestamp_type;
 use crate::writer::SpoolOptions;
 use crate::SPOOL_FORMAT_VERSION;
@@ -213,7 +212,82 @@ fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// The rows of a batch of [`schema`].
+/// A distribution's four columns, with the bucket struct's children downcast once.
+struct Hist<'a> {
+    count: &'a Int64Array,
+    mean: &'a Float64Array,
+    max: &'a Int64Array,
+    offsets: &'a [i32],
+    values: BucketValues<'a>,
+    ns: &'a Int64Array,
+}
+
+/// The `ms` (`int32`) or `bytes` (`int64`) child of a bucket struct.
+enum BucketValues<'a> {
+    Ms(&'a Int32Array),
+    Bytes(&'a Int64Array),
+}
+
+impl<'a> Hist<'a> {
+    fn new(
+        count: &'a Int64Array,
+        mean: &'a Float64Array,
+        max: &'a Int64Array,
+        hist: &'a ListArray,
+    ) -> Result<Hist<'a>, StoreError> {
+        let bad = || {
+            StoreError::Arrow(arrow_schema::ArrowError::SchemaError(
+                "windows: a histogram column is not list<struct<value, n>>".into(),
+            ))
+        };
+        let items = hist
+            .values()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .ok_or_else(bad)?;
+        let v = items.column(0).as_any();
+        let values = match (v.downcast_ref::<Int32Array>(), v.downcast_ref::<Int64Array>()) {
+            (Some(a), _) => BucketValues::Ms(a),
+            (None, Some(a)) => BucketValues::Bytes(a),
+            _ => return Err(bad()),
+        };
+        let ns = items
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(bad)?;
+        Ok(Hist {
+            count,
+            mean,
+            max,
+            offsets: hist.value_offsets(),
+            values,
+            ns,
+        })
+    }
+
+    fn row(&self, r: usize) -> Distribution {
+        let (from, to) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
+        let buckets = (from..to)
+            .map(|j| {
+                let v = match self.values {
+                    BucketValues::Ms(a) => u64::try_from(a.value(j)).unwrap_or(0),
+                    BucketValues::Bytes(a) => u64_of(a.value(j)),
+                };
+                (v, u64_of(self.ns.value(j)))
+            })
+            .collect();
+        Distribution {
+            count: u64_of(self.count.value(r)),
+            mean: self.mean.value(r),
+            max: u64_of(self.max.value(r)),
+            buckets,
+        }
+    }
+}
+
+/// The rows of a batch of [`schema`] (or of a projection of it: distributions whose columns
+/// are missing are left empty).
 pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
     let start = col::<TimestampMicrosecondArray>(b, "window_start")?;
     let secs = col::<Int32Array>(b, "window_secs")?;
@@ -233,14 +307,19 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
         .collect::<Result<_, _>>()?;
     let status = col::<MapArray>(b, "status_counts")?;
     let terms = col::<MapArray>(b, "termination_counts")?;
+    // A distribution whose columns were not read (a projection) stays empty.
     let mut dists = Vec::new();
     for d in DISTRIBUTIONS {
-        dists.push((
-            i(&format!("{d}_count"))?,
-            col::<Float64Array>(b, &format!("{d}_mean"))?,
-            i(&format!("{d}_max"))?,
-            col::<ListArray>(b, &format!("{d}_hist"))?,
-        ));
+        let hist = b.column_by_name(&format!("{d}_hist"));
+        dists.push(match hist {
+            None => None,
+            Some(_) => Some(Hist::new(
+                i(&format!("{d}_count"))?,
+                col::<Float64Array>(b, &format!("{d}_mean"))?,
+                i(&format!("{d}_max"))?,
+                col::<ListArray>(b, &format!("{d}_hist"))?,
+            )?),
+        });
     }
     let mut out = Vec::with_capacity(b.num_rows());
     for r in 0..b.num_rows() {
@@ -261,33 +340,8 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
                 .collect(),
             _ => Vec::new(),
         };
-        let distributions: [Distribution; 7] = std::array::from_fn(|k| {
-            let (count, mean, max, hist) = dists[k];
-            let items = hist.value(r);
-            let buckets = items
-                .as_any()
-                .downcast_ref::<StructArray>()
-                .map(|s| {
-                    let n = s.column(1).as_any().downcast_ref::<Int64Array>();
-                    let v = s.column(0);
-                    (0..s.len())
-                        .filter_map(|j| {
-                            let value = match v.as_any().downcast_ref::<Int32Array>() {
-                                Some(a) => u64::try_from(a.value(j)).ok()?,
-                                None => u64_of(v.as_any().downcast_ref::<Int64Array>()?.value(j)),
-                            };
-                            Some((value, u64_of(n?.value(j))))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Distribution {
-                count: u64_of(count.value(r)),
-                mean: mean.value(r),
-                max: u64_of(max.value(r)),
-                buckets,
-            }
-        });
+        let distributions: [Distribution; 7] =
+            std::array::from_fn(|k| dists[k].as_ref().map_or_else(Distribution::default, |h| h.row(r)));
         out.push(WindowRow {
             window_start: start.value(r),
             window_secs: u32::try_from(secs.value(r)).unwrap_or(0),
@@ -531,15 +585,53 @@ pub fn read_windows_where(
     until: Option<Micros>,
     keep: impl Fn(&Path) -> bool,
 ) -> Result<Vec<WindowRow>, StoreError> {
+    read_windows_projected(spool, since, until, keep, &DISTRIBUTIONS)
+}
+
+/// [`read_windows_where`] decoding only the distributions named in `dists` (of
+/// [`DISTRIBUTIONS`]); the others are left empty in the rows. Every other column is read.
+pub fn read_windows_projected(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+    keep: impl Fn(&Path) -> bool,
+    dists: &[&str],
+) -> Result<Vec<WindowRow>, StoreError> {
     let mut rows = Vec::new();
     for f in window_files(spool, since, until)?.into_iter().filter(|f| keep(f)) {
-        for b in read_file(&f)? {
+        for b in read_projected(&f, dists)? {
             rows.extend(rows_of(&b)?.into_iter().filter(|r| {
                 since.is_none_or(|s| r.window_start >= s) && until.is_none_or(|u| r.window_start < u)
             }));
         }
     }
     Ok(rows)
+}
+
+/// The batches of one `windows` file, with the columns of the distributions not in `dists`
+/// left out of the decoding.
+fn read_projected(path: &Path, dists: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    let file = std::fs::File::open(path).map_err(StoreError::io("open", path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let wanted = |name: &str| {
+        DISTRIBUTIONS
+            .iter()
+            .find(|d| name.starts_with(&format!("{d}_")) && !name.starts_with("bytes_read"))
+            .is_none_or(|d| dists.contains(d))
+    };
+    let roots: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted(f.name()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The visible entries of a folder (none when it does not exist).
@@ -665,7 +757,10 @@ mod tests {
         w.append_owned(many).unwrap();
         assert_eq!(w.published().len(), 2, "the full partition and the older one");
         assert_eq!(w.pending_rows(), 0);
-        assert_eq!(read_windows(dir.path(), None, None).unwrap().len(), MAX_PENDING_ROWS + 1);
+        assert_eq!(
+            read_windows(dir.path(), None, None).unwrap().len(),
+            MAX_PENDING_ROWS + 1
+        );
     }
 
     #[test]
