@@ -268,6 +268,20 @@ fn clock_label(t: Micros, span: Micros) -> String {
     }
 }
 
+/// A series' values per band of `edges`.
+fn band_counts(edges: &[u64], s: &weir_aggregate::sparse::SparseSeries) -> Vec<u64> {
+    let mut counts = vec![0u64; edges.len() - 1];
+    for (value, n) in s.buckets() {
+        let band = edges
+            .iter()
+            .rposition(|e| *e <= value)
+            .unwrap_or(0)
+            .min(counts.len() - 1);
+        counts[band] += n;
+    }
+    counts
+}
+
 /// Where `v` sits on the band axis: band `i` spans `[i, i + 1)`, log-interpolated inside.
 fn band_position(edges: &[u64], v: u64) -> f64 {
     let i = edges
@@ -453,15 +467,7 @@ impl Chart {
         for (start, stats) in periods {
             let s = series(stats);
             let total = s.count().max(1) as f64;
-            let mut counts = vec![0u64; edges.len() - 1];
-            for (value, n) in s.buckets() {
-                let band = edges
-                    .iter()
-                    .rposition(|e| *e <= value)
-                    .unwrap_or(0)
-                    .min(counts.len() - 1);
-                counts[band] += n;
-            }
+            let counts = band_counts(&edges, &s);
             let x = (*start - self.first) as f64 / 1e6;
             for (band, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
                 let share = n as f64 / total;
@@ -500,15 +506,7 @@ impl Chart {
             Measure::Bytes => stats.bytes().clone(),
         };
         let edges = bands(s.max());
-        let mut counts = vec![0u64; edges.len() - 1];
-        for (value, n) in s.buckets() {
-            let band = edges
-                .iter()
-                .rposition(|e| *e <= value)
-                .unwrap_or(0)
-                .min(counts.len() - 1);
-            counts[band] += n;
-        }
+        let counts = band_counts(&edges, &s);
         let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
         let summary = query::summarize(&s);
         let title = match summary {

@@ -331,7 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use weir_aggregate::{WindowAggregator, WindowConfig};
-    use weir_model::{ClientAddr, HttpLog, RequestLine, Timings};
+    use weir_model::{HttpLog, Timings};
 
     fn rows() -> Vec<WindowRow> {
         let mut agg = WindowAggregator::new(WindowConfig::default()).unwrap();
@@ -342,13 +342,8 @@ mod tests {
                 ("be_a", if i % 2 == 0 { "a1" } else { "a2" })
             };
             agg.add(&HttpLog {
-                client: ClientAddr {
-                    ip: "10.0.0.1",
-                    port: None,
-                },
                 accept_ts: i64::from(i) * 1_000_000,
                 frontend: "fe",
-                ssl: false,
                 backend,
                 server,
                 timings: Timings {
@@ -361,25 +356,8 @@ mod tests {
                 },
                 status: Some(if i == 7 { 503 } else { 200 }),
                 bytes_read: 10,
-                bytes_logasap: false,
-                req_cookie: None,
-                resp_cookie: None,
                 termination_state: "----",
-                actconn: 0,
-                feconn: 0,
-                beconn: 0,
-                srv_conn: 0,
-                retries: 0,
-                redispatched: false,
-                srv_queue: 0,
-                backend_queue: 0,
-                req_headers: None,
-                resp_headers: None,
-                request: RequestLine::default(),
-                tls: None,
-                truncated: false,
-                clf: false,
-                fields: weir_model::Fields::EMPTY,
+                ..HttpLog::default()
             });
         }
         agg.flush()

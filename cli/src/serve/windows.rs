@@ -335,17 +335,12 @@ pub fn row_from_json(v: &Value) -> Option<WindowRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_model::{ClientAddr, HttpLog, RequestLine, Timings};
+    use weir_model::{HttpLog, Timings};
 
     fn request(ts: Micros, backend: &'static str, total: i32) -> HttpLog<'static> {
         HttpLog {
-            client: ClientAddr {
-                ip: "10.0.0.1",
-                port: Some(1),
-            },
             accept_ts: ts,
             frontend: "fe",
-            ssl: false,
             backend,
             server: "s1",
             timings: Timings {
@@ -358,25 +353,8 @@ mod tests {
             },
             status: Some(200),
             bytes_read: 100,
-            bytes_logasap: false,
-            req_cookie: None,
-            resp_cookie: None,
             termination_state: "----",
-            actconn: 1,
-            feconn: 1,
-            beconn: 1,
-            srv_conn: 1,
-            retries: 0,
-            redispatched: false,
-            srv_queue: 0,
-            backend_queue: 0,
-            req_headers: None,
-            resp_headers: None,
-            request: RequestLine::default(),
-            tls: None,
-            truncated: false,
-            clf: false,
-            fields: weir_model::Fields::EMPTY,
+            ..HttpLog::default()
         }
     }
 
