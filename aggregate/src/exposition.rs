@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
+use weir_model::{Distribution, Micros, StatusClass, WindowRow};
 
 use crate::sparse::SparseSeries;
 use crate::timers::TimerId;
@@ -146,8 +146,7 @@ impl Exposition {
                 }
             };
             for (s, d) in entry.iter_mut().zip(&row.distributions) {
-                let sum = (d.mean * d.count as f64).round() as u64;
-                s.merge(&SparseSeries::from_buckets(self.sigfig, &d.buckets, sum, d.max)?)?;
+                s.add_buckets(&d.buckets, (d.mean * d.count as f64).round() as u64, d.max);
             }
         }
         let backends = per_backend
@@ -185,11 +184,6 @@ pub fn status_class_names() -> [&'static str; 6] {
 /// The timer names in [`SeriesTotals::timers`] order.
 pub fn timer_names() -> [&'static str; 6] {
     TimerId::ALL.map(TimerId::name)
-}
-
-/// A key's labels as (frontend, backend, server).
-pub fn series_of(key: &WindowKey) -> (&str, &str, &str) {
-    (&key.frontend, &key.backend, &key.server)
 }
 
 #[cfg(test)]

@@ -40,11 +40,6 @@ impl SparseSeries {
         })
     }
 
-    /// The precision.
-    pub fn sigfig(&self) -> u8 {
-        self.sigfig
-    }
-
     /// The bucket index of `v`, as hdrhistogram's `index_for`.
     #[inline]
     fn index_of(&self, v: u64) -> u32 {
@@ -220,11 +215,6 @@ impl SparseSeries {
             .take_while(|b| b.0 <= index)
             .map(|b| b.1)
             .sum()
-    }
-
-    /// Bytes of memory the buckets hold.
-    pub fn heap_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<(u32, u64)>()
     }
 }
 

@@ -117,43 +117,6 @@ impl TimerSeries {
         &self.hist
     }
 
-    /// The exact maximum (0 when empty).
-    pub fn max(&self) -> u64 {
-        self.max
-    }
-
-    /// The non-empty buckets as (lowest value of the bucket, count), ascending: recording each
-    /// value `count` times into an empty histogram of the same precision gives this one back.
-    pub fn buckets(&self) -> Vec<(u64, u64)> {
-        self.hist
-            .iter_recorded()
-            .map(|v| {
-                (
-                    self.hist.lowest_equivalent(v.value_iterated_to()),
-                    v.count_at_value(),
-                )
-            })
-            .collect()
-    }
-
-    /// A series from [`TimerSeries::buckets`] and the exact sum and max kept beside them.
-    pub fn from_buckets(
-        sigfig: u8,
-        buckets: &[(u64, u64)],
-        sum: u64,
-        max: u64,
-    ) -> Result<TimerSeries, Error> {
-        let mut s = TimerSeries::new(sigfig)?;
-        for &(value, n) in buckets {
-            if s.hist.record_n(value, n).is_err() {
-                s.hist.saturating_record_n(value, n);
-            }
-        }
-        s.sum = sum;
-        s.max = max;
-        Ok(s)
-    }
-
     /// The value at quantile `q` (0..=1), to the histogram's precision, never above the exact
     /// maximum; `None` when nothing was recorded. The rank is the nearest-rank definition:
     /// the smallest value such that at least `ceil(q × count)` values are at or below it.
@@ -276,11 +239,6 @@ impl TimerHistograms {
     /// One series.
     pub fn get(&self, id: TimerId) -> &TimerSeries {
         &self.series[id as usize]
-    }
-
-    /// One series, to replace or merge into.
-    pub fn get_mut(&mut self, id: TimerId) -> &mut TimerSeries {
-        &mut self.series[id as usize]
     }
 
     /// The value of series `id` at quantile `q`, or `None` when it is empty.

@@ -305,31 +305,9 @@ impl WindowStats {
     /// The stats a row holds, with histograms of `sigfig` significant figures (the precision
     /// the row was written with: the buckets' lowest values fall in the same buckets again).
     pub fn from_row(row: &WindowRow, sigfig: u8) -> Result<WindowStats, Error> {
-        let series = |d: &Distribution| {
-            let sum = (d.mean * d.count as f64).round() as u64;
-            SparseSeries::from_buckets(sigfig, &d.buckets, sum, d.max)
-        };
-        let timers = WindowTimers([
-            series(&row.distributions[0])?,
-            series(&row.distributions[1])?,
-            series(&row.distributions[2])?,
-            series(&row.distributions[3])?,
-            series(&row.distributions[4])?,
-            series(&row.distributions[5])?,
-        ]);
-        Ok(WindowStats {
-            requests: row.requests,
-            bytes_read: row.bytes_read,
-            classes: row.status_classes,
-            status: row.status_counts.clone(),
-            termination: row
-                .termination_counts
-                .iter()
-                .map(|(t, n)| (StateKey::of(t), *n))
-                .collect(),
-            timers,
-            bytes: series(&row.distributions[6])?,
-        })
+        let mut stats = WindowStats::new(sigfig)?;
+        stats.add_row(row);
+        Ok(stats)
     }
 }
 
@@ -562,18 +540,30 @@ impl WindowAggregator {
     }
 }
 
+/// Adds `row` to the stats of `key` in `groups`, starting them when the key is new: how every
+/// reader folds rows into groups.
+pub fn add_to<K: Ord>(
+    groups: &mut BTreeMap<K, WindowStats>,
+    key: K,
+    row: &WindowRow,
+    sigfig: u8,
+) -> Result<(), Error> {
+    match groups.entry(key) {
+        std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add_row(row),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            e.insert(WindowStats::from_row(row, sigfig)?);
+        }
+    }
+    Ok(())
+}
+
 /// Merges partial rows with the same window (start and length) and key into one row each,
 /// whatever node wrote them; the result is ordered by window and key and carries `node`.
 pub fn merge_rows(rows: &[WindowRow], sigfig: u8, node: &str) -> Result<Vec<WindowRow>, Error> {
     let mut merged: BTreeMap<(Micros, u32, WindowKey), WindowStats> = BTreeMap::new();
     for row in rows {
-        let stats = WindowStats::from_row(row, sigfig)?;
-        match merged.entry((row.window_start, row.window_secs, row.key.clone())) {
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&stats)?,
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(stats);
-            }
-        }
+        let key = (row.window_start, row.window_secs, row.key.clone());
+        add_to(&mut merged, key, row, sigfig)?;
     }
     Ok(merged
         .into_iter()

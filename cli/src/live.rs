@@ -19,8 +19,6 @@ pub struct ServerWindows {
     pub node: String,
     /// Its boot name (second part of its file names).
     pub boot: String,
-    /// Its window length, seconds.
-    pub window_secs: u32,
     /// Its histograms' precision.
     pub sigfig: u8,
     /// The `windows` files it published (names only).
@@ -89,7 +87,6 @@ pub fn windows(server: &str, since: Option<Micros>, unpublished: bool) -> anyhow
     Ok(ServerWindows {
         node: text("node")?,
         boot: text("boot")?,
-        window_secs: v.get("window_secs").and_then(Value::as_u64).ok_or_else(bad)? as u32,
         sigfig: v.get("sigfig").and_then(Value::as_u64).ok_or_else(bad)? as u8,
         published: v
             .get("published")

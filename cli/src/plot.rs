@@ -114,18 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let measure = Measure::from_name(&args.timer)
         .filter(|m| *m != Measure::Bytes)
         .ok_or_else(|| UsageError(format!("--timer {:?}: expected a timer", args.timer)))?;
-    let filters = args
-        .filters
-        .iter()
-        .map(|f| {
-            let (k, v) = f
-                .split_once('=')
-                .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
-            let d = KeyDim::from_name(k.trim())
-                .ok_or_else(|| UsageError(format!("--where {f:?}: unknown key")))?;
-            Ok((d, v.trim().to_owned()))
-        })
-        .collect::<Result<Vec<_>, UsageError>>()?;
+    let filters = crate::query::filters(&args.filters)?;
     if !is_chart(&args.to) {
         return Err(UsageError(format!(
             "--to {}: the file must end in .svg or .png",
@@ -245,13 +234,7 @@ fn periods(rows: &[WindowRow], spec: &QuerySpec) -> anyhow::Result<Vec<(Micros, 
             }
             None => 0,
         };
-        let s = WindowStats::from_row(r, spec.sigfig)?;
-        match out.entry(p) {
-            std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(&s)?,
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(s);
-            }
-        }
+        weir_aggregate::window::add_to(&mut out, p, r, spec.sigfig)?;
     }
     Ok(out.into_iter().collect())
 }

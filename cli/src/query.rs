@@ -125,25 +125,34 @@ pub fn load(
     Ok(rows)
 }
 
-/// The query an `Args` asks for.
-fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
-    let dims = |s: &str| {
-        KeyDim::from_name(s.trim()).ok_or_else(|| {
-            let names: Vec<_> = KeyDim::ALL.iter().map(|d| d.name()).collect();
-            UsageError(format!("{s:?}: expected one of {}", names.join(", ")))
-        })
-    };
-    let by = args.by.iter().map(|s| dims(s)).collect::<Result<Vec<_>, _>>()?;
-    let filters = args
-        .filters
-        .iter()
+/// A part of the series key by its name.
+fn key_dim(s: &str) -> Result<KeyDim, UsageError> {
+    KeyDim::from_name(s.trim()).ok_or_else(|| {
+        let names: Vec<_> = KeyDim::ALL.iter().map(|d| d.name()).collect();
+        UsageError(format!("{s:?}: expected one of {}", names.join(", ")))
+    })
+}
+
+/// `--where KEY=VALUE,...`.
+pub fn filters(list: &[String]) -> Result<Vec<(KeyDim, String)>, UsageError> {
+    list.iter()
         .map(|f| {
             let (k, v) = f
                 .split_once('=')
                 .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
-            Ok((dims(k)?, v.trim().to_owned()))
+            Ok((key_dim(k)?, v.trim().to_owned()))
         })
-        .collect::<Result<Vec<_>, UsageError>>()?;
+        .collect()
+}
+
+/// The query an `Args` asks for.
+fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
+    let by = args
+        .by
+        .iter()
+        .map(|s| key_dim(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let filters = filters(&args.filters)?;
     let measure = Measure::from_name(&args.timer).ok_or_else(|| {
         UsageError(format!(
             "--timer {:?}: expected request, queue, connect, response, total, data or bytes",

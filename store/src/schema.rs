@@ -81,9 +81,14 @@ fn string_list(name: &str) -> Field {
 
 /// `map<string,string>` with the field names `MapBuilder` uses by default.
 fn string_map(name: &str) -> Field {
+    map_field(name, DataType::Utf8, DataType::Utf8)
+}
+
+/// `map<key,value>` with the field names `MapBuilder` uses by default.
+pub(crate) fn map_field(name: &str, key: DataType, value: DataType) -> Field {
     let entries = Fields::from(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("value", DataType::Utf8, true),
+        Field::new("key", key, false),
+        Field::new("value", value, true),
     ]);
     Field::new(
         name,

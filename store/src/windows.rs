@@ -37,7 +37,7 @@ use parquet::file::properties::WriterProperties;
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir};
 use crate::partition::Partition;
-use crate::schema::timestamp_type;
+use crate::schema::{map_field, timestamp_type};
 use crate::writer::SpoolOptions;
 use crate::SPOOL_FORMAT_VERSION;
 
@@ -51,21 +51,6 @@ fn bucket_fields(d: &str) -> Fields {
         Field::new("ms", DataType::Int32, false)
     };
     Fields::from(vec![value, Field::new("n", DataType::Int64, false)])
-}
-
-fn map_field(name: &str, key: DataType) -> Field {
-    let entries = Fields::from(vec![
-        Field::new("key", key, false),
-        Field::new("value", DataType::Int64, true),
-    ]);
-    Field::new(
-        name,
-        DataType::Map(
-            Arc::new(Field::new("entries", DataType::Struct(entries), false)),
-            false,
-        ),
-        true,
-    )
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -86,8 +71,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     for c in StatusClass::ALL {
         f.push(i64f(&format!("status_{}", c.name())));
     }
-    f.push(map_field("status_counts", DataType::Int32));
-    f.push(map_field("termination_counts", DataType::Utf8));
+    f.push(map_field("status_counts", DataType::Int32, DataType::Int64));
+    f.push(map_field("termination_counts", DataType::Utf8, DataType::Int64));
     for d in DISTRIBUTIONS {
         f.push(i64f(&format!("{d}_count")));
         f.push(Field::new(format!("{d}_mean"), DataType::Float64, false));

@@ -19,7 +19,7 @@ use super::stats::pct;
 use super::{Cell, Dim, ReportKind, ReportTable, TIMER_COLUMNS};
 use crate::query::{apdex, summarize, KeyDim};
 use crate::timers::TimerId;
-use crate::window::WindowStats;
+use crate::window::{add_to, WindowStats};
 use crate::Error;
 
 /// Why a report cannot be made from window rows.
@@ -61,13 +61,7 @@ fn merge_by(
 ) -> Result<BTreeMap<Vec<String>, WindowStats>, Error> {
     let mut out: BTreeMap<Vec<String>, WindowStats> = BTreeMap::new();
     for r in rows {
-        let s = WindowStats::from_row(r, sigfig)?;
-        match out.entry(key(&r.key)) {
-            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&s)?,
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert(s);
-            }
-        }
+        add_to(&mut out, key(&r.key), r, sigfig)?;
     }
     Ok(out)
 }
@@ -234,19 +228,10 @@ pub fn report(
 fn summary(rows: &[WindowRow], sigfig: u8) -> Result<ReportTable, Error> {
     let mut t = ReportTable::new(&[], ["key", "value"]);
     let all = merge_by(rows, sigfig, |_| Vec::new())?;
-    let per_window = {
-        let mut m: BTreeMap<(i64, u32), WindowStats> = BTreeMap::new();
-        for r in rows {
-            let s = WindowStats::from_row(r, sigfig)?;
-            match m.entry((r.window_start, r.window_secs)) {
-                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&s)?,
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(s);
-                }
-            }
-        }
-        m
-    };
+    let mut per_window: BTreeMap<(i64, u32), WindowStats> = BTreeMap::new();
+    for r in rows {
+        add_to(&mut per_window, (r.window_start, r.window_secs), r, sigfig)?;
+    }
     let mut kv = |k: &str, v: Cell| t.rows.push(vec![k.into(), v]);
     let Some(s) = all.get(&Vec::new()) else {
         kv("http_requests", Cell::Int(0));
