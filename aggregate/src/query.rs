@@ -5,13 +5,12 @@
 //! Input is any iterator of [`WindowRow`]s (from the spool's `windows` table, from a server's
 //! live windows, or both); output is one [`QueryRow`] per group and period, in order.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use weir_model::{Micros, StatusClass, WindowKey, WindowRow};
+use weir_model::{DistributionRef, Micros, StatusClass, WindowKey, WindowRow, WindowRowRef};
 
 use crate::sparse::SparseSeries;
 use crate::timers::{TimerId, TimerSummary};
-use crate::window::WindowStats;
 use crate::Error;
 
 /// A part of the series key to group or filter by.
@@ -91,13 +90,6 @@ impl Measure {
             Measure::Bytes => "bytes",
         }
     }
-
-    fn series(self, stats: &WindowStats) -> &SparseSeries {
-        match self {
-            Measure::Timer(t) => stats.timers().get(t),
-            Measure::Bytes => stats.bytes(),
-        }
-    }
 }
 
 /// What to compute.
@@ -160,52 +152,280 @@ pub struct QueryRow {
 
 /// Runs `spec` over `rows`.
 pub fn run(rows: impl IntoIterator<Item = WindowRow>, spec: &QuerySpec) -> Result<Vec<QueryRow>, Error> {
-    let mut groups: BTreeMap<(Vec<String>, Option<Micros>), (WindowStats, Micros)> = BTreeMap::new();
+    let mut q = Query::new(spec)?;
     for row in rows {
-        if spec.since.is_some_and(|s| row.window_start < s)
-            || spec.until.is_some_and(|u| row.window_start >= u)
-            || !spec.filters.iter().all(|(d, v)| d.value(&row.key) == v.as_str())
-        {
-            continue;
+        q.add(&row.view());
+    }
+    q.finish()
+}
+
+/// A distribution being merged: counts per bucket index, dense (a row's buckets are added
+/// without a search), with the exact count, sum and max beside them.
+#[derive(Debug, Clone, Default)]
+struct Dense {
+    counts: Vec<u64>,
+    sum: u64,
+    max: u64,
+}
+
+impl Dense {
+    #[inline]
+    fn add(&mut self, probe: &SparseSeries, d: &DistributionRef<'_>) {
+        if d.count == 0 {
+            return;
         }
-        let group: Vec<String> = spec.by.iter().map(|d| d.value(&row.key).to_owned()).collect();
-        let period = spec.every.map(|e| {
-            let p = i64::from(e.max(1)) * 1_000_000;
-            row.window_start.div_euclid(p) * p
+        let counts = &mut self.counts;
+        d.buckets.for_each(|v, n| {
+            let i = probe.index_of(v) as usize;
+            if i >= counts.len() {
+                counts.resize(i + 1, 0);
+            }
+            counts[i] += n;
         });
-        match groups.entry((group, period)) {
-            std::collections::btree_map::Entry::Occupied(mut e) => {
-                let (merged, first) = e.get_mut();
-                merged.add_row(&row);
-                *first = (*first).min(row.window_start);
-            }
-            std::collections::btree_map::Entry::Vacant(e) => {
-                e.insert((WindowStats::from_row(&row, spec.sigfig)?, row.window_start));
-            }
+        self.sum = self.sum.saturating_add(d.sum());
+        self.max = self.max.max(d.max);
+    }
+
+    fn absorb(&mut self, other: Dense) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a += b;
+        }
+        self.sum = self.sum.saturating_add(other.sum);
+        self.max = self.max.max(other.max);
+    }
+
+    fn series(&self, sigfig: u8) -> Result<SparseSeries, Error> {
+        SparseSeries::from_counts(sigfig, &self.counts, self.sum, self.max)
+    }
+}
+
+/// One group and period being merged.
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    first: Micros,
+    requests: u64,
+    bytes_read: u64,
+    classes: [u64; 6],
+    measure: Dense,
+    /// The total time, for Apdex.
+    total: Dense,
+}
+
+impl Slot {
+    fn absorb(&mut self, other: Slot) {
+        self.first = self.first.min(other.first);
+        self.requests += other.requests;
+        self.bytes_read += other.bytes_read;
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+        self.measure.absorb(other.measure);
+        self.total.absorb(other.total);
+    }
+}
+
+/// The slot key of rows without `every`: one period per group.
+const WHOLE_RANGE: Micros = Micros::MIN;
+
+/// A query being run: rows are added one by one (borrowed, as stored) and merged into their
+/// group and period at once, so memory holds the groups, never the rows. Periods known to be
+/// complete can be summarized early ([`Query::seal_before`]) to free their histograms, and
+/// queries run over disjoint parts of the input are combined with [`Query::absorb`].
+#[derive(Debug)]
+pub struct Query<'s> {
+    spec: &'s QuerySpec,
+    /// A series of the spec's precision, for bucket indices.
+    probe: SparseSeries,
+    /// Which distribution the spec reads.
+    measure: usize,
+    /// Group ids by the group's values joined with NUL.
+    ids: HashMap<Box<str>, u32>,
+    groups: Vec<Vec<String>>,
+    slots: HashMap<(u32, Micros), Slot>,
+    done: Vec<((u32, Micros), QueryRow)>,
+    buf: String,
+}
+
+impl<'s> Query<'s> {
+    /// An empty run of `spec`.
+    pub fn new(spec: &'s QuerySpec) -> Result<Query<'s>, Error> {
+        let measure = match spec.measure {
+            Measure::Timer(t) => t as usize,
+            Measure::Bytes => 6,
+        };
+        Ok(Query {
+            spec,
+            probe: SparseSeries::new(spec.sigfig)?,
+            measure,
+            ids: HashMap::new(),
+            groups: Vec::new(),
+            slots: HashMap::new(),
+            done: Vec::new(),
+            buf: String::new(),
+        })
+    }
+
+    fn value<'a>(d: KeyDim, row: &WindowRowRef<'a>) -> &'a str {
+        match d {
+            KeyDim::Frontend => row.frontend,
+            KeyDim::Backend => row.backend,
+            KeyDim::Server => row.server,
+            KeyDim::StatusClass => row.status_class.name(),
         }
     }
-    Ok(groups
-        .into_iter()
-        .map(|((group, period), (stats, first))| {
-            let classes = stats.status_classes();
-            QueryRow {
-                group,
-                period_start: period.unwrap_or(first),
-                requests: stats.requests(),
-                errors: StatusClass::ALL
-                    .iter()
-                    .filter(|c| c.is_error())
-                    .map(|c| classes[*c as usize])
-                    .sum(),
-                bytes_read: stats.bytes_read(),
-                status_classes: classes,
-                summary: summarize(spec.measure.series(&stats)),
-                apdex: spec
-                    .apdex_t
-                    .and_then(|t| apdex(stats.timers().get(TimerId::Total), t)),
+
+    /// The id of a group's values.
+    fn group_id(&mut self, row: &WindowRowRef<'_>) -> u32 {
+        self.buf.clear();
+        for d in &self.spec.by {
+            self.buf.push_str(Query::value(*d, row));
+            self.buf.push('\0');
+        }
+        if let Some(&id) = self.ids.get(self.buf.as_str()) {
+            return id;
+        }
+        let id = self.groups.len() as u32;
+        self.groups.push(
+            self.spec
+                .by
+                .iter()
+                .map(|d| Query::value(*d, row).to_owned())
+                .collect(),
+        );
+        self.ids.insert(self.buf.as_str().into(), id);
+        id
+    }
+
+    /// Adds a row, when it is in the spec's range and passes its filters.
+    pub fn add(&mut self, row: &WindowRowRef<'_>) {
+        let spec = self.spec;
+        if spec.since.is_some_and(|s| row.window_start < s)
+            || spec.until.is_some_and(|u| row.window_start >= u)
+            || !spec
+                .filters
+                .iter()
+                .all(|(d, v)| Query::value(*d, row) == v.as_str())
+        {
+            return;
+        }
+        let period = match spec.every {
+            Some(e) => {
+                let p = i64::from(e.max(1)) * 1_000_000;
+                row.window_start.div_euclid(p) * p
             }
+            None => WHOLE_RANGE,
+        };
+        let id = self.group_id(row);
+        let slot = self.slots.entry((id, period)).or_insert_with(|| Slot {
+            first: row.window_start,
+            ..Slot::default()
+        });
+        slot.first = slot.first.min(row.window_start);
+        slot.requests += row.requests;
+        slot.bytes_read += row.bytes_read;
+        for (a, b) in slot.classes.iter_mut().zip(row.status_classes) {
+            *a += b;
+        }
+        slot.measure.add(&self.probe, &row.distributions[self.measure]);
+        if spec.apdex_t.is_some() {
+            slot.total
+                .add(&self.probe, &row.distributions[TimerId::Total as usize]);
+        }
+    }
+
+    /// Summarizes the periods that end at or before `t`, when every row of them has been
+    /// added (the caller's promise), and frees their histograms. Without `every` nothing is
+    /// complete before [`Query::finish`].
+    pub fn seal_before(&mut self, t: Micros) -> Result<(), Error> {
+        let Some(e) = self.spec.every else {
+            return Ok(());
+        };
+        let len = i64::from(e.max(1)) * 1_000_000;
+        let due: Vec<(u32, Micros)> = self
+            .slots
+            .keys()
+            .filter(|(_, p)| p.saturating_add(len) <= t)
+            .copied()
+            .collect();
+        for key in due {
+            if let Some(slot) = self.slots.remove(&key) {
+                let row = self.summary(key, slot)?;
+                self.done.push((key, row));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the groups and periods of another run of the same spec over other rows. A period
+    /// must not have been sealed in one run and still be open in the other.
+    pub fn absorb(&mut self, other: Query<'_>) {
+        let mut ids = Vec::with_capacity(other.groups.len());
+        for g in other.groups {
+            self.buf.clear();
+            for v in &g {
+                self.buf.push_str(v);
+                self.buf.push('\0');
+            }
+            let id = match self.ids.get(self.buf.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.groups.len() as u32;
+                    self.groups.push(g);
+                    self.ids.insert(self.buf.as_str().into(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        for ((g, p), slot) in other.slots {
+            match self.slots.entry((ids[g as usize], p)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().absorb(slot),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(slot);
+                }
+            }
+        }
+        for ((g, p), mut row) in other.done {
+            row.group = self.groups[ids[g as usize] as usize].clone();
+            self.done.push(((ids[g as usize], p), row));
+        }
+    }
+
+    fn summary(&self, (g, period): (u32, Micros), slot: Slot) -> Result<QueryRow, Error> {
+        let classes = slot.classes;
+        Ok(QueryRow {
+            group: self.groups[g as usize].clone(),
+            period_start: if period == WHOLE_RANGE { slot.first } else { period },
+            requests: slot.requests,
+            errors: StatusClass::ALL
+                .iter()
+                .filter(|c| c.is_error())
+                .map(|c| classes[*c as usize])
+                .sum(),
+            bytes_read: slot.bytes_read,
+            status_classes: classes,
+            summary: summarize(&slot.measure.series(self.spec.sigfig)?),
+            apdex: match self.spec.apdex_t {
+                Some(t) => apdex(&slot.total.series(self.spec.sigfig)?, t),
+                None => None,
+            },
         })
-        .collect())
+    }
+
+    /// The rows, ordered by group and period.
+    pub fn finish(mut self) -> Result<Vec<QueryRow>, Error> {
+        let open: Vec<_> = self.slots.drain().collect();
+        for (key, slot) in open {
+            let row = self.summary(key, slot)?;
+            self.done.push((key, row));
+        }
+        let mut out: Vec<QueryRow> = self.done.into_iter().map(|(_, r)| r).collect();
+        out.sort_by(|a, b| a.group.cmp(&b.group).then(a.period_start.cmp(&b.period_start)));
+        Ok(out)
+    }
 }
 
 /// Count, mean, quantiles and max of a series, where a quantile is the lowest value of the
@@ -352,6 +572,42 @@ mod tests {
         let out = run(rows(&reqs), &spec).unwrap();
         // 10, 20, 100 satisfied; 350 tolerating; 2000 frustrated: (3 + 0.5) / 5.
         assert_eq!(out[0].apdex, Some(0.7));
+    }
+
+    #[test]
+    fn runs_over_parts_sealed_early_give_the_whole_answer() {
+        let mut reqs = Vec::new();
+        for i in 0..600 {
+            reqs.push(req(
+                if i % 3 == 0 { "be_a" } else { "be_b" },
+                i,
+                (i % 97 + 1) as i32,
+                200,
+            ));
+        }
+        let all = rows(&reqs);
+        for every in [None, Some(60), Some(300)] {
+            let spec = QuerySpec {
+                by: vec![KeyDim::Backend],
+                every,
+                apdex_t: Some(50),
+                ..QuerySpec::default()
+            };
+            let want = run(all.clone(), &spec).unwrap();
+            // Two workers over the first and the last 300 s, each sealing what it has read.
+            let (early, late): (Vec<&WindowRow>, Vec<&WindowRow>) =
+                all.iter().partition(|r| r.window_start < 300 * S);
+            let mut parts = Vec::new();
+            for (part, end) in [(early, 300 * S), (late, 600 * S)] {
+                let mut q = Query::new(&spec).unwrap();
+                part.iter().for_each(|r| q.add(&r.view()));
+                q.seal_before(end).unwrap();
+                parts.push(q);
+            }
+            let mut merged = Query::new(&spec).unwrap();
+            parts.into_iter().for_each(|q| merged.absorb(q));
+            assert_eq!(merged.finish().unwrap(), want, "every {every:?}");
+        }
     }
 
     #[test]

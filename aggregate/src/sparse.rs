@@ -42,7 +42,7 @@ impl SparseSeries {
 
     /// The bucket index of `v`, as hdrhistogram's `index_for`.
     #[inline]
-    fn index_of(&self, v: u64) -> u32 {
+    pub(crate) fn index_of(&self, v: u64) -> u32 {
         let half_mag = self.magnitude - 1;
         let mask = (1u64 << self.magnitude) - 1;
         let bucket = (u64::BITS - self.magnitude) - (v | mask).leading_zeros();
@@ -205,6 +205,22 @@ impl SparseSeries {
         }
         self.sum = self.sum.saturating_add(sum);
         self.max = self.max.max(max);
+    }
+
+    /// A series from counts indexed by bucket index (as [`SparseSeries::index_of`] gives
+    /// them) and the exact sum and max of the values.
+    pub(crate) fn from_counts(sigfig: u8, counts: &[u64], sum: u64, max: u64) -> Result<SparseSeries, Error> {
+        let mut s = SparseSeries::new(sigfig)?;
+        s.buckets = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u32, n))
+            .collect();
+        s.count = counts.iter().sum();
+        s.sum = sum;
+        s.max = max;
+        Ok(s)
     }
 
     /// Values in buckets whose range starts at or below `v`'s bucket: HDR's `count_between(0, v)`.

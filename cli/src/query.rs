@@ -125,6 +125,121 @@ pub fn load(
     Ok(rows)
 }
 
+/// Runs `spec` over the windows of `[since, until)` from the spools and a server (as
+/// [`load`] chooses them), without holding rows: each stored row is merged into its group as
+/// it is decoded, hour partitions are shared among the cores, and a period is summarized as
+/// soon as the partitions that can hold it are read.
+pub fn execute(spools: &[PathBuf], server: Option<&str>, spec: &QuerySpec) -> anyhow::Result<Vec<QueryRow>> {
+    // Only the chosen distribution's columns are decoded (and the total time's, for Apdex),
+    // and only the key columns the query groups or filters by.
+    let mut dists = vec![spec.measure.name()];
+    if spec.apdex_t.is_some() && !dists.contains(&"total") {
+        dists.push("total");
+    }
+    let mut keys: Vec<&str> = spec
+        .by
+        .iter()
+        .chain(spec.filters.iter().map(|(d, _)| d))
+        .map(|d| d.name())
+        .collect();
+    keys.dedup();
+    let mut merged = query::Query::new(spec)?;
+    // The server first: a file it publishes after answering holds rows of its answer, and is
+    // then skipped below.
+    let live = match server {
+        Some(url) => Some(crate::live::windows(url, spec.since, !spools.is_empty())?),
+        None => None,
+    };
+    // A period may be summarized early once its partitions are read, unless it can still get
+    // live rows or spans partitions.
+    let mut horizon = Micros::MAX;
+    if let Some(l) = &live {
+        for r in &l.rows {
+            merged.add(&r.view());
+            horizon = horizon.min(r.window_start);
+        }
+    }
+    let sealable = spec.every.is_some_and(|e| e <= 3600 && 3600 % e == 0);
+    let mut partitions: Vec<(Micros, Vec<PathBuf>)> = Vec::new();
+    for spool in spools {
+        let keep = |f: &std::path::Path| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            live.as_ref().is_none_or(|l| !l.answered_for(name))
+        };
+        for (hour, files) in weir_store::windows::window_partitions(spool, spec.since, spec.until)
+            .with_context(|| format!("reading the windows of {}", spool.display()))?
+        {
+            partitions.push((hour, files.into_iter().filter(|f| keep(f)).collect()));
+        }
+    }
+    partitions.sort_by_key(|(hour, _)| *hour);
+    // The same hour of several spools is read by one worker.
+    let mut hours: Vec<(Micros, Vec<PathBuf>, u64)> = Vec::new();
+    for (hour, files) in partitions {
+        let size: u64 = files
+            .iter()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        match hours.last_mut() {
+            Some(last) if last.0 == hour => {
+                last.1.extend(files);
+                last.2 += size;
+            }
+            _ => hours.push((hour, files, size)),
+        }
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(hours.len())
+        .max(1);
+    let total: u64 = hours.iter().map(|h| h.2).sum();
+    let mut chunks: Vec<Vec<(Micros, Vec<PathBuf>)>> = vec![Vec::new(); workers];
+    let mut seen = 0u64;
+    for (hour, files, size) in hours {
+        let k = ((seen as u128 * workers as u128) / u128::from(total.max(1))) as usize;
+        chunks[k.min(workers - 1)].push((hour, files));
+        seen += size;
+    }
+    let (keys, dists) = (&keys, &dists);
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || -> anyhow::Result<query::Query<'_>> {
+                    let mut q = query::Query::new(spec)?;
+                    for (hour, files) in chunk {
+                        weir_store::windows::scan_windows(&files, keys, dists, |row| q.add(row))
+                            .with_context(|| {
+                                format!(
+                                    "reading {}",
+                                    files
+                                        .first()
+                                        .map_or_else(String::new, |f| f.display().to_string())
+                                )
+                            })?;
+                        if sealable {
+                            q.seal_before((hour + 3_600_000_000).min(horizon))?;
+                        }
+                    }
+                    Ok(q)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a query worker panicked")))
+            })
+            .collect::<Vec<_>>()
+    });
+    for part in parts {
+        merged.absorb(part?);
+    }
+    Ok(merged.finish()?)
+}
+
 /// A part of the series key by its name.
 fn key_dim(s: &str) -> Result<KeyDim, UsageError> {
     KeyDim::from_name(s.trim()).ok_or_else(|| {
@@ -189,19 +304,7 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
 /// Runs `weir query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = spec(&args, weir_model::time::now_micros())?;
-    // Only the chosen distribution's columns are decoded (and the total time's, for Apdex).
-    let mut dists = vec![spec.measure.name()];
-    if spec.apdex_t.is_some() && !dists.contains(&"total") {
-        dists.push("total");
-    }
-    let rows = load(
-        &args.spool,
-        args.server.as_deref(),
-        spec.since,
-        spec.until,
-        &dists,
-    )?;
-    let result = query::run(rows, &spec)?;
+    let result = execute(&args.spool, args.server.as_deref(), &spec)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let format = match args.format {

@@ -28,4 +28,6 @@ pub use record::{
 };
 pub use table::Table;
 pub use time::Micros;
-pub use window::{Distribution, StatusClass, WindowKey, WindowRow};
+pub use window::{
+    BucketsRef, Distribution, DistributionRef, StatusClass, WindowKey, WindowRow, WindowRowRef,
+};

@@ -134,6 +134,111 @@ pub struct WindowRow {
     pub distributions: [Distribution; 7],
 }
 
+/// A histogram's buckets as stored, borrowed: (lowest value, count) pairs of an owned
+/// [`Distribution`], or the value and count columns of a stored row.
+#[derive(Debug, Clone, Copy)]
+pub enum BucketsRef<'a> {
+    /// The pairs of a [`Distribution`].
+    Pairs(&'a [(u64, u64)]),
+    /// Millisecond values (the timers' `int32` column) and their counts.
+    Ms(&'a [i32], &'a [i64]),
+    /// Wide values (the bytes' `int64` column) and their counts.
+    Wide(&'a [i64], &'a [i64]),
+}
+
+impl BucketsRef<'_> {
+    /// Calls `f(value, n)` for each bucket, in stored order; negative numbers (which weir never
+    /// writes) read as 0.
+    #[inline]
+    pub fn for_each(self, mut f: impl FnMut(u64, u64)) {
+        let u = |v: i64| u64::try_from(v).unwrap_or(0);
+        match self {
+            BucketsRef::Pairs(p) => p.iter().for_each(|&(v, n)| f(v, n)),
+            BucketsRef::Ms(v, n) => v.iter().zip(n).for_each(|(&v, &n)| f(u(i64::from(v)), u(n))),
+            BucketsRef::Wide(v, n) => v.iter().zip(n).for_each(|(&v, &n)| f(u(v), u(n))),
+        }
+    }
+}
+
+/// A [`Distribution`] borrowed from where it is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct DistributionRef<'a> {
+    /// How many values were recorded.
+    pub count: u64,
+    /// Their exact mean.
+    pub mean: f64,
+    /// Their exact maximum.
+    pub max: u64,
+    /// The non-empty buckets.
+    pub buckets: BucketsRef<'a>,
+}
+
+impl DistributionRef<'_> {
+    /// A distribution that recorded nothing (or was not read).
+    pub const EMPTY: DistributionRef<'static> = DistributionRef {
+        count: 0,
+        mean: 0.0,
+        max: 0,
+        buckets: BucketsRef::Pairs(&[]),
+    };
+
+    /// The exact sum of the values, from the count and the mean.
+    pub fn sum(&self) -> u64 {
+        (self.mean * self.count as f64).round() as u64
+    }
+}
+
+/// What a query reads of a window row, borrowed: the time, the key, the counts and the
+/// distributions. Readers build it straight from stored columns, without an owned
+/// [`WindowRow`] per row.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowRowRef<'a> {
+    /// The window's first instant.
+    pub window_start: Micros,
+    /// The frontend (empty when not read).
+    pub frontend: &'a str,
+    /// The backend (empty when not read).
+    pub backend: &'a str,
+    /// The server (empty when not read).
+    pub server: &'a str,
+    /// The status class.
+    pub status_class: StatusClass,
+    /// Requests counted.
+    pub requests: u64,
+    /// Bytes sent to clients.
+    pub bytes_read: u64,
+    /// Requests per status class, in [`StatusClass::ALL`] order.
+    pub status_classes: [u64; 6],
+    /// The distributions, in [`DISTRIBUTIONS`] order ([`DistributionRef::EMPTY`] when not
+    /// read).
+    pub distributions: [DistributionRef<'a>; 7],
+}
+
+impl WindowRow {
+    /// The row as a [`WindowRowRef`].
+    pub fn view(&self) -> WindowRowRef<'_> {
+        WindowRowRef {
+            window_start: self.window_start,
+            frontend: &self.key.frontend,
+            backend: &self.key.backend,
+            server: &self.key.server,
+            status_class: self.key.status_class,
+            requests: self.requests,
+            bytes_read: self.bytes_read,
+            status_classes: self.status_classes,
+            distributions: std::array::from_fn(|k| {
+                let d = &self.distributions[k];
+                DistributionRef {
+                    count: d.count,
+                    mean: d.mean,
+                    max: d.max,
+                    buckets: BucketsRef::Pairs(&d.buckets),
+                }
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

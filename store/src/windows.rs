@@ -27,7 +27,9 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use weir_model::window::DISTRIBUTIONS;
-use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
+use weir_model::{
+    BucketsRef, Distribution, DistributionRef, Micros, StatusClass, WindowKey, WindowRow, WindowRowRef,
+};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -249,6 +251,20 @@ impl<'a> Hist<'a> {
             values,
             ns,
         })
+    }
+
+    fn view(&self, r: usize) -> DistributionRef<'a> {
+        let (from, to) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
+        let ns = &self.ns.values()[from..to];
+        DistributionRef {
+            count: u64_of(self.count.value(r)),
+            mean: self.mean.value(r),
+            max: u64_of(self.max.value(r)),
+            buckets: match self.values {
+                BucketValues::Ms(a) => BucketsRef::Ms(&a.values()[from..to], ns),
+                BucketValues::Bytes(a) => BucketsRef::Wide(&a.values()[from..to], ns),
+            },
+        }
     }
 
     fn row(&self, r: usize) -> Distribution {
@@ -531,6 +547,21 @@ pub fn window_files(
     since: Option<Micros>,
     until: Option<Micros>,
 ) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out: Vec<PathBuf> = window_partitions(spool, since, until)?
+        .into_iter()
+        .flat_map(|(_, files)| files)
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// [`window_files`] per hour partition, as (the hour's first instant, its files), in time
+/// order. Every row of a partition's files has its window start in that hour.
+pub fn window_partitions(
+    spool: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> Result<Vec<(Micros, Vec<PathBuf>)>, StoreError> {
     let first = since.map(Partition::of);
     let last = until.map(|u| Partition::of(u - 1));
     let mut out = Vec::new();
@@ -543,14 +574,15 @@ pub fn window_files(
             if first.is_some_and(|f| p < f) || last.is_some_and(|l| p > l) {
                 continue;
             }
-            out.extend(
-                list(&hour_dir)?
-                    .into_iter()
-                    .filter(|f| f.extension().is_some_and(|e| e == "parquet")),
-            );
+            let mut files: Vec<PathBuf> = list(&hour_dir)?
+                .into_iter()
+                .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
+                .collect();
+            files.sort();
+            out.push((p.start(), files));
         }
     }
-    out.sort();
+    out.sort_by_key(|(t, _)| *t);
     Ok(out)
 }
 
@@ -596,16 +628,24 @@ pub fn read_windows_projected(
 /// The batches of one `windows` file, with the columns of the distributions not in `dists`
 /// left out of the decoding.
 fn read_projected(path: &Path, dists: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use parquet::arrow::ProjectionMask;
-    let file = std::fs::File::open(path).map_err(StoreError::io("open", path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let wanted = |name: &str| {
         DISTRIBUTIONS
             .iter()
             .find(|d| name.starts_with(&format!("{d}_")) && !name.starts_with("bytes_read"))
             .is_none_or(|d| dists.contains(d))
     };
+    Ok(open_projected(path, wanted)?.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A reader of the top-level columns of a `windows` file whose names `wanted` accepts.
+fn open_projected(
+    path: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, StoreError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    let file = std::fs::File::open(path).map_err(StoreError::io("open", path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let roots: Vec<usize> = builder
         .schema()
         .fields()
@@ -615,8 +655,94 @@ fn read_projected(path: &Path, dists: &[&str]) -> Result<Vec<RecordBatch>, Store
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(builder.with_projection(mask).with_batch_size(64 * 1024).build()?)
+}
+
+/// Row `r` of a string column that may not have been read ("" then).
+fn text_at(a: Option<&StringArray>, r: usize) -> &str {
+    a.map_or("", |a| a.value(r))
+}
+
+/// The key columns a query can group or filter by.
+pub const KEY_COLUMNS: [&str; 4] = ["frontend", "backend", "server", "status_class"];
+
+/// Calls `f` with every row of `files` (`windows` files), borrowed straight from the decoded
+/// columns: only `window_start`, the counts, the key columns named in `keys` (of
+/// [`KEY_COLUMNS`]; the others read as empty) and the distributions named in `dists` (of
+/// [`DISTRIBUTIONS`]; the others read as empty) are decoded, and no row is copied.
+pub fn scan_windows(
+    files: &[PathBuf],
+    keys: &[&str],
+    dists: &[&str],
+    mut f: impl FnMut(&WindowRowRef<'_>),
+) -> Result<(), StoreError> {
+    let wanted = |name: &str| {
+        matches!(name, "window_start" | "requests" | "bytes_read")
+            || name.starts_with("status_") && name != "status_counts" && name != "status_class"
+            || keys.contains(&name)
+            || dists.iter().any(|d| {
+                name.strip_prefix(d)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|rest| matches!(rest, "count" | "mean" | "max" | "hist"))
+            })
+    };
+    for path in files {
+        for b in open_projected(path, wanted)? {
+            let b = b?;
+            let start = col::<TimestampMicrosecondArray>(&b, "window_start")?;
+            let key = |n: &str| -> Result<Option<&StringArray>, StoreError> {
+                if keys.contains(&n) {
+                    col::<StringArray>(&b, n).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (fe, be, srv, class) = (
+                key("frontend")?,
+                key("backend")?,
+                key("server")?,
+                key("status_class")?,
+            );
+            let i = |n: &str| col::<Int64Array>(&b, n);
+            let (requests, bytes) = (i("requests")?, i("bytes_read")?);
+            let classes: Vec<&Int64Array> = StatusClass::ALL
+                .iter()
+                .map(|c| i(&format!("status_{}", c.name())))
+                .collect::<Result<_, _>>()?;
+            let mut hists = Vec::with_capacity(DISTRIBUTIONS.len());
+            for d in DISTRIBUTIONS {
+                hists.push(if dists.contains(&d) {
+                    Some(Hist::new(
+                        i(&format!("{d}_count"))?,
+                        col::<Float64Array>(&b, &format!("{d}_mean"))?,
+                        i(&format!("{d}_max"))?,
+                        col::<ListArray>(&b, &format!("{d}_hist"))?,
+                    )?)
+                } else {
+                    None
+                });
+            }
+            for r in 0..b.num_rows() {
+                let row = WindowRowRef {
+                    window_start: start.value(r),
+                    frontend: text_at(fe, r),
+                    backend: text_at(be, r),
+                    server: text_at(srv, r),
+                    status_class: class.map_or(StatusClass::Other, |c| {
+                        StatusClass::from_name(c.value(r)).unwrap_or(StatusClass::Other)
+                    }),
+                    requests: u64_of(requests.value(r)),
+                    bytes_read: u64_of(bytes.value(r)),
+                    status_classes: std::array::from_fn(|k| u64_of(classes[k].value(r))),
+                    distributions: std::array::from_fn(|k| {
+                        hists[k].as_ref().map_or(DistributionRef::EMPTY, |h| h.view(r))
+                    }),
+                };
+                f(&row);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The visible entries of a folder (none when it does not exist).
@@ -664,6 +790,13 @@ fn partition_of(date_dir: &Path, hour_dir: &Path) -> Option<Partition> {
 mod tests {
     use super::*;
 
+    fn options(dir: &Path) -> SpoolOptions {
+        SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(dir, "n1", "b1")
+        }
+    }
+
     fn row(start: Micros, backend: &str) -> WindowRow {
         let d = |k: u64| Distribution {
             count: 3,
@@ -702,10 +835,7 @@ mod tests {
     #[test]
     fn written_rows_are_read_back_by_time_range() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SpoolOptions {
-            fsync: false,
-            ..SpoolOptions::new(dir.path(), "n1", "b1")
-        };
+        let opts = options(dir.path());
         let hour = 3_600_000_000;
         let rows = vec![row(0, "be_a"), row(10_000_000, "be_b"), row(hour, "be_a")];
         let mut w = WindowsWriter::new(opts).unwrap();
@@ -727,12 +857,61 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_borrows_the_asked_columns_of_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        let rows = vec![row(0, "be_a"), row(3_600_000_000, "be_b")];
+        let mut w = WindowsWriter::new(opts).unwrap();
+        w.append(&rows).unwrap();
+        w.finish().unwrap();
+        let parts = window_partitions(dir.path(), None, None).unwrap();
+        assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), [0, 3_600_000_000]);
+        let files: Vec<PathBuf> = parts.into_iter().flat_map(|p| p.1).collect();
+        let mut seen = Vec::new();
+        scan_windows(&files, &["backend"], &["total", "bytes"], |r| {
+            let pairs = |d: &DistributionRef<'_>| {
+                let mut v = Vec::new();
+                d.buckets.for_each(|a, n| v.push((a, n)));
+                (d.count, d.mean, d.max, v)
+            };
+            seen.push((
+                r.window_start,
+                r.backend.to_owned(),
+                r.frontend.to_owned(),
+                r.requests,
+                r.status_classes,
+                pairs(&r.distributions[4]),
+                pairs(&r.distributions[6]),
+                r.distributions[0].count,
+            ));
+        })
+        .unwrap();
+        let want: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let d = |k: usize| {
+                    let d = &r.distributions[k];
+                    (d.count, d.mean, d.max, d.buckets.clone())
+                };
+                (
+                    r.window_start,
+                    r.key.backend.clone(),
+                    String::new(),
+                    3,
+                    r.status_classes,
+                    d(4),
+                    d(6),
+                    0,
+                )
+            })
+            .collect();
+        assert_eq!(seen, want, "unread keys and distributions are empty");
+    }
+
+    #[test]
     fn a_full_partition_is_published_at_once_and_old_ones_follow() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = SpoolOptions {
-            fsync: false,
-            ..SpoolOptions::new(dir.path(), "n1", "b1")
-        };
+        let opts = options(dir.path());
         let hour = 3_600_000_000;
         let mut w = WindowsWriter::new(opts).unwrap();
         w.append(&[row(0, "late")]).unwrap();
