@@ -130,6 +130,14 @@ impl SparseSeries {
         Ok(())
     }
 
+    /// Forgets every value, keeping the buckets' capacity.
+    pub fn clear(&mut self) {
+        self.buckets.clear();
+        self.count = 0;
+        self.sum = 0;
+        self.max = 0;
+    }
+
     /// Values recorded.
     pub fn count(&self) -> u64 {
         self.count

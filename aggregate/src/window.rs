@@ -16,9 +16,9 @@
 //! counted in its window's overflow series (frontend, backend and server [`OVERFLOW`]), and
 //! the diversion is counted.
 
+use hashbrown::{DefaultHashBuilder, Equivalent, HashTable};
 use std::collections::BTreeMap;
-
-use hashbrown::{Equivalent, HashMap};
+use std::hash::BuildHasher;
 use weir_model::{Distribution, HttpLog, Micros, StatusClass, WindowKey, WindowRow};
 
 use crate::sparse::SparseSeries;
@@ -165,6 +165,17 @@ impl WindowStats {
         }
         self.timers.record(&h.timings);
         self.bytes.record(h.bytes_read);
+    }
+
+    /// Empties the stats, keeping their vectors' capacity.
+    fn clear(&mut self) {
+        self.requests = 0;
+        self.bytes_read = 0;
+        self.classes = [0; 6];
+        self.status.clear();
+        self.termination.clear();
+        self.timers.0.iter_mut().for_each(SparseSeries::clear);
+        self.bytes.clear();
     }
 
     /// Adds `other` into these stats.
@@ -344,9 +355,36 @@ impl KeyRef<'_> {
 /// The open series of one window.
 #[derive(Debug, Default)]
 struct Window {
-    index: HashMap<WindowKey, usize>,
+    /// Positions in `series`, hashed by their key (each key is held once, in `series`).
+    index: HashTable<usize>,
     series: Vec<(WindowKey, WindowStats)>,
     last: usize,
+}
+
+impl Window {
+    /// The position of the series of `key` (hashed as `hash`).
+    #[inline]
+    fn find(&self, hash: u64, key: &KeyRef<'_>) -> Option<usize> {
+        self.index
+            .find(hash, |&i| key.equivalent(&self.series[i].0))
+            .copied()
+    }
+
+    /// Opens a series.
+    fn insert(
+        &mut self,
+        hash: u64,
+        key: WindowKey,
+        stats: WindowStats,
+        hasher: &DefaultHashBuilder,
+    ) -> usize {
+        let i = self.series.len();
+        self.series.push((key, stats));
+        let series = &self.series;
+        self.index
+            .insert_unique(hash, i, |&j| hasher.hash_one(&series[j].0));
+        i
+    }
 }
 
 /// What the aggregator counted besides the requests themselves.
@@ -367,6 +405,10 @@ pub struct WindowCounters {
 pub struct WindowAggregator {
     config: WindowConfig,
     proto: WindowStats,
+    /// Stats of closed series, emptied, kept with their vectors' capacity for new series (at
+    /// most `max_series` of them), so that steady traffic allocates no buckets.
+    pool: Vec<WindowStats>,
+    hasher: DefaultHashBuilder,
     windows: BTreeMap<Micros, Window>,
     /// The window the previous request fell in (most requests fall in the newest one).
     last_window: Option<Micros>,
@@ -382,6 +424,8 @@ impl WindowAggregator {
     pub fn new(config: WindowConfig) -> Result<WindowAggregator, Error> {
         Ok(WindowAggregator {
             proto: WindowStats::new(config.sigfig)?,
+            pool: Vec::new(),
+            hasher: DefaultHashBuilder::default(),
             config,
             windows: BTreeMap::new(),
             last_window: None,
@@ -447,8 +491,9 @@ impl WindowAggregator {
             .get(window.last)
             .is_some_and(|(k, _)| key.equivalent(k));
         if !hit {
-            window.last = match window.index.get(&key) {
-                Some(&i) => i,
+            let hash = self.hasher.hash_one(&key);
+            window.last = match window.find(hash, &key) {
+                Some(i) => i,
                 None => {
                     let owned = if self.open_series < self.config.max_series {
                         self.open_series += 1;
@@ -461,15 +506,18 @@ impl WindowAggregator {
                             server: OVERFLOW,
                             status_class: key.status_class,
                         };
-                        if let Some(&i) = window.index.get(&overflow) {
+                        let hash = self.hasher.hash_one(&overflow);
+                        if let Some(i) = window.find(hash, &overflow) {
                             window.series[i].1.add(h);
                             return;
                         }
-                        overflow.to_owned()
+                        let stats = self.pool.pop().unwrap_or_else(|| self.proto.clone());
+                        let i = window.insert(hash, overflow.to_owned(), stats, &self.hasher);
+                        window.series[i].1.add(h);
+                        return;
                     };
-                    window.series.push((owned.clone(), self.proto.clone()));
-                    window.index.insert(owned, window.series.len() - 1);
-                    window.series.len() - 1
+                    let stats = self.pool.pop().unwrap_or_else(|| self.proto.clone());
+                    window.insert(hash, owned, stats, &self.hasher)
                 }
             };
         }
@@ -534,6 +582,11 @@ impl WindowAggregator {
                 self.open_series -= 1;
             }
             rows.push(stats.to_row(start, &self.config, key));
+            if self.pool.len() < self.config.max_series {
+                let mut stats = stats;
+                stats.clear();
+                self.pool.push(stats);
+            }
         }
         rows[first..].sort_by(|a, b| a.key.cmp(&b.key));
         self.counters.rows += (rows.len() - first) as u64;

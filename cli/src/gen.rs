@@ -70,6 +70,10 @@ pub struct Args {
     /// HAProxy processes (pids) per load balancer [default: 1].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub processes: Option<u16>,
+    /// Every request a server answered names one of this many servers, `srv1`..`srvN`, picked
+    /// at random whatever its backend: a load of many series [default: each backend's own].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub servers: Option<u32>,
     /// Stamp each line with the wall clock as it is generated, as live traffic is (the lines'
     /// content stays that of the seed): for feeding a running `weir serve`.
     #[arg(long)]
@@ -84,10 +88,11 @@ impl Args {
             captures: self.captures.clone(),
             hosts: self.hosts.map(usize::from),
             processes: self.processes.map(usize::from),
+            servers: self.servers.map(|n| n as usize),
         };
         if self.kind == Kind::App && shape != Shape::default() {
             return Err(UsageError(
-                "--layout, --captures, --hosts and --processes shape HAProxy lines: use them with \
+                "--layout, --captures, --hosts, --processes and --servers shape HAProxy lines: use them with \
                  --kind haproxy or mix"
                     .into(),
             ));
@@ -321,6 +326,7 @@ mod tests {
             captures: None,
             hosts: None,
             processes: None,
+            servers: None,
             live: false,
         }
     }

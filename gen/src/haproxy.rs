@@ -635,6 +635,8 @@ pub struct HaproxyGen {
     wall: bool,
     frontends: Vec<Frontend>,
     frontend_pick: WeightedIndex<u32>,
+    /// The server names of [`Shape::servers`] (empty: each backend's own).
+    server_names: Vec<String>,
     backends: Vec<Backend>,
     public: Vec<Client>,
     internal: Vec<Client>,
@@ -766,6 +768,9 @@ impl HaproxyGen {
             user_agents: USER_AGENTS.iter().map(|ua| capture_value(ua, 48)).collect(),
             layout: shape.layout,
             captures: shape.captures.clone(),
+            server_names: (1..=shape.servers.unwrap_or(0))
+                .map(|i| format!("srv{i}"))
+                .collect(),
             lbs: load_balancers(shape),
             uri: Vec::with_capacity(256),
             syslog_date: DateCache::new(),
@@ -813,6 +818,16 @@ impl HaproxyGen {
             ua,
             h2: ua <= 4 && rng.random_bool(0.5),
         }
+    }
+
+    /// The name a line gives `server`: itself, or with [`Shape::servers`] one of those names
+    /// (never for HAProxy's `<NOSRV>` and the like).
+    fn server_name(&mut self, server: &'static str) -> &str {
+        if self.server_names.is_empty() || server.starts_with('<') {
+            return server;
+        }
+        let i = self.rng.random_range(0..self.server_names.len());
+        &self.server_names[i]
     }
 
     /// Appends the next line, `\n`-terminated, to `buf`.
@@ -1066,7 +1081,8 @@ impl HaproxyGen {
         self.write_prefix(buf, lb, client, fe.internal, port, accept, fe);
         buf.extend_from_slice(f.backend.as_bytes());
         buf.push(b'/');
-        buf.extend_from_slice(f.server.as_bytes());
+        let server = self.server_name(f.server);
+        buf.extend_from_slice(server.as_bytes());
         buf.push(b' ');
         for t in f.timers {
             self.push_timer(buf, t);
@@ -1235,7 +1251,8 @@ impl HaproxyGen {
         self.push_u64(buf, u64::from(line.port));
         buf.push(b' ');
         self.push_u64(buf, (line.accept.rem_euclid(MICROS_PER_SEC) / 1000) as u64);
-        for name in [fe.name, f.backend, f.server] {
+        let server = self.server_name(f.server);
+        for name in [fe.name, f.backend, server] {
             buf.extend_from_slice(b" \"");
             buf.extend_from_slice(name.as_bytes());
             buf.push(b'"');
@@ -1721,6 +1738,7 @@ mod tests {
                 captures: Some(captures.clone()),
                 hosts: Some(3),
                 processes: Some(2),
+                servers: Some(40),
             };
             let text = shaped(&shape, 5_000);
             assert_eq!(text, shaped(&shape, 5_000), "{layout:?}");
@@ -1733,6 +1751,11 @@ mod tests {
                     (Layout::Tcplog, Record::Tcp(_)) => {}
                     (Layout::Httplog | Layout::Httpslog | Layout::Clf, Record::Http(h)) => {
                         assert_eq!(h.clf, layout == Layout::Clf, "{shown}");
+                        let srv = h.server.strip_prefix("srv").and_then(|n| n.parse::<u32>().ok());
+                        assert!(
+                            srv.is_some_and(|n| (1..=40).contains(&n)) || h.server.starts_with('<'),
+                            "{shown}"
+                        );
                         assert_eq!(h.tls.is_some(), layout == Layout::Httpslog, "{shown}");
                         if layout == Layout::Httpslog {
                             assert!(h.ssl, "{shown}");
@@ -1772,6 +1795,7 @@ mod tests {
             captures: Some("{host|user-agent} {content-type}".parse().unwrap()),
             hosts: Some(1),
             processes: Some(1),
+            servers: None,
         };
         let text = shaped(&shape, 20_000);
         let mean = text.len() / 20_000;

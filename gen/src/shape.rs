@@ -19,6 +19,10 @@ pub struct Shape {
     pub hosts: Option<usize>,
     /// HAProxy processes (pids) per load balancer [default: 1].
     pub processes: Option<usize>,
+    /// Every request a server answered names one of this many servers, `srv1`..`srvN`, picked
+    /// at random whatever its backend (for loads of many series) [default: each backend's own
+    /// few].
+    pub servers: Option<usize>,
 }
 
 /// A log layout HAProxy writes.
