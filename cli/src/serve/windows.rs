@@ -21,6 +21,28 @@ use weir_store::windows::WindowsWriter;
 /// How long closed rows stay in memory for `/api/windows`.
 pub const RECENT: Duration = Duration::from_secs(3600);
 
+/// At most this many bytes of closed rows stay in memory for `/api/windows` (the oldest go
+/// first): at 10,000 series, about ten minutes of 10 s windows.
+pub const RECENT_BYTES: usize = 64 << 20;
+
+/// The memory a row holds, about.
+fn row_bytes(r: &WindowRow) -> usize {
+    std::mem::size_of::<WindowRow>()
+        + r.node.len()
+        + r.key.frontend.len()
+        + r.key.backend.len()
+        + r.key.server.len()
+        + r.status_counts.len() * 16
+        + r.termination_counts
+            .iter()
+            .map(|(t, _)| 32 + t.len())
+            .sum::<usize>()
+        + r.distributions
+            .iter()
+            .map(|d| d.buckets.len() * 16)
+            .sum::<usize>()
+}
+
 /// How often the closer runs.
 pub const TICK: Duration = Duration::from_secs(1);
 
@@ -33,6 +55,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Closed {
     exposition: Exposition,
     recent: VecDeque<WindowRow>,
+    /// [`row_bytes`] of `recent`.
+    recent_bytes: usize,
+    /// The most `recent_bytes` may reach ([`RECENT_BYTES`]).
+    recent_budget: usize,
     writer: Option<WindowsWriter>,
     write_errors: u64,
 }
@@ -60,6 +86,8 @@ impl LiveWindows {
             closed: Mutex::new(Closed {
                 exposition: Exposition::new(buckets_ms, config.sigfig),
                 recent: VecDeque::new(),
+                recent_bytes: 0,
+                recent_budget: RECENT_BYTES,
                 writer,
                 write_errors: 0,
             }),
@@ -121,10 +149,17 @@ impl LiveWindows {
                 c.write_errors += 1;
             }
         }
+        c.recent_bytes += rows.iter().map(row_bytes).sum::<usize>();
         c.recent.extend(rows);
         let keep_from = now - RECENT.as_micros() as Micros;
-        while c.recent.front().is_some_and(|r| r.window_start < keep_from) {
-            c.recent.pop_front();
+        while c
+            .recent
+            .front()
+            .is_some_and(|r| r.window_start < keep_from || c.recent_bytes > c.recent_budget)
+        {
+            if let Some(r) = c.recent.pop_front() {
+                c.recent_bytes -= row_bytes(&r);
+            }
         }
     }
 
@@ -420,6 +455,28 @@ mod tests {
         w.finish().unwrap();
         let stored = weir_store::windows::read_windows(dir.path(), None, None).unwrap();
         assert_eq!(stored.iter().map(|r| r.requests).sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn recent_rows_keep_to_their_byte_budget_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = live(dir.path());
+        lock(&w.aggregator(0)).add(&request(T0, "be_a", 40));
+        w.close(T0 + 20_000_000);
+        let one = lock(&w.closed).recent_bytes;
+        lock(&w.closed).recent_budget = 3 * one;
+        for k in 1..10 {
+            lock(&w.aggregator(0)).add(&request(T0 + k * 10_000_000, "be_a", 40));
+            w.close(T0 + (k + 2) * 10_000_000);
+        }
+        let (rows, _) = w.snapshot(None, false);
+        let starts: Vec<Micros> = rows.iter().map(|r| r.window_start).collect();
+        assert_eq!(
+            starts,
+            [7, 8, 9].map(|k| T0 + k * 10_000_000),
+            "the three newest rows"
+        );
+        assert_eq!(lock(&w.closed).recent_bytes, 3 * one);
     }
 
     #[test]
