@@ -35,13 +35,16 @@ pub struct Args {
     /// Recent lines of each matching source to show first, then follow.
     #[arg(short = 'n', long = "num", value_name = "N", default_value_t = 0)]
     pub lines: usize,
-    /// Only lines of this app-name (the syslog tag, e.g. haproxy or web).
+    /// Only lines of this app: the syslog tag (`haproxy`, or Heroku's `shop` in
+    /// `shop[web.1]`), or the process type of a tag that names a process (`web` for
+    /// `web.1[20117]`).
     #[arg(long, value_name = "APP")]
     pub app: Option<String>,
     /// Only lines of this host (the syslog HOSTNAME).
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// Only lines of this process: `web.1` exactly, or `web` for every `web.*`.
+    /// Only lines of this process: `web.1` exactly, or `web` for every `web.*`; the process
+    /// is the procid (`shop[web.1]`) or a tag of the form `TYPE.N` (`web.1[20117]`).
     #[arg(long, value_name = "PS")]
     pub ps: Option<String>,
     /// Only HAProxy lines of this backend.
@@ -53,10 +56,21 @@ pub struct Args {
     /// Only lines whose total time is at least this many milliseconds.
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(i32).range(0..))]
     pub slow: Option<i32>,
+    /// Only lines of this syslog severity or a more severe one: `emerg`, `alert`, `crit`,
+    /// `err`, `warning` (`warn`), `notice`, `info`, `debug`, or 0-7.
+    #[arg(long, value_name = "LEVEL", value_parser = level)]
+    pub level: Option<String>,
     /// Print NDJSON objects (received_at, source, backend, status, total_ms, line) instead of
     /// the lines' text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Checks `--level` here, so a typo is a usage error, not the server's 400.
+fn level(s: &str) -> Result<String, String> {
+    weir_ingest::router::parse_level(s)
+        .map(|_| s.trim().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 impl Args {
@@ -74,6 +88,7 @@ impl Args {
             ("backend", self.backend.as_deref()),
             ("status", self.status.as_deref()),
             ("slow", slow.as_deref()),
+            ("level", self.level.as_deref()),
         ];
         for (key, value) in params {
             if let Some(v) = value {
@@ -239,6 +254,16 @@ mod tests {
     }
 
     #[test]
+    fn flag_level() {
+        assert_eq!(parse(&["--level", "warn"]).level.as_deref(), Some("warn"));
+        assert_eq!(parse(&["--level", "3"]).level.as_deref(), Some("3"));
+        assert_eq!(
+            parse_err(&["--level", "loud"]),
+            clap::error::ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
     fn flag_slow() {
         assert_eq!(parse(&["--slow", "250"]).slow, Some(250));
         assert_eq!(
@@ -266,6 +291,7 @@ mod tests {
             backend: None,
             status: None,
             slow: None,
+            level: None,
             json: false,
         }
     }
@@ -291,11 +317,12 @@ mod tests {
             backend: Some("be_app".into()),
             status: Some("5xx".into()),
             slow: Some(250),
+            level: Some("warn".into()),
             ..args("http://127.0.0.1:9514")
         };
         assert_eq!(
             a.url(),
-            "http://127.0.0.1:9514/api/tail?n=50&app=web&host=lb1&ps=web.1&backend=be_app&status=5xx&slow=250"
+            "http://127.0.0.1:9514/api/tail?n=50&app=web&host=lb1&ps=web.1&backend=be_app&status=5xx&slow=250&level=warn"
         );
     }
 

@@ -186,6 +186,8 @@ pub struct LineFields {
     pub status: Option<u16>,
     /// The total time (Ta, or Tt for TCP) in milliseconds, when logged.
     pub total_ms: Option<i32>,
+    /// The syslog severity (0 emergency .. 7 debug), when the line had a PRI.
+    pub severity: Option<u8>,
     /// The line was a reject (counted in the source's `rejects`).
     pub rejected: bool,
 }
@@ -252,6 +254,7 @@ impl LineFields {
         f.backend = r.backend().map_or(BackendName::None, backend_in);
         f.status = r.status();
         f.total_ms = r.total_ms();
+        f.severity = line.header.severity;
         f.rejected = matches!(r, Record::Reject(_));
         f
     }
@@ -361,6 +364,9 @@ pub enum FilterError {
     /// `--status` was neither a class (`5xx`) nor a code (`503`).
     #[error("bad status filter {0:?}: expected a class such as 5xx or a code such as 503")]
     BadStatus(String),
+    /// `--level` was not a syslog severity.
+    #[error("bad level {0:?}: expected emerg, alert, crit, err, warning, notice, info, debug or 0-7")]
+    BadLevel(String),
 }
 
 /// The `--status` of a tail: a class or one code.
@@ -414,20 +420,70 @@ pub struct TailFilter {
     pub status: Option<StatusFilter>,
     /// Lines whose total time is at least this many milliseconds.
     pub slow_ms: Option<i32>,
+    /// Lines of this syslog severity or a more severe one (`4`, warning, takes 0 to 4); lines
+    /// without a PRI do not match.
+    pub level: Option<u8>,
+}
+
+/// Whether process `name` is `ps` (`web.1`), or of the process type `ps` (`web` for every
+/// `web.N`).
+fn process_matches(ps: &str, name: &str) -> bool {
+    name == ps || name.strip_prefix(ps).is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// A tag that names a process, `TYPE.N` (`web.1`, `worker.12`): its type.
+fn process_type(tag: &str) -> Option<&str> {
+    let (ty, n) = tag.rsplit_once('.')?;
+    (!ty.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(ty)
+}
+
+/// Reads `--level`: a syslog severity by name (`emerg`, `alert`, `crit`, `err`/`error`,
+/// `warning`/`warn`, `notice`, `info`, `debug`) or number (0-7).
+pub fn parse_level(s: &str) -> Result<u8, FilterError> {
+    const NAMES: [&[&str]; 8] = [
+        &["emerg", "emergency", "panic"],
+        &["alert"],
+        &["crit", "critical"],
+        &["err", "error"],
+        &["warning", "warn"],
+        &["notice"],
+        &["info", "informational"],
+        &["debug"],
+    ];
+    let lower = s.trim().to_ascii_lowercase();
+    if let Ok(n) = lower.parse::<u8>() {
+        if n <= 7 {
+            return Ok(n);
+        }
+    }
+    NAMES
+        .iter()
+        .position(|names| names.contains(&lower.as_str()))
+        .map(|n| n as u8)
+        .ok_or_else(|| FilterError::BadLevel(s.to_owned()))
 }
 
 impl TailFilter {
     /// The part of the filter that depends on the source only.
+    ///
+    /// Apps name their processes in one of two ways, and both match what a user means: as
+    /// Heroku does, the tag is the app and the procid the process (`shop[web.1]`); or the tag
+    /// is the process and the procid its pid (`web.1[20117]`). So `--app` matches the tag, or
+    /// the type of a `TYPE.N` tag (`web` for `web.1`), and `--ps` matches the procid, or a
+    /// `TYPE.N` tag.
     pub fn matches_source(&self, key: &SourceKey) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        eq(&self.app, &key.app)
+        let tag_type = if key.proc_prefix.is_empty() {
+            process_type(&key.app)
+        } else {
+            None
+        };
+        self.app
+            .as_deref()
+            .is_none_or(|app| app == key.app || tag_type == Some(app))
             && eq(&self.host, &key.host)
             && self.ps.as_deref().is_none_or(|ps| {
-                key.proc_prefix == ps
-                    || key
-                        .proc_prefix
-                        .strip_prefix(ps)
-                        .is_some_and(|rest| rest.starts_with('.'))
+                process_matches(ps, &key.proc_prefix) || tag_type.is_some() && process_matches(ps, &key.app)
             })
     }
 
@@ -447,6 +503,7 @@ impl TailFilter {
             && self
                 .slow_ms
                 .is_none_or(|ms| line.total_ms.is_some_and(|t| t >= ms))
+            && self.level.is_none_or(|l| line.severity.is_some_and(|s| s <= l))
     }
 
     /// Whether a line of this source is selected.
@@ -1282,6 +1339,25 @@ mod tests {
         assert!(ps("web.1").matches_source(&web1) && !ps("web.1").matches_source(&web12));
         let lb = src("lb1", "haproxy", Some("1")).to_key();
         assert!(!ps("web").matches_source(&lb));
+        // The other convention: the tag is the process, the procid its pid.
+        let tagged = src("app1", "web.1", Some("20117")).to_key();
+        let app_ps = |a: &str, p: &str| TailFilter {
+            app: Some(a.to_owned()),
+            ps: Some(p.to_owned()),
+            ..TailFilter::default()
+        };
+        assert!(
+            app_ps("web", "web.1").matches_source(&tagged) && app_ps("web.1", "web").matches_source(&tagged)
+        );
+        assert!(
+            !app_ps("web", "web.2").matches_source(&tagged)
+                && !app_ps("worker", "web.1").matches_source(&tagged)
+        );
+        let heroku = src("host", "shop", Some("web.1")).to_key();
+        assert!(
+            app_ps("shop", "web").matches_source(&heroku) && !app_ps("web", "web.1").matches_source(&heroku)
+        );
+        assert!(!ps("1").matches_source(&tagged), "a pid is not a process name");
         let by_host = TailFilter {
             host: Some("lb1".into()),
             app: Some("haproxy".into()),
@@ -1394,6 +1470,26 @@ mod tests {
         router.publish(lb, http("r6 200", "be", 200, 10));
         router.publish(lb, http("r7 504", "be", 504, 10));
         assert_eq!(drain(&mut tail), ["r7 504"]);
+    }
+
+    #[test]
+    fn levels_by_name_or_number_keep_lines_as_severe_or_more() {
+        assert_eq!(parse_level("warn"), Ok(4));
+        assert_eq!(parse_level("WARNING"), Ok(4));
+        assert_eq!(parse_level("err"), Ok(3));
+        assert_eq!(parse_level("7"), Ok(7));
+        assert_eq!(parse_level("8"), Err(FilterError::BadLevel("8".into())));
+        assert_eq!(parse_level("loud"), Err(FilterError::BadLevel("loud".into())));
+        let warn = TailFilter {
+            level: Some(4),
+            ..Default::default()
+        };
+        let at = |severity| LineFields {
+            severity,
+            ..LineFields::default()
+        };
+        assert!(warn.matches_fields(&at(Some(3)), b"") && warn.matches_fields(&at(Some(4)), b""));
+        assert!(!warn.matches_fields(&at(Some(6)), b"") && !warn.matches_fields(&at(None), b""));
     }
 
     #[test]

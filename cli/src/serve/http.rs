@@ -17,7 +17,7 @@ use axum::Router as HttpRouter;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use weir_ingest::listen::ReceiverCounters;
-use weir_ingest::router::{Router, StatusFilter, TailFilter, TailItem, TailSession};
+use weir_ingest::router::{parse_level, Router, StatusFilter, TailFilter, TailItem, TailSession};
 
 use super::metrics::Metrics;
 use super::windows::{row_json, LiveWindows};
@@ -165,12 +165,17 @@ pub struct TailQuery {
     backend: Option<String>,
     status: Option<String>,
     slow: Option<i32>,
+    level: Option<String>,
     n: Option<usize>,
 }
 
 async fn tail(State(s): State<ApiState>, Query(q): Query<TailQuery>, headers: HeaderMap) -> Response {
     let status = match q.status.as_deref().map(str::parse::<StatusFilter>).transpose() {
         Ok(st) => st,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let level = match q.level.as_deref().map(parse_level).transpose() {
+        Ok(l) => l,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let filter = TailFilter {
@@ -180,6 +185,7 @@ async fn tail(State(s): State<ApiState>, Query(q): Query<TailQuery>, headers: He
         backend: q.backend,
         status,
         slow_ms: q.slow,
+        level,
     };
     let ndjson = headers
         .get(header::ACCEPT)
