@@ -670,6 +670,30 @@ mod tests {
     }
 
     #[test]
+    fn frames_are_synced_by_fsync_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let every = |fsync_interval| WalOptions {
+            fsync_interval,
+            ..opts(dir.path())
+        };
+        let mut each_batch = WalWriter::create(every(Duration::ZERO)).unwrap();
+        let mut hourly = WalWriter::create(WalOptions {
+            boot: "b8".into(),
+            ..every(Duration::from_secs(3600))
+        })
+        .unwrap();
+        for _ in 0..3 {
+            each_batch.append(&batch(1, &[b"a"])).unwrap();
+            hourly.append(&batch(1, &[b"a"])).unwrap();
+            hourly.sync_due().unwrap();
+        }
+        assert_eq!(each_batch.stats().syncs, 3);
+        assert_eq!(hourly.stats().syncs, 0);
+        // Closing a segment always syncs it.
+        assert_eq!(hourly.finish().unwrap().syncs, 1);
+    }
+
+    #[test]
     fn segments_rotate_and_are_released_once_published() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(WalOptions {
