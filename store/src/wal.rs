@@ -766,6 +766,21 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_killed_in_its_header_is_torn_and_an_empty_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(opts(dir.path())).unwrap();
+        w.append(&batch(1, &[b"x"])).unwrap();
+        let path = list_segments(&dir.path().join("wal"), "n1").unwrap()[0]
+            .path
+            .clone();
+        let bytes = std::fs::read(&path).unwrap();
+        let torn = decode_segment(&bytes[..5], 0);
+        assert_eq!(torn.torn, Some(Torn { offset: 0, bytes: 5 }));
+        assert!(torn.batches.is_empty());
+        assert_eq!(decode_segment(&[], 0).torn, None);
+    }
+
+    #[test]
     fn temporaries_are_swept_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("requests/date=2026-11-22/hour=01");
