@@ -202,6 +202,11 @@ impl WalWriter {
         self.stats
     }
 
+    /// The stream this writer appends to.
+    pub fn stream(&self) -> &str {
+        &self.opts.stream
+    }
+
     /// Bytes of this stream's segments on disk.
     pub fn disk_bytes(&self) -> u64 {
         self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.current.as_ref().map_or(0, |(_, s)| s.bytes)

@@ -154,11 +154,15 @@ fn recover_after_partial_publication(dir: &Path, expected: &BTreeMap<Table, u64>
 fn kill_9_after_lines_are_accepted_loses_none_and_doubles_none() {
     let dir = tempfile::tempdir().unwrap();
     let (mut weir, expected) = accept_all(dir.path(), "");
+    let on_disk: u64 = segments(&weir.spool)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(on_disk > 0, "the WAL holds the unpublished lines");
+    weir.wait_metrics(deadline(), &format!("weir_wal_disk_bytes at {on_disk}"), |m| {
+        m.sum("weir_wal_disk_bytes") == on_disk
+    });
     weir.kill9();
-    assert!(
-        !segments(&weir.spool).is_empty(),
-        "the WAL holds the unpublished lines"
-    );
     let tables = ["requests", "tcp", "app", "rejects"];
     assert!(
         tables.iter().all(|t| !dir.path().join("spool").join(t).exists()),

@@ -68,6 +68,8 @@ pub enum Name {
     WalUnlogged,
     /// Lines read back from the WAL at start, by outcome.
     WalReplayed,
+    /// Bytes of WAL segments on disk, per stream.
+    WalDiskBytes,
     /// Torn or corrupt WAL frames found at start.
     WalTornFrames,
     /// Bytes of WAL segments lost to torn or corrupt frames.
@@ -104,6 +106,7 @@ impl Name {
             Name::WalErrors => "weir_wal_errors_total",
             Name::WalUnlogged => "weir_wal_unlogged_lines_total",
             Name::WalReplayed => "weir_wal_replayed_lines_total",
+            Name::WalDiskBytes => "weir_wal_disk_bytes",
             Name::WalTornFrames => "weir_wal_torn_frames_total",
             Name::WalTornBytes => "weir_wal_torn_bytes_total",
         }
@@ -164,6 +167,8 @@ pub struct Metrics {
     pub wal_replayed: IntCounter,
     /// Lines read back from the WAL that a published file already held.
     pub wal_replay_skipped: IntCounter,
+    /// Bytes of WAL segments on disk, by stream (pipeline worker).
+    pub wal_disk_bytes: IntGaugeVec,
     /// Torn or corrupt WAL frames found at start.
     pub wal_torn_frames: IntCounter,
     /// Bytes lost to them.
@@ -252,7 +257,18 @@ impl Metrics {
             "Lines read back from the WAL at start: written to the spool, or already in a published file.",
             &["outcome"],
         );
+        let wal_disk_bytes = IntGaugeVec::new(
+            Opts::new(
+                Name::WalDiskBytes.as_str(),
+                "Bytes of write-ahead log segments on disk, by stream (one per pipeline worker).",
+            ),
+            &["stream"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(wal_disk_bytes.clone()))
+            .expect("metric registered once");
         Metrics {
+            wal_disk_bytes,
             wal_bytes: counter(&r, Name::WalBytes, "Bytes appended to the write-ahead log."),
             wal_syncs: counter(&r, Name::WalSyncs, "fsyncs of the write-ahead log."),
             wal_released: counter(

@@ -91,6 +91,9 @@ fn worker(
 ) -> SpoolStats {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
+    let wal_disk = wal
+        .as_ref()
+        .map(|w| ctx.metrics.wal_disk_bytes.with_label_values(&[w.stream()]));
     let mut wal_failing = false;
     loop {
         match rx.recv_timeout(TICK) {
@@ -123,6 +126,9 @@ fn worker(
                 tracing::error!(error = %e, "syncing or releasing WAL segments failed");
             }
             wal_seen = account_wal(&ctx.metrics, w.stats(), wal_seen);
+            if let Some(g) = &wal_disk {
+                g.set(w.disk_bytes() as i64);
+            }
         }
     }
     match writer.finish() {
@@ -133,6 +139,9 @@ fn worker(
                 match w.finish() {
                     Ok(s) => {
                         account_wal(&ctx.metrics, s, wal_seen);
+                        if let Some(g) = &wal_disk {
+                            g.set(0);
+                        }
                     }
                     Err(e) => {
                         ctx.metrics.wal_errors.inc();
