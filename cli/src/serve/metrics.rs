@@ -199,6 +199,14 @@ fn counter_vec(registry: &Registry, name: Name, help: &str, labels: &[&str]) -> 
     c
 }
 
+fn gauge_vec(registry: &Registry, name: Name, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name.as_str(), help), labels).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -241,34 +249,25 @@ impl Metrics {
         ];
         let rows_vec = counter_vec(&r, Name::SpoolRows, "Rows handed to the spool.", &["table"]);
         let spool_rows = Table::ALL.map(|t| rows_vec.with_label_values(&[t.name()]));
-        let kernel_udp = IntGaugeVec::new(
-            Opts::new(
-                Name::KernelUdp.as_str(),
-                "The kernel's UDP counters for the whole machine (/proc/net/snmp).",
-            ),
+        let kernel_udp = gauge_vec(
+            &r,
+            Name::KernelUdp,
+            "The kernel's UDP counters for the whole machine (/proc/net/snmp).",
             &["counter"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(kernel_udp.clone()))
-            .expect("metric registered once");
+        );
         let replayed = counter_vec(
             &r,
             Name::WalReplayed,
             "Lines read back from the WAL at start: written to the spool, or already in a published file.",
             &["outcome"],
         );
-        let wal_disk_bytes = IntGaugeVec::new(
-            Opts::new(
-                Name::WalDiskBytes.as_str(),
-                "Bytes of write-ahead log segments on disk, by stream (one per pipeline worker).",
-            ),
-            &["stream"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(wal_disk_bytes.clone()))
-            .expect("metric registered once");
         Metrics {
-            wal_disk_bytes,
+            wal_disk_bytes: gauge_vec(
+                &r,
+                Name::WalDiskBytes,
+                "Bytes of write-ahead log segments on disk, by stream (one per pipeline worker).",
+                &["stream"],
+            ),
             wal_bytes: counter(&r, Name::WalBytes, "Bytes appended to the write-ahead log."),
             wal_syncs: counter(&r, Name::WalSyncs, "fsyncs of the write-ahead log."),
             wal_released: counter(
