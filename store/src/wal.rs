@@ -170,6 +170,12 @@ impl WalWriter {
         Ok(())
     }
 
+    /// When [`WalWriter::sync_due`] will next have work: `fsync_interval` after the last sync,
+    /// if anything was written since; `None` when everything written is synced.
+    pub fn sync_deadline(&self) -> Option<Instant> {
+        self.unsynced.then(|| self.last_sync + self.opts.fsync_interval)
+    }
+
     /// Deletes the closed segments whose rows are all published: those older than the segment
     /// of `oldest_unpublished` (the spool writer's
     /// [`crate::SpoolWriter::oldest_unpublished_wal_position`]), or every closed segment when
@@ -693,7 +699,10 @@ mod tests {
             hourly.sync_due().unwrap();
         }
         assert_eq!(each_batch.stats().syncs, 3);
+        assert_eq!(each_batch.sync_deadline(), None, "nothing left to sync");
         assert_eq!(hourly.stats().syncs, 0);
+        let due = hourly.sync_deadline().expect("unsynced frames");
+        assert!(due > Instant::now() + Duration::from_secs(3000));
         // Closing a segment always syncs it.
         assert_eq!(hourly.finish().unwrap().syncs, 1);
     }

@@ -16,7 +16,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir_aggregate::WindowAggregator;
 use weir_ingest::listen::Batch;
@@ -96,7 +96,13 @@ fn worker(
         .map(|w| ctx.metrics.wal_disk_bytes.with_label_values(&[w.stream()]));
     let mut wal_failing = false;
     loop {
-        match rx.recv_timeout(TICK) {
+        // A quiet stream is synced when its fsync_interval is up, not at the next tick.
+        let tick = Instant::now() + TICK;
+        let wake = wal
+            .as_ref()
+            .and_then(WalWriter::sync_deadline)
+            .map_or(tick, |due| due.min(tick));
+        match rx.recv_deadline(wake) {
             Ok(batch) => {
                 ctx.metrics.queue_depth.set(rx.len() as i64);
                 let position = wal.as_mut().and_then(|w| {
