@@ -183,6 +183,9 @@ fn wal_options(config: &Config, boot: &str, workers: usize) -> Option<weir_store
 }
 
 async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
+    // Taken over first: a SIGTERM that comes while the WAL is replayed, or right after the
+    // addresses are printed, stops the server cleanly instead of killing it.
+    let signals = StopSignals::install();
     let parse = weir_ingest::ParseOptions {
         formats: crate::inputs::formats(
             config.ingest.log_format.as_deref(),
@@ -380,7 +383,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         (false, _) => None,
     };
 
-    wait_for_stop(&args, &router, config.clone()).await;
+    wait_for_stop(signals, &args, &router, config.clone()).await;
     demo_stop.store(true, Ordering::Relaxed);
     if let Some(handle) = demo {
         match handle.join() {
@@ -428,10 +431,22 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGTERM and SIGHUP, handled by weir from the moment they are installed.
+struct StopSignals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            (Ok(term), Ok(hup)) => StopSignals(Some((term, hup))),
+            _ => StopSignals(None),
+        }
+    }
+}
+
 /// Waits for SIGTERM or Ctrl-C; on SIGHUP reloads the config file.
-async fn wait_for_stop(args: &Args, router: &Router, mut current: Config) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+async fn wait_for_stop(signals: StopSignals, args: &Args, router: &Router, mut current: Config) {
+    let Some((mut term, mut hup)) = signals.0 else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
