@@ -2,13 +2,15 @@
 //! swept, then the WAL segments it left are replayed through [`for_each_line`], the path live
 //! lines take, into Parquet, published, and deleted.
 //!
-//! Each stream (one pipeline worker of one start) is replayed by a spool writer of its own that
-//! names the stream in every file it publishes, so a line whose position is at or below what a
-//! published file of its partition already holds (published before the crash, or by a replay
-//! that was itself killed) is skipped: every line ends up in the spool once.
+//! Each stream (one pipeline worker of one start) is replayed, on a thread per core, by a spool
+//! writer of its own that names the stream in every file it publishes, so a line whose position
+//! is at or below what a published file of its partition already holds (published before the
+//! crash, or by a replay that was itself killed) is skipped: every line ends up in the spool
+//! once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use weir_ingest::ParseOptions;
@@ -40,6 +42,18 @@ pub struct Recovered {
     pub files: usize,
     /// How long it took.
     pub elapsed: Duration,
+}
+
+impl Recovered {
+    /// Adds what another replay thread did.
+    fn add(&mut self, other: &Recovered) {
+        self.segments += other.segments;
+        self.replayed += other.replayed;
+        self.skipped += other.skipped;
+        self.torn_frames += other.torn_frames;
+        self.torn_bytes += other.torn_bytes;
+        self.files += other.files;
+    }
 }
 
 /// Sweeps `node`'s temporaries in the spool, then replays and deletes the node's WAL segments
@@ -79,9 +93,33 @@ pub fn recover(
             None => streams.push((stream, vec![seg])),
         }
     }
-    for (stream, segs) in streams {
-        replay_stream(parse, spool, &stream, &segs, &published, metrics, &mut done)?;
-        wal::remove_segments(wal_dir, &segs)?;
+    // Streams are independent (each has its own positions and its own replay writer): one
+    // thread each, as many at once as there are cores.
+    let next = AtomicUsize::new(0);
+    let threads = crate::inputs::threads(None).min(streams.len());
+    let results: Vec<anyhow::Result<Recovered>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut part = Recovered::default();
+                    while let Some((stream, segs)) = streams.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        replay_stream(parse, spool, stream, segs, &published, metrics, &mut part)?;
+                        wal::remove_segments(wal_dir, segs)?;
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a WAL replay thread panicked")))
+            })
+            .collect()
+    });
+    for part in results {
+        done.add(&part?);
     }
     done.bytes = bytes;
     done.elapsed = started.elapsed();
@@ -173,6 +211,74 @@ mod tests {
     /// Real HAProxy lines (HTTP, TCP, events), as they came over UDP.
     const SAMPLE: &str = include_str!("../../../samples/haproxy/haproxy-2.6-udp.log");
 
+    fn wal_writer(spool: &Path, stream: &str, sequence: &Arc<AtomicU64>) -> WalWriter {
+        WalWriter::create(WalOptions {
+            dir: spool.join("wal"),
+            node: "n1".into(),
+            boot: "b1".into(),
+            stream: stream.into(),
+            sequence: sequence.clone(),
+            segment_bytes: 1 << 20,
+            fsync_interval: Duration::from_secs(1),
+            max_bytes: 1 << 30,
+        })
+        .unwrap()
+    }
+
+    /// One batch of `lines`, the `i`-th of its stream.
+    fn batch(i: usize, lines: &[&str]) -> Batch {
+        let mut batch = Batch {
+            received_at: 1_795_000_000_000_000 + i as i64,
+            ..Batch::default()
+        };
+        let peer = "10.1.2.3:514".parse().unwrap();
+        for line in lines {
+            batch.push(line.as_bytes(), peer, EntryKind::Message);
+        }
+        batch
+    }
+
+    /// Replays the WAL of the spool at `spool` as start `b2` would.
+    fn replay(spool: &Path, metrics: &Metrics) -> Recovered {
+        let parse = crate::inputs::parse_options("UTC").unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            ..SpoolOptions::new(spool, "n1", "b2")
+        };
+        recover(&parse, &opts, &spool.join("wal"), metrics).unwrap()
+    }
+
+    fn spool_rows(spool: &Path) -> u64 {
+        Table::ALL
+            .iter()
+            .flat_map(|&t| weir_store::read_table(spool, t).unwrap())
+            .map(|b| b.num_rows() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn the_streams_of_every_worker_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let sequence = Arc::new(AtomicU64::new(0));
+        let mut workers = [
+            wal_writer(&spool, "b1.w0", &sequence),
+            wal_writer(&spool, "b1.w1", &sequence),
+        ];
+        let lines: Vec<&str> = SAMPLE.lines().collect();
+        for (i, chunk) in lines.chunks(5).enumerate() {
+            workers[i % 2].append(&batch(i, chunk)).unwrap();
+        }
+        drop(workers);
+        let got = replay(&spool, &Metrics::new());
+        assert_eq!(
+            (got.segments, got.replayed, got.skipped),
+            (2, lines.len() as u64, 0)
+        );
+        assert_eq!(spool_rows(&spool), lines.len() as u64);
+        assert!(wal::list_segments(&spool.join("wal"), "n1").unwrap().is_empty());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
@@ -187,30 +293,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let spool = dir.path().join("spool");
             let stream = "b1.w0";
-            let mut wal = WalWriter::create(WalOptions {
-                dir: spool.join("wal"),
-                node: "n1".into(),
-                boot: "b1".into(),
-                stream: stream.into(),
-                sequence: Arc::new(AtomicU64::new(0)),
-                segment_bytes: 1 << 20,
-                fsync_interval: Duration::from_secs(1),
-                max_bytes: 1 << 30,
-            })
-            .unwrap();
+            let mut wal = wal_writer(&spool, stream, &Arc::new(AtomicU64::new(0)));
             let lines: Vec<&str> = SAMPLE.lines().collect();
-            let peer = "10.1.2.3:514".parse().unwrap();
             // (segment bytes, lines) after each frame.
             let mut ends = Vec::new();
             for (i, chunk) in lines.chunks(per_batch).enumerate() {
-                let mut batch = Batch {
-                    received_at: 1_795_000_000_000_000 + i as i64,
-                    ..Batch::default()
-                };
-                for line in chunk {
-                    batch.push(line.as_bytes(), peer, EntryKind::Message);
-                }
-                wal.append(&batch).unwrap();
+                wal.append(&batch(i, chunk)).unwrap();
                 let before = ends.last().map_or(0, |&(_, n)| n);
                 ends.push((wal.disk_bytes(), before + chunk.len() as u64));
             }
@@ -221,12 +309,7 @@ mod tests {
             std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(cut).unwrap();
 
             let metrics = Metrics::new();
-            let parse = crate::inputs::parse_options("UTC").unwrap();
-            let opts = SpoolOptions {
-                fsync: false,
-                ..SpoolOptions::new(&spool, "n1", "b2")
-            };
-            let got = recover(&parse, &opts, &spool.join("wal"), &metrics).unwrap();
+            let got = replay(&spool, &metrics);
 
             let header = (8 + 2 + stream.len()) as u64;
             let (recovered, want_lines) = ends
@@ -237,12 +320,7 @@ mod tests {
                 // No whole frame: a whole header is no loss, part of one is.
                 .unwrap_or((if cut >= header { header } else { 0 }, 0));
             prop_assert_eq!(got.replayed, want_lines);
-            let rows: usize = Table::ALL
-                .iter()
-                .flat_map(|&t| weir_store::read_table(&spool, t).unwrap())
-                .map(|b| b.num_rows())
-                .sum();
-            prop_assert_eq!(rows as u64, want_lines);
+            prop_assert_eq!(spool_rows(&spool), want_lines);
             let torn = u64::from(cut > recovered);
             prop_assert_eq!((got.torn_frames, metrics.wal_torn_frames.get()), (torn, torn));
             prop_assert_eq!(metrics.wal_torn_bytes.get(), cut - recovered);
