@@ -99,6 +99,17 @@ pub struct StoreConfig {
     /// ... or when its oldest row is this old.
     #[serde(deserialize_with = "de_duration")]
     pub rotate_age: Duration,
+    /// Append every accepted line to the write-ahead log in `<spool>/wal/` first.
+    pub wal: bool,
+    /// The WAL reaches the disk (fdatasync) at least this often; `0s` syncs every batch.
+    #[serde(deserialize_with = "de_duration")]
+    pub fsync_interval: Duration,
+    /// Bound on the WAL on disk; past it the oldest segments are shed, counted and logged.
+    #[serde(deserialize_with = "de_bytes")]
+    pub wal_max_bytes: u64,
+    /// A WAL segment is closed and a new one opened past this size.
+    #[serde(deserialize_with = "de_bytes")]
+    pub wal_segment_size: u64,
 }
 
 /// `[http]`.
@@ -170,6 +181,10 @@ impl Default for StoreConfig {
             zstd_level: 3,
             rotate_size: 128 << 20,
             rotate_age: Duration::from_secs(300),
+            wal: true,
+            fsync_interval: Duration::from_secs(1),
+            wal_max_bytes: 4 << 30,
+            wal_segment_size: 64 << 20,
         }
     }
 }
@@ -242,6 +257,17 @@ zstd_level = 3
 rotate_size = "128MiB"
 # ...or when its oldest row is this old.
 rotate_age = "5m"
+# The write-ahead log (<spool>/wal/): every accepted line is appended to it before it counts,
+# and replayed into Parquet at the next start if weir was killed, so a crash loses nothing.
+wal = true
+# The WAL reaches the disk this often: a power cut loses at most this much ("0s": every batch).
+fsync_interval = "1s"
+# Bound on the WAL on disk; past it the oldest segments, not yet published, are deleted (counted
+# in weir_wal_shed_lines_total and logged): those lines are still written, but a crash loses them.
+wal_max_bytes = "4GiB"
+# A WAL segment is closed and a new one opened past this size; a closed segment is deleted once
+# every Parquet file made from it is published.
+wal_segment_size = "64MiB"
 
 [http]
 # The HTTP API: /metrics, /api/windows, /api/tail, /api/sources, /healthz.
@@ -295,6 +321,10 @@ impl Config {
         anyhow::ensure!(
             (1..=22).contains(&self.store.zstd_level),
             "store.zstd_level must be in 1..=22"
+        );
+        anyhow::ensure!(
+            self.store.wal_segment_size >= 4096 && self.store.wal_max_bytes >= self.store.wal_segment_size,
+            "store.wal_segment_size must be at least 4KiB and store.wal_max_bytes at least one segment"
         );
         anyhow::ensure!(!self.node.is_empty(), "node must not be empty");
         let w = self.aggregate.window;
@@ -408,6 +438,17 @@ mod tests {
         assert_eq!(c.ingest.rcvbuf, 64 << 20);
         assert_eq!(c.store.rotate_age, Duration::from_secs(90));
         assert_eq!(c.store.rotate_size, 1000);
+        let c = Config::parse(
+            "[store]\nwal = false\nfsync_interval = \"0s\"\nwal_max_bytes = \"1GiB\"\nwal_segment_size = \"8MiB\"\n",
+        )
+        .unwrap();
+        assert!(!c.store.wal);
+        assert_eq!(c.store.fsync_interval, Duration::ZERO);
+        assert_eq!(
+            (c.store.wal_max_bytes, c.store.wal_segment_size),
+            (1 << 30, 8 << 20)
+        );
+        assert!(Config::parse("[store]\nwal_max_bytes = \"1MiB\"\n").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::StoreError;
@@ -90,6 +91,13 @@ impl OpenFile {
         Ok(())
     }
 
+    /// Adds a key-value pair to the footer written at publication.
+    pub(crate) fn append_metadata(&mut self, key: &str, value: &str) {
+        if let Some(w) = self.writer.as_mut() {
+            w.append_key_value_metadata(KeyValue::new(key.to_owned(), value.to_owned()));
+        }
+    }
+
     /// Rows written so far.
     pub(crate) fn rows(&self) -> u64 {
         self.rows
@@ -121,6 +129,7 @@ impl OpenFile {
                 sync_dir(dir)?;
             }
         }
+        crash_after_publish();
         Ok(PublishedFile {
             table: self.table,
             path: self.path.clone(),
@@ -136,6 +145,27 @@ impl Drop for OpenFile {
     fn drop(&mut self) {
         if self.writer.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A test hook for crash tests: with `WEIR_CRASH_AFTER_PUBLISH=N` in the environment, the
+/// process aborts (no destructor, no flush, as a `kill -9` would stop it) right after its N-th
+/// published file, wherever that lands: mid-rotation, mid-replay.
+fn crash_after_publish() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+    static PUBLISHED: AtomicU64 = AtomicU64::new(0);
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var("WEIR_CRASH_AFTER_PUBLISH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(limit) = limit {
+        if PUBLISHED.fetch_add(1, Ordering::Relaxed) + 1 >= *limit {
+            eprintln!("weir: WEIR_CRASH_AFTER_PUBLISH={limit}: aborting after a published file");
+            std::process::abort();
         }
     }
 }

@@ -6,12 +6,14 @@
 //! application messages into `key=value` fields; [`partition`] picks the `date=/hour=` folder; [`writer`]'s
 //! [`SpoolWriter`] buffers rows per table and hour, sorts each row group by time, and hands them
 //! to a `file` that is written as a hidden temporary and published atomically; [`reader`] lists
-//! and decodes published files.
+//! and decodes published files. [`wal`] is the write-ahead log `serve` appends every batch to
+//! before parsing it, and reads back after a crash.
 //!
 //! ```text
 //! <spool>/FORMAT
 //! <spool>/requests/date=2026-11-22/hour=01/<node>-<boot>-<seq>.parquet
 //! <spool>/tcp/...  <spool>/app/...  <spool>/rejects/...
+//! <spool>/wal/<node>-<yyyymmdd>-<boot>-<seq>.wal
 //! ```
 //!
 //! Invariants: a published file is complete and never rewritten; a file name is unique across
@@ -26,6 +28,7 @@ mod rows;
 pub mod schema;
 #[cfg(test)]
 mod testutil;
+pub mod wal;
 pub mod windows;
 pub mod writer;
 

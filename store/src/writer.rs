@@ -196,6 +196,9 @@ struct PartitionState {
     /// When the oldest unpublished row of this partition arrived.
     since: Instant,
     last_append: u64,
+    /// WAL positions of the oldest and newest unpublished rows, when the writer is given them.
+    wal_first: Option<u64>,
+    wal_last: Option<u64>,
 }
 
 type Key = (Table, Partition);
@@ -270,6 +273,8 @@ pub struct SpoolWriter {
     buffered_bytes: usize,
     appends: u64,
     stats: SpoolStats,
+    wal_stream: Option<String>,
+    wal_position: Option<u64>,
 }
 
 impl SpoolWriter {
@@ -289,7 +294,27 @@ impl SpoolWriter {
             buffered_bytes: 0,
             appends: 0,
             stats: SpoolStats::default(),
+            wal_stream: None,
+            wal_position: None,
         })
+    }
+
+    /// Names the write-ahead log stream the lines come from; every file published from now on
+    /// records it with the highest position of its rows (see [`crate::wal`]).
+    pub fn set_wal_stream(&mut self, stream: impl Into<String>) {
+        self.wal_stream = Some(stream.into());
+    }
+
+    /// The WAL position of the line appended next (positions must grow along a stream).
+    #[inline]
+    pub fn set_wal_position(&mut self, position: u64) {
+        self.wal_position = Some(position);
+    }
+
+    /// The lowest WAL position among the rows not yet published, `None` when every row given a
+    /// position is published: the WAL segments before it can go.
+    pub fn oldest_unpublished_wal_position(&self) -> Option<u64> {
+        self.partitions.iter().filter_map(|(_, p)| p.wal_first).min()
     }
 
     /// Appends one line to its table. Rows become visible in the spool when their file is
@@ -313,11 +338,17 @@ impl SpoolWriter {
             file: None,
             since: Instant::now(),
             last_append: appends,
+            wal_first: None,
+            wal_last: None,
         });
         if p.buffered_rows == 0 && p.file.is_none() {
             p.since = Instant::now();
         }
         p.last_append = appends;
+        if let Some(position) = self.wal_position {
+            p.wal_first.get_or_insert(position);
+            p.wal_last = Some(position);
+        }
         let h = &line.header;
         match (&mut p.rows, &line.record) {
             (TableRows::Requests(b), Record::Http(r)) => b.append(h, r, meta.received_at),
@@ -438,7 +469,9 @@ impl SpoolWriter {
         };
         file.write_row_group(&batch)?;
         if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
-            if let Some(file) = p.file.take() {
+            if let Some(mut file) = p.file.take() {
+                tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last.take());
+                p.wal_first = None;
                 self.stats.files.push(file.publish(self.opts.fsync)?);
             }
         }
@@ -449,11 +482,21 @@ impl SpoolWriter {
     fn publish_partition(&mut self, key: Key) -> Result<(), StoreError> {
         self.flush_partition(key)?;
         if let Some(p) = self.partitions.remove(&key) {
-            if let Some(file) = p.file {
+            if let Some(mut file) = p.file {
+                tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last);
                 self.stats.files.push(file.publish(self.opts.fsync)?);
             }
         }
         Ok(())
+    }
+}
+
+/// Records in a file about to be published which WAL stream its rows came from and the
+/// highest position among them, so that a replay after a crash skips them.
+fn tag_wal(file: &mut OpenFile, stream: Option<&str>, last: Option<u64>) {
+    if let (Some(stream), Some(last)) = (stream, last) {
+        file.append_metadata(crate::wal::META_STREAM, stream);
+        file.append_metadata(crate::wal::META_POSITION, &last.to_string());
     }
 }
 

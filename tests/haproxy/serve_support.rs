@@ -47,13 +47,17 @@ impl WeirServe {
 
     /// [`WeirServe::start`] with more command-line arguments after the usual ones.
     pub fn start_with(dir: &Path, config: &str, args: &[&str]) -> WeirServe {
-        let spool = dir.join("spool");
+        WeirServe::start_command(dir, WeirServe::command(dir, config, args))
+    }
+
+    /// The command [`WeirServe::start_with`] runs (`weir serve` on `127.0.0.1:0` ports, its
+    /// spool in `dir/spool`, `config` written to `dir/weir.toml`), for a test that sets more
+    /// on it (an environment variable) or runs it to its end.
+    pub fn command(dir: &Path, config: &str, args: &[&str]) -> Command {
         let config_path = dir.join("weir.toml");
         std::fs::write(&config_path, config).expect("write weir.toml");
-        let stderr_path = dir.join("weir-serve.err");
-        let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
-        let mut child = Command::new(weir_bin())
-            .arg("serve")
+        let mut cmd = Command::new(weir_bin());
+        cmd.arg("serve")
             .arg("--config")
             .arg(&config_path)
             .args([
@@ -65,10 +69,19 @@ impl WeirServe {
                 "127.0.0.1:0",
             ])
             .arg("--spool")
-            .arg(&spool)
+            .arg(dir.join("spool"))
             .args(["--node", "e2e", "--workers", "2"])
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Starts `cmd` (from [`WeirServe::command`]) and returns once it printed its addresses.
+    pub fn start_command(dir: &Path, mut cmd: Command) -> WeirServe {
+        let spool = dir.join("spool");
+        let stderr_path = dir.join("weir-serve.err");
+        let stderr = std::fs::File::create(&stderr_path).expect("create stderr file");
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -170,39 +183,61 @@ impl WeirServe {
         });
     }
 
-    /// Sends SIGTERM and waits for a clean exit (status 0), panicking with its output when it
-    /// exits otherwise or not by `deadline`. Returns everything printed on stdout.
-    pub fn stop(&mut self, deadline: Instant) -> String {
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("weir serve is running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill -TERM failed");
+        child.kill().expect("kill -9 weir serve");
+        child.wait().expect("reap weir serve");
+        if let Some(r) = self.stdout_reader.take() {
+            let _ = r.join();
+        }
+    }
+
+    /// Waits until the process ends (after a signal, or by itself at a crash test's fail
+    /// point), returning how; panics with its output at `deadline`.
+    pub fn wait_exit(&mut self, deadline: Instant) -> ExitStatus {
+        let mut child = self.child.take().expect("weir serve is running");
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 if let Some(r) = self.stdout_reader.take() {
                     let _ = r.join();
                 }
-                let stdout = self.stdout_text();
-                assert!(
-                    status.success(),
-                    "weir serve exited with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
-                    self.stderr_text()
-                );
-                return stdout;
+                return status;
             }
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "weir serve did not exit after SIGTERM\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    "weir serve did not exit in time\n--- stdout ---\n{}\n--- stderr ---\n{}",
                     self.stdout_text(),
                     self.stderr_text()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (status 0), panicking with its output when it
+    /// exits otherwise or not by `deadline`. Returns everything printed on stdout.
+    pub fn stop(&mut self, deadline: Instant) -> String {
+        self.terminate();
+        let status = self.wait_exit(deadline);
+        let stdout = self.stdout_text();
+        assert!(
+            status.success(),
+            "weir serve exited with {status}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+            self.stderr_text()
+        );
+        stdout
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM failed");
     }
 }
 

@@ -54,6 +54,26 @@ pub enum Name {
     SourceDrops,
     /// The kernel's UDP counters.
     KernelUdp,
+    /// Bytes appended to the WAL.
+    WalBytes,
+    /// WAL fsyncs.
+    WalSyncs,
+    /// WAL segments deleted once their rows were published.
+    WalReleased,
+    /// Lines of WAL segments shed over `wal_max_bytes`.
+    WalShedLines,
+    /// WAL write, sync or delete failures.
+    WalErrors,
+    /// Lines spooled without a WAL frame because the append failed.
+    WalUnlogged,
+    /// Lines read back from the WAL at start, by outcome.
+    WalReplayed,
+    /// Bytes of WAL segments on disk, per stream.
+    WalDiskBytes,
+    /// Torn or corrupt WAL frames found at start.
+    WalTornFrames,
+    /// Bytes of WAL segments lost to torn or corrupt frames.
+    WalTornBytes,
 }
 
 impl Name {
@@ -79,6 +99,16 @@ impl Name {
             Name::SourceLines => "weir_source_lines_total",
             Name::SourceDrops => "weir_source_dropped_total",
             Name::KernelUdp => "weir_kernel_udp_datagrams",
+            Name::WalBytes => "weir_wal_bytes_total",
+            Name::WalSyncs => "weir_wal_syncs_total",
+            Name::WalReleased => "weir_wal_segments_released_total",
+            Name::WalShedLines => "weir_wal_shed_lines_total",
+            Name::WalErrors => "weir_wal_errors_total",
+            Name::WalUnlogged => "weir_wal_unlogged_lines_total",
+            Name::WalReplayed => "weir_wal_replayed_lines_total",
+            Name::WalDiskBytes => "weir_wal_disk_bytes",
+            Name::WalTornFrames => "weir_wal_torn_frames_total",
+            Name::WalTornBytes => "weir_wal_torn_bytes_total",
         }
     }
 }
@@ -121,6 +151,28 @@ pub struct Metrics {
     source_lines: IntCounterVec,
     source_drops: IntCounterVec,
     kernel_udp: IntGaugeVec,
+    /// Bytes appended to the WAL.
+    pub wal_bytes: IntCounter,
+    /// WAL fsyncs.
+    pub wal_syncs: IntCounter,
+    /// WAL segments deleted once published.
+    pub wal_released: IntCounter,
+    /// Lines of shed WAL segments.
+    pub wal_shed_lines: IntCounter,
+    /// WAL failures.
+    pub wal_errors: IntCounter,
+    /// Lines spooled without a WAL frame.
+    pub wal_unlogged_lines: IntCounter,
+    /// Lines replayed from the WAL and written to the spool.
+    pub wal_replayed: IntCounter,
+    /// Lines read back from the WAL that a published file already held.
+    pub wal_replay_skipped: IntCounter,
+    /// Bytes of WAL segments on disk, by stream (pipeline worker).
+    pub wal_disk_bytes: IntGaugeVec,
+    /// Torn or corrupt WAL frames found at start.
+    pub wal_torn_frames: IntCounter,
+    /// Bytes lost to them.
+    pub wal_torn_bytes: IntCounter,
 }
 
 fn counter(registry: &Registry, name: Name, help: &str) -> IntCounter {
@@ -145,6 +197,14 @@ fn counter_vec(registry: &Registry, name: Name, help: &str, labels: &[&str]) -> 
         .register(Box::new(c.clone()))
         .expect("metric registered once");
     c
+}
+
+fn gauge_vec(registry: &Registry, name: Name, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name.as_str(), help), labels).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
 }
 
 impl Default for Metrics {
@@ -189,17 +249,55 @@ impl Metrics {
         ];
         let rows_vec = counter_vec(&r, Name::SpoolRows, "Rows handed to the spool.", &["table"]);
         let spool_rows = Table::ALL.map(|t| rows_vec.with_label_values(&[t.name()]));
-        let kernel_udp = IntGaugeVec::new(
-            Opts::new(
-                Name::KernelUdp.as_str(),
-                "The kernel's UDP counters for the whole machine (/proc/net/snmp).",
-            ),
+        let kernel_udp = gauge_vec(
+            &r,
+            Name::KernelUdp,
+            "The kernel's UDP counters for the whole machine (/proc/net/snmp).",
             &["counter"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(kernel_udp.clone()))
-            .expect("metric registered once");
+        );
+        let replayed = counter_vec(
+            &r,
+            Name::WalReplayed,
+            "Lines read back from the WAL at start: written to the spool, or already in a published file.",
+            &["outcome"],
+        );
         Metrics {
+            wal_disk_bytes: gauge_vec(
+                &r,
+                Name::WalDiskBytes,
+                "Bytes of write-ahead log segments on disk, by stream (one per pipeline worker).",
+                &["stream"],
+            ),
+            wal_bytes: counter(&r, Name::WalBytes, "Bytes appended to the write-ahead log."),
+            wal_syncs: counter(&r, Name::WalSyncs, "fsyncs of the write-ahead log."),
+            wal_released: counter(
+                &r,
+                Name::WalReleased,
+                "WAL segments deleted once every row in them was published.",
+            ),
+            wal_shed_lines: counter(
+                &r,
+                Name::WalShedLines,
+                "Lines whose WAL segment was deleted over store.wal_max_bytes before they were published.",
+            ),
+            wal_errors: counter(&r, Name::WalErrors, "Write-ahead log failures."),
+            wal_unlogged_lines: counter(
+                &r,
+                Name::WalUnlogged,
+                "Lines spooled without a WAL frame because the append failed.",
+            ),
+            wal_replayed: replayed.with_label_values(&["written"]),
+            wal_replay_skipped: replayed.with_label_values(&["already_published"]),
+            wal_torn_frames: counter(
+                &r,
+                Name::WalTornFrames,
+                "Torn or corrupt WAL frames found at start (each ends its segment).",
+            ),
+            wal_torn_bytes: counter(
+                &r,
+                Name::WalTornBytes,
+                "Bytes of WAL segments not recovered because of a torn or corrupt frame.",
+            ),
             received,
             received_bytes,
             udp_batches: counter(&r, Name::UdpBatches, "recvmmsg calls that returned data."),

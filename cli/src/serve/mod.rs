@@ -5,7 +5,10 @@
 //! one per worker, each sender always to the same one;
 //! [`pipeline`] workers parse, spool, aggregate and route; [`windows`] closes the workers'
 //! tumbling windows each second into `/metrics`, `/api/windows` and the `windows` table;
-//! [`http`] serves `/metrics`, `/api/windows`, `/api/tail`, `/api/sources` and `/healthz`. Shutdown (SIGTERM, Ctrl-C) runs in the same order: receivers
+//! [`http`] serves `/metrics`, `/api/windows`, `/api/tail`, `/api/sources` and `/healthz`.
+//! Before any of it starts, [`recovery`] replays the WAL segments a crash left into the spool
+//! (the sockets are bound first, so the kernel holds what arrives meanwhile). Shutdown (SIGTERM,
+//! Ctrl-C) runs in the same order: receivers
 //! stop and drain the kernel's buffers, the pipeline drains the queue and publishes every
 //! Parquet file, every open window is closed and the `windows` table published, then the HTTP
 //! API closes. SIGHUP re-reads the config file: `[router]` limits
@@ -15,6 +18,7 @@
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod recovery;
 pub mod windows;
 
 use std::net::SocketAddr;
@@ -139,21 +143,49 @@ fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptio
     }
 }
 
-/// Reads and increments the node's start counter in `<spool>/boot-<node>`.
+/// Reads and increments the node's start counter in `<spool>/.boot-<node>`, atomically (a
+/// temporary, fsync, rename, fsync of the folder): a start killed at any point leaves the old
+/// count or the new one, never a torn file that would reuse a count and its file names.
 fn next_boot(config: &Config) -> anyhow::Result<String> {
-    std::fs::create_dir_all(&config.store.spool)
-        .with_context(|| format!("creating the spool {}", config.store.spool.display()))?;
-    let path = config.store.spool.join(format!(".boot-{}", config.node));
+    let spool = &config.store.spool;
+    std::fs::create_dir_all(spool).with_context(|| format!("creating the spool {}", spool.display()))?;
+    let path = spool.join(format!(".boot-{}", config.node));
     let last: u64 = std::fs::read_to_string(&path)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
     let boot = last + 1;
-    std::fs::write(&path, format!("{boot}\n")).with_context(|| format!("writing {}", path.display()))?;
+    let tmp = spool.join(format!(".boot-{}.tmp", config.node));
+    (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{boot}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(spool)?.sync_all()
+    })()
+    .with_context(|| format!("writing {}", path.display()))?;
     Ok(format!("b{boot}"))
 }
 
+/// The WAL's options for this start; each pipeline worker appends its index to the stream.
+fn wal_options(config: &Config, boot: &str, workers: usize) -> Option<weir_store::wal::WalOptions> {
+    config.store.wal.then(|| weir_store::wal::WalOptions {
+        dir: config.store.spool.join("wal"),
+        node: config.node.clone(),
+        boot: boot.to_owned(),
+        stream: boot.to_owned(),
+        sequence: Arc::new(AtomicU64::new(0)),
+        segment_bytes: config.store.wal_segment_size,
+        fsync_interval: config.store.fsync_interval,
+        // Each worker's share, and at least one segment each.
+        max_bytes: (config.store.wal_max_bytes / workers as u64).max(config.store.wal_segment_size),
+    })
+}
+
 async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
+    // Taken over first: a SIGTERM that comes while the WAL is replayed, or right after the
+    // addresses are printed, stops the server cleanly instead of killing it.
+    let signals = StopSignals::install();
     let parse = weir_ingest::ParseOptions {
         formats: crate::inputs::formats(
             config.ingest.log_format.as_deref(),
@@ -195,6 +227,36 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
 
     let boot = next_boot(&config)?;
     let seq = Arc::new(AtomicU64::new(0));
+    // Replayed even with the WAL now off: segments left by a run that had it on hold lines that
+    // were counted as accepted.
+    let recovered = tokio::task::block_in_place(|| {
+        recovery::recover(
+            &parse,
+            &spool_options(&config, &boot, seq.clone()),
+            &config.store.spool.join("wal"),
+            &metrics,
+        )
+    })
+    .context("recovering the spool after an unclean stop")?;
+    if recovered.swept > 0 {
+        println!(
+            "weir: removed {} temporary files left by an unclean stop",
+            recovered.swept
+        );
+    }
+    if recovered.segments > 0 {
+        let secs = recovered.elapsed.as_secs_f64();
+        println!(
+            "weir: WAL: replayed {} lines from {} segments in {secs:.2}s ({:.0} lines/s) into {} files; {} lines were already published; {} torn frames ({} bytes lost)",
+            recovered.replayed,
+            recovered.segments,
+            (recovered.replayed + recovered.skipped) as f64 / secs.max(1e-9),
+            recovered.files,
+            recovered.skipped,
+            recovered.torn_frames,
+            recovered.torn_bytes,
+        );
+    }
     let live_windows = Arc::new(windows::LiveWindows::new(
         weir_aggregate::WindowConfig {
             window_secs: config.aggregate.window.as_secs() as u32,
@@ -217,6 +279,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         spool: spool_options(&config, &boot, seq.clone()),
         windows: live_windows.clone(),
+        wal: wal_options(&config, &boot, workers),
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 
@@ -320,7 +383,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         (false, _) => None,
     };
 
-    wait_for_stop(&args, &router, config.clone()).await;
+    wait_for_stop(signals, &args, &router, config.clone()).await;
     demo_stop.store(true, Ordering::Relaxed);
     if let Some(handle) = demo {
         match handle.join() {
@@ -368,10 +431,22 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGTERM and SIGHUP, handled by weir from the moment they are installed.
+struct StopSignals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            (Ok(term), Ok(hup)) => StopSignals(Some((term, hup))),
+            _ => StopSignals(None),
+        }
+    }
+}
+
 /// Waits for SIGTERM or Ctrl-C; on SIGHUP reloads the config file.
-async fn wait_for_stop(args: &Args, router: &Router, mut current: Config) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+async fn wait_for_stop(signals: StopSignals, args: &Args, router: &Router, mut current: Config) {
+    let Some((mut term, mut hup)) = signals.0 else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

@@ -1,24 +1,29 @@
 //! The serve pipeline: [`Batch`]es in, records out to the spool, the router and the counters.
 //!
 //! Each worker thread has its own queue (a lane of the receivers' [`BatchSink`]; a sender
-//! always maps to the same lane, so its lines keep their order), parses each message,
-//! append it to the worker's own [`SpoolWriter`], add HTTP requests to the worker's own window
+//! always maps to the same lane, so its lines keep their order), appends each batch to its own
+//! write-ahead log stream ([`WalWriter`], one write per batch) before anything counts it, then
+//! parses each message (the one path from a batch to rows, [`for_each_line`], which WAL replay
+//! takes too), appends it to the worker's own [`SpoolWriter`], add HTTP requests to the worker's own window
 //! aggregator (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
 //! worker publishes Parquet files as they fill or age (`rotate_age`, checked at least once a
 //! second even when no traffic comes), and at shutdown drains the queue and publishes
-//! everything it holds before it ends. The receive loops never wait for any of this.
+//! everything it holds before it ends. The receive loops never wait for any of this. After each
+//! batch and tick a worker deletes the WAL segments whose rows are all published, and syncs its
+//! stream when `fsync_interval` has passed.
 //!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir_aggregate::WindowAggregator;
 use weir_ingest::listen::Batch;
 use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
+use weir_store::wal::{WalOptions, WalStats, WalWriter};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
 use super::metrics::{DropStage, Metrics};
@@ -40,6 +45,9 @@ pub struct PipelineContext {
     pub spool: SpoolOptions,
     /// The live windows (each worker aggregates into its own).
     pub windows: Arc<LiveWindows>,
+    /// The write-ahead log's options (each worker writes its own stream, `<stream>.w<i>`), or
+    /// `None` with the WAL off.
+    pub wal: Option<WalOptions>,
 }
 
 /// Starts one worker thread per lane; spent batches go back through `recycle`.
@@ -50,13 +58,24 @@ pub fn start(
 ) -> anyhow::Result<Vec<JoinHandle<SpoolStats>>> {
     let mut handles = Vec::new();
     for (i, rx) in lanes.into_iter().enumerate() {
-        let writer = SpoolWriter::create(ctx.spool.clone())?;
+        let mut writer = SpoolWriter::create(ctx.spool.clone())?;
+        let wal = match &ctx.wal {
+            Some(opts) => {
+                let stream = format!("{}.w{i}", opts.stream);
+                writer.set_wal_stream(stream.clone());
+                Some(WalWriter::create(WalOptions {
+                    stream,
+                    ..opts.clone()
+                })?)
+            }
+            None => None,
+        };
         let (ctx, recycle) = (ctx.clone(), recycle.clone());
         let windows = ctx.windows.aggregator(i);
         handles.push(
             std::thread::Builder::new()
                 .name(format!("weir-pipeline-{i}"))
-                .spawn(move || worker(ctx, writer, &windows, rx, recycle))?,
+                .spawn(move || worker(ctx, writer, wal, &windows, rx, recycle))?,
         );
     }
     Ok(handles)
@@ -65,17 +84,34 @@ pub fn start(
 fn worker(
     ctx: PipelineContext,
     mut writer: SpoolWriter,
+    mut wal: Option<WalWriter>,
     windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
 ) -> SpoolStats {
     let mut published = 0;
+    let mut wal_seen = WalStats::default();
+    let wal_disk = wal
+        .as_ref()
+        .map(|w| ctx.metrics.wal_disk_bytes.with_label_values(&[w.stream()]));
+    let mut wal_failing = false;
     loop {
-        match rx.recv_timeout(TICK) {
+        // A quiet stream is synced when its fsync_interval is up, not at the next tick.
+        let tick = Instant::now() + TICK;
+        let wake = wal
+            .as_ref()
+            .and_then(WalWriter::sync_deadline)
+            .map_or(tick, |due| due.min(tick));
+        match rx.recv_deadline(wake) {
             Ok(batch) => {
                 ctx.metrics.queue_depth.set(rx.len() as i64);
+                let position = wal.as_mut().and_then(|w| {
+                    let appended = w.append(&batch);
+                    wal_state(&ctx.metrics, &mut wal_failing, appended.as_ref().err(), &batch);
+                    appended.ok()
+                });
                 let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
-                process(&ctx, &mut writer, &mut aggregator, &batch);
+                process(&ctx, &mut writer, &mut aggregator, &batch, position);
                 drop(aggregator);
                 let _ = recycle.try_send(batch);
             }
@@ -87,10 +123,38 @@ fn worker(
             tracing::error!(error = %e, "publishing aged spool files failed");
         }
         published = account_files(&ctx.metrics, writer.stats(), published);
+        if let Some(w) = wal.as_mut() {
+            let kept = w
+                .sync_due()
+                .and_then(|()| w.release(writer.oldest_unpublished_wal_position()));
+            if let Err(e) = kept {
+                ctx.metrics.wal_errors.inc();
+                tracing::error!(error = %e, "syncing or releasing WAL segments failed");
+            }
+            wal_seen = account_wal(&ctx.metrics, w.stats(), wal_seen);
+            if let Some(g) = &wal_disk {
+                g.set(w.disk_bytes() as i64);
+            }
+        }
     }
     match writer.finish() {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
+            // Every row is published: the stream's segments are no longer needed.
+            if let Some(w) = wal {
+                match w.finish() {
+                    Ok(s) => {
+                        account_wal(&ctx.metrics, s, wal_seen);
+                        if let Some(g) = &wal_disk {
+                            g.set(0);
+                        }
+                    }
+                    Err(e) => {
+                        ctx.metrics.wal_errors.inc();
+                        tracing::error!(error = %e, "closing the WAL at shutdown failed");
+                    }
+                }
+            }
             stats
         }
         Err(e) => {
@@ -110,26 +174,61 @@ fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
     stats.files.len()
 }
 
-/// Parses, stores, aggregates, routes and counts every message of a batch.
-pub fn process(
-    ctx: &PipelineContext,
-    writer: &mut SpoolWriter,
-    windows: &mut WindowAggregator,
+/// Counts a failed WAL append, logging once when appends start failing and once when they
+/// work again (not once per batch).
+fn wal_state(metrics: &Metrics, failing: &mut bool, error: Option<&weir_store::StoreError>, batch: &Batch) {
+    match (error, *failing) {
+        (Some(e), was) => {
+            metrics.wal_errors.inc();
+            metrics.wal_unlogged_lines.inc_by(batch.len() as u64);
+            if !was {
+                tracing::error!(error = %e, "WAL append failed; lines are spooled without it until it works again");
+            }
+            *failing = true;
+        }
+        (None, true) => {
+            tracing::warn!("WAL appends work again");
+            *failing = false;
+        }
+        (None, false) => {}
+    }
+}
+
+/// Adds what a WAL stream did since `seen` to the counters, logging shed segments; returns
+/// the new totals.
+fn account_wal(metrics: &Metrics, now: WalStats, seen: WalStats) -> WalStats {
+    metrics.wal_bytes.inc_by(now.bytes - seen.bytes);
+    metrics.wal_syncs.inc_by(now.syncs - seen.syncs);
+    metrics.wal_released.inc_by(now.released - seen.released);
+    if now.shed_segments > seen.shed_segments {
+        let lines = now.shed_lines - seen.shed_lines;
+        metrics.wal_shed_lines.inc_by(lines);
+        tracing::warn!(
+            segments = now.shed_segments - seen.shed_segments,
+            lines,
+            bytes = now.shed_bytes - seen.shed_bytes,
+            "WAL over store.wal_max_bytes: the oldest unpublished segments were deleted; their lines are spooled but would not survive a crash"
+        );
+    }
+    now
+}
+
+/// Parses every message of a batch and hands each line, with its index in the batch and what
+/// the spool records beside it, to `each`: the one path from received bytes to spool rows, taken
+/// live and by WAL replay, so that a replayed line becomes the row it would have been.
+pub fn for_each_line(
+    parse: &ParseOptions,
     batch: &Batch,
+    mut each: impl FnMut(usize, &Line<'_>, &RecordMeta<'_>),
 ) {
     let mut peer_text = String::new();
-    // Counted per batch, not per line: one atomic add per table and reason a batch.
-    let mut parsed = [0u64; Table::ALL.len()];
-    let mut spooled = [0u64; Table::ALL.len()];
-    let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
-    let mut failed = 0u64;
     // Lines arrive within moments of being written: the receive time settles a wall-clock time
     // that the zone repeats (the autumn hour) when the line's header does not.
     let opts = ParseOptions {
         near: Some(batch.received_at),
-        ..ctx.parse
+        ..*parse
     };
-    for entry in &batch.entries {
+    for (i, entry) in batch.entries.iter().enumerate() {
         let bytes = batch.bytes(entry);
         let line = match entry.kind.reject_reason() {
             None => parse_line(bytes, &opts),
@@ -142,6 +241,34 @@ pub fn process(
                 raw: bytes,
             },
         };
+        peer_text.clear();
+        if line.record.table() == Table::Rejects {
+            use std::fmt::Write;
+            let _ = write!(peer_text, "{}", entry.peer);
+        }
+        let meta = RecordMeta {
+            received_at: Some(batch.received_at),
+            peer: (!peer_text.is_empty()).then_some(peer_text.as_str()),
+        };
+        each(i, &line, &meta);
+    }
+}
+
+/// Parses, stores, aggregates, routes and counts every message of a batch; `wal_position` is
+/// the WAL position of its first line, when it was logged.
+pub fn process(
+    ctx: &PipelineContext,
+    writer: &mut SpoolWriter,
+    windows: &mut WindowAggregator,
+    batch: &Batch,
+    wal_position: Option<u64>,
+) {
+    // Counted per batch, not per line: one atomic add per table and reason a batch.
+    let mut parsed = [0u64; Table::ALL.len()];
+    let mut spooled = [0u64; Table::ALL.len()];
+    let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
+    let mut failed = 0u64;
+    for_each_line(&ctx.parse, batch, |i, line, meta| {
         let table = line.record.table();
         match &line.record {
             Record::Http(h) => windows.add(h),
@@ -152,16 +279,10 @@ pub fn process(
             _ => {}
         }
         parsed[table.index()] += 1;
-        peer_text.clear();
-        if table == Table::Rejects {
-            use std::fmt::Write;
-            let _ = write!(peer_text, "{}", entry.peer);
+        if let Some(first) = wal_position {
+            writer.set_wal_position(first + i as u64);
         }
-        let meta = RecordMeta {
-            received_at: Some(batch.received_at),
-            peer: (!peer_text.is_empty()).then_some(peer_text.as_str()),
-        };
-        match writer.append(&line, &meta) {
+        match writer.append(line, meta) {
             Ok(()) => spooled[table.index()] += 1,
             Err(e) => {
                 failed += 1;
@@ -169,8 +290,8 @@ pub fn process(
             }
         }
         ctx.router
-            .publish_line(SourceRef::from_header(&line.header), &line, batch.received_at);
-    }
+            .publish_line(SourceRef::from_header(&line.header), line, batch.received_at);
+    });
     for table in Table::ALL {
         let (p, s) = (parsed[table.index()], spooled[table.index()]);
         if s > 0 {
