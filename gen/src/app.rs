@@ -230,6 +230,9 @@ pub struct AppGen {
     trace: Option<Trace>,
     date: DateCache,
     int: itoa::Buffer,
+    /// The shop's processes name themselves as on Heroku (`shop[web.1]`) rather than by tag and
+    /// pid (`web.1[4123]`).
+    heroku_names: bool,
 }
 
 impl AppGen {
@@ -262,7 +265,16 @@ impl AppGen {
             trace: None,
             date: DateCache::new(),
             int: itoa::Buffer::new(),
+            heroku_names: false,
         }
+    }
+
+    /// From now on, the shop's processes name themselves as Heroku's router and logplex do,
+    /// app as the tag and process as the procid (`app1 shop[web.1]:`), while the API's keep
+    /// the process as the tag and the pid as the procid (`api1 web.1[4123]:`): both
+    /// conventions in one stream.
+    pub fn name_shop_as_heroku(&mut self) {
+        self.heroku_names = true;
     }
 
     /// Appends the next line, `\n`-terminated, a random gap after the previous one; returns
@@ -311,6 +323,12 @@ impl AppGen {
         let proc = &self.procs[p];
         buf.extend_from_slice(proc.spec.host.as_bytes());
         buf.push(b' ');
+        if self.heroku_names && proc.spec.app == App::Shop {
+            buf.extend_from_slice(b"shop[");
+            buf.extend_from_slice(proc.spec.dyno.as_bytes());
+            buf.extend_from_slice(b"]: ");
+            return;
+        }
         buf.extend_from_slice(proc.spec.dyno.as_bytes());
         buf.push(b'[');
         buf.extend_from_slice(self.int.format(proc.pid).as_bytes());

@@ -95,7 +95,9 @@ impl LineGen {
 }
 
 /// Starts a thread that sends a `mix` of HAProxy and application lines to `target` over UDP,
-/// one syslog datagram per line, at `rate` lines per second until `stop` is set. Lines are
+/// one syslog datagram per line, at `rate` lines per second until `stop` is set. The shop's
+/// application lines name their process as Heroku does (`shop[web.1]`), the API's by tag and
+/// pid (`web.1[4123]`), so a demo shows both conventions. Lines are
 /// stamped with the wall clock as they are generated (times start now and keep up with it
 /// whatever the rate); the content is reproducible for `seed`.
 ///
@@ -120,6 +122,7 @@ pub fn spawn_demo(
             let mut sink = UdpSink::new(socket, target);
             let mut gen = LineGen::new(Kind::Mix, seed, weir_model::time::now_micros());
             gen.follow_wall_clock();
+            gen.app.name_shop_as_heroku();
             let limit = Limit {
                 rate: Some(rate),
                 ..Limit::default()
