@@ -18,6 +18,7 @@
 //! Nothing here allocates per field: records borrow from the input, and a failure is a small
 //! `Copy` [`weir_model::RejectReason`], never a panic (the `fuzz/` targets hold us to it).
 
+pub mod appfields;
 pub mod framing;
 pub mod haproxy;
 pub mod kv;

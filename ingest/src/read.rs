@@ -847,7 +847,7 @@ mod tests {
         );
         assert_eq!(
             collect(&[Input::Path(empty), Input::Path(blank)], 2, 4096),
-            vec![Vec::new(), Vec::new()]
+            vec![Vec::<u8>::new(), Vec::new()]
         );
     }
 

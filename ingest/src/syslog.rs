@@ -440,6 +440,13 @@ fn rfc5424<'a>(
     // PROCID is the fifth space-separated field: `<PRI>1 TS HOST APP PROCID MSGID SD`.
     header.procid = text.split(' ').nth(4).filter(|p| *p != "-");
     let start = msg.msg.as_ptr() as usize - text.as_ptr() as usize;
+    // STRUCTURED-DATA runs from the seventh field to the message.
+    let sd_from = text.match_indices(' ').nth(5).map_or(text.len(), |(i, _)| i + 1);
+    let sd_to = if msg.msg.is_empty() { text.len() } else { start };
+    header.structured_data = text
+        .get(sd_from..sd_to.max(sd_from))
+        .map(str::trim_end)
+        .filter(|sd| sd.starts_with('['));
     let body = if msg.msg.is_empty() {
         &line[line.len()..]
     } else {
@@ -510,9 +517,13 @@ mod tests {
         assert_eq!(h.timestamp, Some(NOV22 + 964_484));
         assert_eq!((h.host, h.app, h.procid), (None, Some("haproxy"), Some("12136")));
         assert_eq!(m, "127.0.0.1:1 [x] y");
+        assert_eq!(h.structured_data, None, "a message that looks like SD is not SD");
         let (h, _, m) = parse("<14>1 2026-11-22T01:22:06Z app1 web 42 ID47 [ex@1 a=\"b\"] hello world");
         assert_eq!((h.host, h.app, h.procid), (Some("app1"), Some("web"), Some("42")));
         assert_eq!(m, "hello world");
+        assert_eq!(h.structured_data, Some("[ex@1 a=\"b\"]"));
+        let (h, _, m) = parse("<14>1 2026-11-22T01:22:06Z app1 web 42 ID47 [a x=\"1\"][b y=\"\\]\"]");
+        assert_eq!((h.structured_data, m), (Some("[a x=\"1\"][b y=\"\\]\"]"), ""));
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct SyslogHeader<'a> {
     pub app: Option<&'a str>,
     /// PROCID (RFC 5424) or the pid in `tag[pid]:`.
     pub procid: Option<&'a str>,
+    /// RFC 5424 STRUCTURED-DATA as written (`[id param="value"]...`), when not `-`.
+    pub structured_data: Option<&'a str>,
 }
 
 /// HAProxy's five timers, in log order. `request` is TR (Tq before 1.7), `total` is Ta (Tt

@@ -17,7 +17,7 @@ use weir_model::{
 };
 
 use crate::schema::Table;
-use weir_ingest::kv::kv_pairs;
+use weir_ingest::appfields::for_each_app_field;
 
 fn timestamps() -> TimestampMicrosecondBuilder {
     TimestampMicrosecondBuilder::new().with_timezone("UTC")
@@ -505,10 +505,11 @@ impl AppRows {
         self.message.append_value(r.message);
         match r.kind {
             AppKind::Plain => {
-                for (k, v) in kv_pairs(r.message) {
-                    self.fields.keys().append_value(k);
-                    self.fields.values().append_value(v);
-                }
+                let fields = &mut self.fields;
+                for_each_app_field(h.structured_data, r.message, |k, v| {
+                    fields.keys().append_value(k);
+                    fields.values().append_value(v);
+                });
             }
             AppKind::HaproxyEvent | AppKind::HaproxyConnError => {
                 if let Some(c) = r.client {

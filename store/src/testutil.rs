@@ -19,6 +19,7 @@ pub(crate) fn header() -> SyslogHeader<'static> {
         host: Some("lb1"),
         app: Some("haproxy"),
         procid: Some("12136"),
+        structured_data: None,
     }
 }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 pub use weir_e2e::weir_bin;
 
 use arrow_array::{Array, BinaryArray, Int16Array, RecordBatch, StringArray};
+use weir_e2e::OutputWithin;
 use weir_store::Table;
 
 /// A running `weir serve`; killed and reaped on drop unless [`WeirServe::stop`] ran.
@@ -491,6 +492,20 @@ impl Drop for TailChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs util-linux `logger` with `args`; it must succeed.
+pub fn run_logger(logger: &Path, args: &[&str]) {
+    let out = Command::new(logger)
+        .args(args)
+        .stdin(Stdio::null())
+        .output_within(weir_e2e::PROCESS_TIMEOUT)
+        .expect("running logger");
+    assert!(
+        out.status.success(),
+        "logger {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Every record batch of a spool table.

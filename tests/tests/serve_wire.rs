@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Array, Int8Array};
 use rand::{Rng, SeedableRng};
-use serve_support::{read_table, rejects, row_count, strings, Metrics, TailChild, WeirServe};
+use serve_support::{read_table, rejects, row_count, run_logger, strings, Metrics, TailChild, WeirServe};
 use support::{find_program, skip_unless_ci};
 use weir_e2e::{OutputWithin, PROCESS_TIMEOUT};
 use weir_ingest::{parse_line, ParseOptions};
@@ -41,19 +41,6 @@ fn hostname() -> String {
                 .expect("running hostname");
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         })
-}
-
-fn run_logger(logger: &std::path::Path, args: &[&str]) {
-    let out = Command::new(logger)
-        .args(args)
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .expect("running logger");
-    assert!(
-        out.status.success(),
-        "logger {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// One row of the `app` table.
