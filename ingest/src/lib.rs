@@ -21,6 +21,7 @@
 pub mod appfields;
 pub mod framing;
 pub mod haproxy;
+pub mod heroku;
 pub mod kv;
 pub mod line;
 pub mod listen;

@@ -303,6 +303,18 @@ fn parse_into<'a>(
         Some(Message::NotHaproxy) if expect == Expect::Haproxy => {
             return Err((RejectReason::UnknownFormat, msg));
         }
+        Some(Message::NotHaproxy) if crate::heroku::is_router(header.app, header.procid) => {
+            let message = utf8(msg).map_err(|r| (r, msg))?;
+            let router = crate::heroku::parse_router(message).map_err(|r| (r, msg))?;
+            Record::App(AppLog {
+                kind: AppKind::Router,
+                ts: header.timestamp,
+                message,
+                client: None,
+                subject: None,
+                router: Some(router),
+            })
+        }
         Some(Message::NotHaproxy) => {
             let message = utf8(msg).map_err(|r| (r, msg))?;
             Record::App(AppLog {
@@ -311,6 +323,7 @@ fn parse_into<'a>(
                 message,
                 client: None,
                 subject: None,
+                router: None,
             })
         }
     };

@@ -431,9 +431,14 @@ fn rfc5424<'a>(
 ) -> Result<(SyslogHeader<'a>, HeaderForm, &'a [u8]), RejectReason> {
     // syslog_loose trims; the message is located again in the untrimmed bytes below.
     let text = utf8(line)?;
-    let msg =
-        syslog_loose::parse_message_with_year_exact(text, |_| opts.year, syslog_loose::Variant::RFC5424)
-            .map_err(|_| RejectReason::BadSyslogHeader)?;
+    let msg = match syslog_loose::parse_message_with_year_exact(
+        text,
+        |_| opts.year,
+        syslog_loose::Variant::RFC5424,
+    ) {
+        Ok(m) => m,
+        Err(_) => return without_structured_data(line, text, header, opts),
+    };
     header.timestamp = msg.timestamp.map(|t| t.timestamp_micros());
     header.host = msg.hostname;
     header.app = msg.appname;
@@ -453,6 +458,33 @@ fn rfc5424<'a>(
         &line[start..]
     };
     Ok((header, HeaderForm::Rfc5424, body))
+}
+
+/// Heroku's logplex drains write RFC 5424 without STRUCTURED-DATA (`<158>1 TS host heroku
+/// router - at=info ...`), the message right after MSGID. Such a header is read with a `-` in
+/// the SD's place; the message is what follows MSGID.
+fn without_structured_data<'a>(
+    line: &'a [u8],
+    text: &'a str,
+    mut header: SyslogHeader<'a>,
+    opts: &ParseOptions,
+) -> Result<(SyslogHeader<'a>, HeaderForm, &'a [u8]), RejectReason> {
+    let bad = RejectReason::BadSyslogHeader;
+    let msg_from = text.match_indices(' ').nth(5).map(|(i, _)| i + 1).ok_or(bad)?;
+    if text[msg_from..].starts_with(['[', '-']) {
+        return Err(bad);
+    }
+    let head = format!("{}-", &text[..msg_from]);
+    let parsed =
+        syslog_loose::parse_message_with_year_exact(&head, |_| opts.year, syslog_loose::Variant::RFC5424)
+            .map_err(|_| bad)?;
+    header.timestamp = parsed.timestamp.map(|t| t.timestamp_micros());
+    let mut fields = text.split(' ');
+    header.host = fields.nth(2).filter(|h| *h != "-");
+    header.app = fields.next().filter(|a| *a != "-");
+    header.procid = fields.next().filter(|p| *p != "-");
+    header.structured_data = None;
+    Ok((header, HeaderForm::Rfc5424, &line[msg_from..]))
 }
 
 #[cfg(test)]
@@ -524,6 +556,14 @@ mod tests {
         assert_eq!(h.structured_data, Some("[ex@1 a=\"b\"]"));
         let (h, _, m) = parse("<14>1 2026-11-22T01:22:06Z app1 web 42 ID47 [a x=\"1\"][b y=\"\\]\"]");
         assert_eq!((h.structured_data, m), (Some("[a x=\"1\"][b y=\"\\]\"]"), ""));
+        // A logplex drain: no STRUCTURED-DATA at all.
+        let (h, f, m) = parse("<158>1 2026-11-22T01:22:06+00:00 host heroku router - at=info status=200");
+        assert_eq!(f, HeaderForm::Rfc5424);
+        assert_eq!(
+            (h.timestamp, h.host, h.app, h.procid),
+            (Some(NOV22), Some("host"), Some("heroku"), Some("router"))
+        );
+        assert_eq!((h.structured_data, m), (None, "at=info status=200"));
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn tally(lines: &[Line<'_>]) -> Tally {
             Record::App(a) => match a.kind {
                 AppKind::HaproxyEvent => t.events += 1,
                 AppKind::HaproxyConnError => t.conn_errors += 1,
-                AppKind::Plain => t.app += 1,
+                AppKind::Plain | AppKind::Router => t.app += 1,
             },
             Record::Reject(r) => *t.rejects.entry(r.reason.as_str()).or_default() += 1,
         }

@@ -24,7 +24,7 @@ pub mod window;
 pub use fields::{FieldSource, Fields};
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
-    SyslogHeader, TcpLog, Timer, Timings, TlsInfo,
+    RouterLog, SyslogHeader, TcpLog, Timer, Timings, TlsInfo,
 };
 pub use table::Table;
 pub use time::Micros;

@@ -350,6 +350,9 @@ pub enum AppKind {
     HaproxyEvent,
     /// An HAProxy connection error: `ip:port [date] frontend/bind: message`.
     HaproxyConnError,
+    /// A Heroku router line (`heroku[router]: at=info method=GET ...`), its fields in
+    /// [`AppLog::router`].
+    Router,
 }
 
 impl AppKind {
@@ -359,6 +362,7 @@ impl AppKind {
             AppKind::Plain => "app",
             AppKind::HaproxyEvent => "haproxy_event",
             AppKind::HaproxyConnError => "haproxy_conn_error",
+            AppKind::Router => "router",
         }
     }
 }
@@ -377,6 +381,43 @@ pub struct AppLog<'a> {
     pub client: Option<ClientAddr<'a>>,
     /// For a connection error: `frontend/bind`; for a server event: `backend/server`.
     pub subject: Option<&'a str>,
+    /// For a Heroku router line: its fields.
+    pub router: Option<RouterLog<'a>>,
+}
+
+/// The fields of a Heroku router line, borrowed from it (quoted values without their quotes;
+/// Heroku escapes nothing inside them). A field the router left empty (`dyno=` `connect=` on an
+/// error) is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouterLog<'a> {
+    /// `at`: `info`, `warning` or `error`.
+    pub at: &'a str,
+    /// `code`: the Heroku error code of an error line (`H12`).
+    pub code: Option<&'a str>,
+    /// `desc`: the error's description (`Request timeout`).
+    pub desc: Option<&'a str>,
+    /// `method`.
+    pub method: Option<&'a str>,
+    /// `path`, with its query string.
+    pub path: Option<&'a str>,
+    /// `host`: the request's Host header.
+    pub host: Option<&'a str>,
+    /// `request_id`.
+    pub request_id: Option<&'a str>,
+    /// `fwd`: the X-Forwarded-For the router saw.
+    pub fwd: Option<&'a str>,
+    /// `dyno`: the dyno that served the request (`web.1`).
+    pub dyno: Option<&'a str>,
+    /// `connect`: milliseconds to connect to the dyno.
+    pub connect_ms: Option<u32>,
+    /// `service`: milliseconds proxying between the dyno and the client.
+    pub service_ms: Option<u32>,
+    /// `status`: the HTTP status the client got.
+    pub status: Option<u16>,
+    /// `bytes`: bytes sent to the client.
+    pub bytes: Option<u64>,
+    /// `protocol`: `http` or `https`.
+    pub protocol: Option<&'a str>,
 }
 
 /// Why a line was rejected. Small and `Copy`: it is counted per reason on the hot path.
@@ -418,11 +459,14 @@ pub enum RejectReason {
     BadFraming,
     /// HAProxy's line matched none of the configured `log-format`s nor a built-in layout.
     NoFormatMatch,
+    /// A Heroku router line (`heroku[router]:`) without its `at=` or with a field that could
+    /// not be read (a status that is not a number, a time without `ms`).
+    BadRouterLine,
 }
 
 impl RejectReason {
     /// Every reason, for metrics registration and reports.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::Empty,
         RejectReason::InvalidUtf8,
         RejectReason::BadSyslogHeader,
@@ -441,6 +485,7 @@ impl RejectReason {
         RejectReason::TooLong,
         RejectReason::BadFraming,
         RejectReason::NoFormatMatch,
+        RejectReason::BadRouterLine,
     ];
 
     /// The snake_case name stored in the `reason` column and metric labels.
@@ -464,6 +509,7 @@ impl RejectReason {
             RejectReason::TooLong => "too_long",
             RejectReason::BadFraming => "bad_framing",
             RejectReason::NoFormatMatch => "format_mismatch",
+            RejectReason::BadRouterLine => "bad_router_line",
         }
     }
 }

@@ -144,6 +144,7 @@ mod tests {
                 message: "",
                 client: None,
                 subject: None,
+                router: None,
             })
         };
         assert_eq!(app(Some(3)).table(), Table::App);

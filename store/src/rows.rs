@@ -474,6 +474,14 @@ pub(crate) struct AppRows {
     kind: StringBuilder,
     message: StringBuilder,
     fields: MapBuilder<StringBuilder, StringBuilder>,
+    /// `router_code`, `router_method`, `router_path`, `router_host`.
+    router_head: [StringBuilder; 4],
+    router_status: Int16Builder,
+    router_connect_ms: Int32Builder,
+    router_service_ms: Int32Builder,
+    router_bytes: Int64Builder,
+    /// `router_dyno`, `router_request_id`, `router_fwd`, `router_protocol`.
+    router_tail: [StringBuilder; 4],
 }
 
 impl AppRows {
@@ -489,6 +497,12 @@ impl AppRows {
             kind: StringBuilder::new(),
             message: StringBuilder::new(),
             fields: string_map(),
+            router_head: std::array::from_fn(|_| StringBuilder::new()),
+            router_status: Int16Builder::new(),
+            router_connect_ms: Int32Builder::new(),
+            router_service_ms: Int32Builder::new(),
+            router_bytes: Int64Builder::new(),
+            router_tail: std::array::from_fn(|_| StringBuilder::new()),
         }
     }
 
@@ -504,6 +518,7 @@ impl AppRows {
         self.kind.append_value(r.kind.name());
         self.message.append_value(r.message);
         match r.kind {
+            AppKind::Router => {}
             AppKind::Plain => {
                 let fields = &mut self.fields;
                 for_each_app_field(h.structured_data, r.message, |k, v| {
@@ -531,10 +546,33 @@ impl AppRows {
         }
         // Infallible: keys and values were appended in pairs just above.
         let _ = self.fields.append(true);
+        let rt = r.router.unwrap_or_default();
+        for (b, v) in self
+            .router_head
+            .iter_mut()
+            .zip([rt.code, rt.method, rt.path, rt.host])
+        {
+            b.append_option(v);
+        }
+        self.router_status
+            .append_option(rt.status.map(|s| s.min(i16::MAX as u16) as i16));
+        self.router_connect_ms
+            .append_option(rt.connect_ms.map(|v| v.min(i32::MAX as u32) as i32));
+        self.router_service_ms
+            .append_option(rt.service_ms.map(|v| v.min(i32::MAX as u32) as i32));
+        self.router_bytes
+            .append_option(rt.bytes.map(|v| v.min(i64::MAX as u64) as i64));
+        for (b, v) in self
+            .router_tail
+            .iter_mut()
+            .zip([rt.dyno, rt.request_id, rt.fwd, rt.protocol])
+        {
+            b.append_option(v);
+        }
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
-        vec![
+        let mut out: Vec<ArrayRef> = vec![
             Arc::new(self.ts.finish()),
             Arc::new(self.received_at.finish()),
             Arc::new(self.host.finish()),
@@ -545,7 +583,22 @@ impl AppRows {
             Arc::new(self.kind.finish()),
             Arc::new(self.message.finish()),
             Arc::new(self.fields.finish()),
-        ]
+        ];
+        out.extend(
+            self.router_head
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        out.push(Arc::new(self.router_status.finish()));
+        out.push(Arc::new(self.router_connect_ms.finish()));
+        out.push(Arc::new(self.router_service_ms.finish()));
+        out.push(Arc::new(self.router_bytes.finish()));
+        out.extend(
+            self.router_tail
+                .iter_mut()
+                .map(|b| Arc::new(b.finish()) as ArrayRef),
+        );
+        out
     }
 }
 

@@ -26,7 +26,9 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 ///
 /// 2: `requests` and `tcp` gained `fields` (map<string,string>): the values of a custom
 /// `log-format` without a column of their own.
-pub const SPOOL_FORMAT_VERSION: u32 = 2;
+///
+/// 3: `app` gained the `router_*` columns of Heroku router lines.
+pub const SPOOL_FORMAT_VERSION: u32 = 3;
 
 pub use weir_model::Table;
 
@@ -200,6 +202,18 @@ static APP: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("kind", false),
         utf8("message", false),
         string_map("fields"),
+        utf8("router_code", true),
+        utf8("router_method", true),
+        utf8("router_path", true),
+        utf8("router_host", true),
+        Field::new("router_status", DataType::Int16, true),
+        Field::new("router_connect_ms", DataType::Int32, true),
+        Field::new("router_service_ms", DataType::Int32, true),
+        Field::new("router_bytes", DataType::Int64, true),
+        utf8("router_dyno", true),
+        utf8("router_request_id", true),
+        utf8("router_fwd", true),
+        utf8("router_protocol", true),
     ]))
 });
 

@@ -155,6 +155,7 @@ pub(crate) fn app_plain(ts: Option<Micros>) -> AppLog<'static> {
         message: r#"at=info path="/a b" status=200"#,
         client: None,
         subject: None,
+        router: None,
     }
 }
 
@@ -168,6 +169,7 @@ pub(crate) fn app_conn_error(ts: Micros) -> AppLog<'static> {
             port: Some(4242),
         }),
         subject: Some("fe_https/1"),
+        router: None,
     }
 }
 

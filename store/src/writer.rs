@@ -912,6 +912,7 @@ mod tests {
             message: "Server be_app/web1 is DOWN",
             client: None,
             subject: Some("be_app/web1"),
+            router: None,
         };
         // No time in the record: the row's partition comes from received_at, `ts` stays null.
         let bare = weir_model::Line {
@@ -976,7 +977,65 @@ mod tests {
                     Some(event.message),
                 ]),
                 Arc::new(fields.finish()),
-            ],
+            ]
+            .into_iter()
+            .chain(no_router_columns(3))
+            .collect(),
+        );
+    }
+
+    /// The `router_*` columns of `n` rows that are not router lines.
+    fn no_router_columns(n: usize) -> Vec<ArrayRef> {
+        let text = || s(vec![None; n]);
+        vec![
+            text(),
+            text(),
+            text(),
+            text(),
+            Arc::new(Int16Array::from(vec![None; n])),
+            Arc::new(Int32Array::from(vec![None; n])),
+            Arc::new(Int32Array::from(vec![None; n])),
+            Arc::new(Int64Array::from(vec![None; n])),
+            text(),
+            text(),
+            text(),
+            text(),
+        ]
+    }
+
+    #[test]
+    fn router_lines_fill_the_router_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(opts(dir.path())).unwrap();
+        let msg = "at=error code=H12 desc=\"Request timeout\" method=GET path=\"/\" host=a.herokuapp.com request_id=r1 fwd=\"1.2.3.4\" dyno=web.1 connect=1ms service=30000ms status=503 bytes=0 protocol=https";
+        let router = weir_ingest::heroku::parse_router(msg).unwrap();
+        let app = AppLog {
+            kind: AppKind::Router,
+            ts: Some(at(1)),
+            message: msg,
+            client: None,
+            subject: None,
+            router: Some(router),
+        };
+        w.append(&line(Record::App(app), msg.as_bytes()), &RecordMeta::default())
+            .unwrap();
+        w.finish().unwrap();
+        let batch = &read_table(dir.path(), Table::App).unwrap()[0];
+        let col = |n: &str| batch.column(batch.schema().index_of(n).unwrap()).clone();
+        assert_eq!(col("kind").as_ref(), s(vec![Some("router")]).as_ref());
+        assert_eq!(col("router_code").as_ref(), s(vec![Some("H12")]).as_ref());
+        assert_eq!(col("router_dyno").as_ref(), s(vec![Some("web.1")]).as_ref());
+        assert_eq!(
+            col("router_status").as_ref(),
+            &Int16Array::from(vec![Some(503)]) as &dyn arrow_array::Array
+        );
+        assert_eq!(
+            col("router_service_ms").as_ref(),
+            &Int32Array::from(vec![Some(30_000)]) as &dyn arrow_array::Array
+        );
+        assert_eq!(
+            col("router_bytes").as_ref(),
+            &Int64Array::from(vec![Some(0)]) as &dyn arrow_array::Array
         );
     }
 

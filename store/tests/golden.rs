@@ -94,3 +94,28 @@ fn golden_v2_rows_and_fields() {
         assert!(found.contains(&want), "{want:?} not in {found:?}");
     }
 }
+
+/// Version 3 adds the `router_*` columns to `app`. It holds what version 2 holds and the Heroku
+/// router lines of `samples/heroku/router.log` (a copy of `tests/corpus/heroku/router.log`).
+#[test]
+fn golden_v3_rows_and_router_columns() {
+    assert_eq!(rows(3, Table::Requests), 45);
+    assert_eq!(rows(3, Table::Tcp), 2);
+    assert_eq!(rows(3, Table::App), 35);
+    assert_eq!(rows(3, Table::Rejects), 2);
+    let mut codes = Vec::new();
+    let mut statuses = Vec::new();
+    for batch in read_table(&golden(3), Table::App).unwrap() {
+        let code = batch
+            .column(batch.schema().index_of("router_code").unwrap())
+            .clone();
+        let status = batch
+            .column(batch.schema().index_of("router_status").unwrap())
+            .clone();
+        codes.extend(code.as_string::<i32>().iter().flatten().map(str::to_owned));
+        statuses.extend(status.as_primitive::<Int16Type>().iter().flatten());
+    }
+    assert_eq!(codes.len(), 27, "every documented code, H10 twice");
+    assert!(codes.iter().any(|c| c == "H12") && codes.iter().any(|c| c == "H99"));
+    assert!(statuses.contains(&200) && statuses.contains(&499));
+}

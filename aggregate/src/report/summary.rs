@@ -84,7 +84,7 @@ impl Summary {
                 self.tcp_bytes += t.bytes_read;
             }
             Record::App(a) => match a.kind {
-                AppKind::Plain => self.app += 1,
+                AppKind::Plain | AppKind::Router => self.app += 1,
                 AppKind::HaproxyEvent => self.events += 1,
                 AppKind::HaproxyConnError => self.conn_errors += 1,
             },

@@ -141,6 +141,7 @@ fn event() -> Line<'static> {
             message: "Proxy fe started.",
             client: None,
             subject: None,
+            router: None,
         }),
         raw: b"",
     }

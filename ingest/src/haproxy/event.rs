@@ -81,6 +81,7 @@ pub(crate) fn parse<'a>(msg: &'a [u8]) -> Option<Message<'a>> {
             message,
             client,
             subject,
+            router: None,
         })
     };
     for (prefix, follows) in SUBJECT_EVENTS {

@@ -100,6 +100,7 @@ fn conn_error<'a>(
         message,
         client: Some(client),
         subject: Some(subject),
+        router: None,
     })
 }
 
