@@ -15,6 +15,7 @@ use weir_model::{Distribution, Micros, StatusClass, WindowRow};
 
 use crate::sparse::SparseSeries;
 use crate::timers::TimerId;
+use crate::window::OVERFLOW;
 use crate::Error;
 
 /// A cumulative histogram with fixed bounds.
@@ -72,6 +73,10 @@ pub struct Exposition {
     bounds: Vec<u64>,
     sigfig: u8,
     series: BTreeMap<(String, String, String), SeriesTotals>,
+    /// The most entries of `series` (the overflow entry aside).
+    max_series: usize,
+    /// Window rows counted in the overflow entry because `max_series` were taken.
+    overflowed: u64,
     last: Option<LastWindow>,
     /// Rows of the newest window start seen so far, merged per backend before reading quantiles.
     pending: Option<(Micros, Vec<WindowRow>)>,
@@ -82,14 +87,19 @@ pub const LAST_WINDOW_QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
 
 impl Exposition {
     /// Empty totals with histogram bounds `bounds_ms` (sorted, deduplicated here) for rows of
-    /// `sigfig` precision.
-    pub fn new(mut bounds_ms: Vec<u64>, sigfig: u8) -> Exposition {
+    /// `sigfig` precision, for at most `max_series` (frontend, backend, server) label sets: the
+    /// rows of more are added to one label set of [`OVERFLOW`] names, so `/metrics` stays
+    /// bounded whatever the traffic names (its counters stay monotonic: a label set, once
+    /// exposed, stays).
+    pub fn new(mut bounds_ms: Vec<u64>, sigfig: u8, max_series: usize) -> Exposition {
         bounds_ms.sort_unstable();
         bounds_ms.dedup();
         Exposition {
             bounds: bounds_ms,
             sigfig,
             series: BTreeMap::new(),
+            max_series,
+            overflowed: 0,
             last: None,
             pending: None,
         }
@@ -106,10 +116,15 @@ impl Exposition {
     pub fn observe(&mut self, rows: &[WindowRow]) -> Result<(), Error> {
         for row in rows {
             let k = &row.key;
-            let t = self
-                .series
-                .entry((k.frontend.clone(), k.backend.clone(), k.server.clone()))
-                .or_default();
+            let key = (k.frontend.clone(), k.backend.clone(), k.server.clone());
+            let full = self.series.len() >= self.max_series && !self.series.contains_key(&key);
+            let key = if full {
+                self.overflowed += 1;
+                (OVERFLOW.to_owned(), OVERFLOW.to_owned(), OVERFLOW.to_owned())
+            } else {
+                key
+            };
+            let t = self.series.entry(key).or_default();
             for (slot, n) in t.requests.iter_mut().zip(row.status_classes) {
                 *slot += n;
             }
@@ -170,6 +185,11 @@ impl Exposition {
         &self.series
     }
 
+    /// Window rows added to the overflow label set because `max_series` were taken.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
     /// The last closed window's quantiles, once one was sealed.
     pub fn last_window(&self) -> Option<&LastWindow> {
         self.last.as_ref()
@@ -206,6 +226,28 @@ mod tests {
     }
 
     #[test]
+    fn label_sets_stay_within_their_bound_and_the_rest_overflow() {
+        const SERVERS: [&str; 5] = ["s1", "s2", "s3", "s4", "s5"];
+        let reqs: Vec<Req> = SERVERS
+            .iter()
+            .map(|&server| Req {
+                server,
+                timers: [0, 0, 0, 5, 5],
+                status: Some(200),
+                ts: 1_000_000,
+                ..Req::default()
+            })
+            .collect();
+        let mut e = Exposition::new(vec![10], 2, 3);
+        e.observe(&rows(&reqs)).unwrap();
+        let servers: Vec<&str> = e.series().keys().map(|k| k.2.as_str()).collect();
+        assert_eq!(servers, ["(overflow)", "s1", "s2", "s3"]);
+        assert_eq!(e.overflowed(), 2);
+        let total: u64 = e.series().values().map(|t| t.requests.iter().sum::<u64>()).sum();
+        assert_eq!(total, 5, "every request is still counted");
+    }
+
+    #[test]
     fn cumulative_buckets_counts_and_last_window_quantiles() {
         let reqs: Vec<Req> = (1..=100)
             .map(|i| Req {
@@ -215,7 +257,7 @@ mod tests {
                 ..Req::default()
             })
             .collect();
-        let mut e = Exposition::new(vec![50, 10, 100], 2);
+        let mut e = Exposition::new(vec![50, 10, 100], 2, 100);
         e.observe(&rows(&reqs)).unwrap();
         assert!(
             e.last_window().is_none(),

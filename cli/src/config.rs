@@ -120,6 +120,9 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Bounds of the timer histograms on `/metrics`, in milliseconds.
     pub buckets_ms: Vec<u64>,
+    /// The most (frontend, backend, server) label sets of the traffic metrics on `/metrics`;
+    /// the requests of more are counted under `(overflow)`.
+    pub max_series: usize,
 }
 
 const DEFAULT_SYSLOG: &str = "127.0.0.1:5514";
@@ -194,6 +197,7 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: "127.0.0.1:9514".parse().expect("valid default address"),
             buckets_ms: vec![5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+            max_series: 2_000,
         }
     }
 }
@@ -274,6 +278,10 @@ wal_segment_size = "64MiB"
 listen = "127.0.0.1:9514"
 # Bucket bounds (ms) of the timer histograms on /metrics.
 buckets_ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+# The most (frontend, backend, server) label sets of the traffic metrics on /metrics (each has a
+# histogram per timer); requests of more are counted under "(overflow)". Windows, the spool and
+# weir query keep every series.
+max_series = 2000
 "#;
 
 impl Config {

@@ -435,7 +435,15 @@ impl Metrics {
                 vec![gauge_metric(&[], open as f64)],
             ),
         ]);
-        windows.with_exposition(|e| families.extend(traffic_families(e)));
+        windows.with_exposition(|e| {
+            families.push(family(
+                "weir_http_overflow_rows_total",
+                "Window rows counted under the (overflow) label set of the traffic metrics because http.max_series label sets were taken.",
+                MetricType::COUNTER,
+                vec![counter_metric(&[], e.overflowed())],
+            ));
+            families.extend(traffic_families(e));
+        });
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         TextEncoder::new()

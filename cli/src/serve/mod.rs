@@ -267,6 +267,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         },
         workers,
         config.http.buckets_ms.clone(),
+        config.http.max_series,
         Some(weir_store::windows::WindowsWriter::new(spool_options(
             &config,
             &boot,

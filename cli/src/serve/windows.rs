@@ -77,6 +77,7 @@ impl LiveWindows {
         config: WindowConfig,
         workers: usize,
         buckets_ms: Vec<u64>,
+        max_exposed: usize,
         writer: Option<WindowsWriter>,
     ) -> anyhow::Result<LiveWindows> {
         let workers = (0..workers.max(1))
@@ -84,7 +85,7 @@ impl LiveWindows {
             .collect::<Result<_, _>>()?;
         Ok(LiveWindows {
             closed: Mutex::new(Closed {
-                exposition: Exposition::new(buckets_ms, config.sigfig),
+                exposition: Exposition::new(buckets_ms, config.sigfig, max_exposed),
                 recent: VecDeque::new(),
                 recent_bytes: 0,
                 recent_budget: RECENT_BYTES,
@@ -409,6 +410,7 @@ mod tests {
                 },
                 2,
                 vec![10, 100],
+                100,
                 Some(WindowsWriter::new(opts).unwrap()),
             )
             .unwrap(),
