@@ -15,6 +15,7 @@
 //! apply at once; sockets and spool writers stay as they are, and the log says which changed
 //! settings wait for the next start.
 
+pub mod breaker;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
@@ -131,6 +132,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(serve(args, config))
 }
 
+/// The disk breaker's first retry after a failed write, and its longest wait between retries.
+const BREAKER_FIRST_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+const BREAKER_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Memory each pipeline worker's spool writer may keep for files not yet published, so that a
+/// file that fails on a full disk is written again from memory (see `SpoolOptions::retry_bytes`).
+const SPOOL_RETRY_BYTES: usize = 64 << 20;
+
 /// Spool options for a config: files named `<node>-<boot>-<seq>`, where `boot` counts the
 /// starts of this node on this spool.
 fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptions {
@@ -139,6 +148,7 @@ fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptio
         zstd_level: config.store.zstd_level,
         rotate_bytes: config.store.rotate_size,
         rotate_age: Some(config.store.rotate_age),
+        retry_bytes: Some(SPOOL_RETRY_BYTES),
         ..SpoolOptions::new(&config.store.spool, &config.node, boot)
     }
 }
@@ -280,6 +290,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         spool: spool_options(&config, &boot, seq.clone()),
         windows: live_windows.clone(),
         wal: wal_options(&config, &boot, workers),
+        breaker: Arc::new(breaker::DiskBreaker::new(BREAKER_FIRST_RETRY, BREAKER_MAX_RETRY)),
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 

@@ -24,8 +24,9 @@ use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
 use weir_store::wal::{WalOptions, WalStats, WalWriter};
-use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
+use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, StoreError, Table};
 
+use super::breaker::{Access, Change, DiskBreaker};
 use super::metrics::{DropStage, Metrics};
 use super::windows::LiveWindows;
 
@@ -48,6 +49,8 @@ pub struct PipelineContext {
     /// The write-ahead log's options (each worker writes its own stream, `<stream>.w<i>`), or
     /// `None` with the WAL off.
     pub wal: Option<WalOptions>,
+    /// The disk breaker the workers share.
+    pub breaker: Arc<DiskBreaker>,
 }
 
 /// Starts one worker thread per lane; spent batches go back through `recycle`.
@@ -91,10 +94,11 @@ fn worker(
 ) -> SpoolStats {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
+    let mut held_seen = 0;
+    let mut lost_seen = 0;
     let wal_disk = wal
         .as_ref()
         .map(|w| ctx.metrics.wal_disk_bytes.with_label_values(&[w.stream()]));
-    let mut wal_failing = false;
     loop {
         // A quiet stream is synced when its fsync_interval is up, not at the next tick.
         let tick = Instant::now() + TICK;
@@ -102,44 +106,84 @@ fn worker(
             .as_ref()
             .and_then(WalWriter::sync_deadline)
             .map_or(tick, |due| due.min(tick));
-        match rx.recv_deadline(wake) {
-            Ok(batch) => {
-                ctx.metrics.queue_depth.set(rx.len() as i64);
-                let position = wal.as_mut().and_then(|w| {
-                    let appended = w.append(&batch);
-                    wal_state(&ctx.metrics, &mut wal_failing, appended.as_ref().err(), &batch);
-                    appended.ok()
-                });
-                let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
-                process(&ctx, &mut writer, &mut aggregator, &batch, position);
-                drop(aggregator);
-                let _ = recycle.try_send(batch);
-            }
-            Err(flume::RecvTimeoutError::Timeout) => {}
-            Err(flume::RecvTimeoutError::Disconnected) => break,
+        let received = rx.recv_deadline(wake);
+        if matches!(received, Err(flume::RecvTimeoutError::Disconnected)) {
+            break;
         }
-        if let Err(e) = writer.rotate_aged() {
+        let now = Instant::now();
+        let access = ctx.breaker.access(now);
+        let unpublished_before = writer.unpublished_rows();
+        let mut failure = None;
+        match access {
+            Access::Hold => writer.hold(),
+            Access::Write => writer.resume(),
+            Access::Probe => {
+                writer.resume();
+                if let Err(e) = probe_disk(&ctx.spool.root) {
+                    failure = Some(e);
+                    writer.hold();
+                }
+            }
+        }
+        if let Ok(batch) = received {
+            ctx.metrics.queue_depth.set(rx.len() as i64);
+            let position = match wal.as_mut() {
+                Some(w) if !writer.is_holding() => match w.append(&batch) {
+                    Ok(position) => Some(position),
+                    Err(e) => {
+                        ctx.metrics.wal_errors.inc();
+                        failure.get_or_insert(e);
+                        writer.hold();
+                        None
+                    }
+                },
+                _ => None,
+            };
+            if wal.is_some() && position.is_none() {
+                ctx.metrics.wal_unlogged_lines.inc_by(batch.len() as u64);
+            }
+            let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = process(&ctx, &mut writer, &mut aggregator, &batch, position) {
+                failure.get_or_insert(e);
+            }
+            drop(aggregator);
+            let _ = recycle.try_send(batch);
+        }
+        if let Err(e) = writer.write_held() {
             ctx.metrics.spool_errors.inc();
-            tracing::error!(error = %e, "publishing aged spool files failed");
+            failure.get_or_insert(e);
         }
         published = account_files(&ctx.metrics, writer.stats(), published);
         if let Some(w) = wal.as_mut() {
+            // Deleting published segments frees space, so it goes on while the breaker is open.
             let kept = w
                 .sync_due()
                 .and_then(|()| w.release(writer.oldest_unpublished_wal_position()));
             if let Err(e) = kept {
                 ctx.metrics.wal_errors.inc();
-                tracing::error!(error = %e, "syncing or releasing WAL segments failed");
+                failure.get_or_insert(e);
             }
             wal_seen = account_wal(&ctx.metrics, w.stats(), wal_seen);
             if let Some(g) = &wal_disk {
                 g.set(w.disk_bytes() as i64);
             }
         }
+        let probe = access == Access::Probe;
+        let change = match &failure {
+            Some(_) => ctx.breaker.failed(probe, now),
+            None if access != Access::Hold => ctx.breaker.succeeded(probe, now),
+            None => None,
+        };
+        log_change(&ctx.metrics, change, failure.as_ref(), unpublished_before);
+        held_seen = account_held(&ctx.metrics, writer.unpublished_rows(), held_seen);
+        lost_seen = account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
     }
+    let held = writer.unpublished_rows();
+    account_held(&ctx.metrics, 0, held_seen);
     match writer.finish() {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
+            account_lost(&ctx.metrics, stats.lost_rows, lost_seen);
             // Every row is published: the stream's segments are no longer needed.
             if let Some(w) = wal {
                 match w.finish() {
@@ -158,11 +202,67 @@ fn worker(
             stats
         }
         Err(e) => {
+            // The WAL's segments stay: the next start replays the lines they hold.
             ctx.metrics.spool_errors.inc();
-            tracing::error!(error = %e, "flushing the spool at shutdown failed");
+            ctx.metrics.dropped(DropStage::SpoolWriteFailed, held);
+            tracing::error!(error = %e, held_rows = held, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
             SpoolStats::default()
         }
     }
+}
+
+/// Bytes the probe of an open breaker writes: a disk with less room than this free is not
+/// worth resuming on.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Writes, syncs and removes a small hidden file in the spool: whether the disk takes writes.
+fn probe_disk(root: &std::path::Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let path = root.join(format!(".probe-{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&[0; PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    written.map_err(|source| StoreError::Io {
+        op: "probe",
+        path,
+        source,
+    })
+}
+
+/// Logs a change of the disk breaker's state: once when it opens, once when it closes.
+fn log_change(metrics: &Metrics, change: Option<Change>, error: Option<&StoreError>, unpublished: u64) {
+    match change {
+        Some(Change::Opened) => {
+            metrics.disk_breaker_open.set(1);
+            metrics.disk_breaker_opened.inc();
+            let error = error.map(ToString::to_string).unwrap_or_default();
+            tracing::error!(%error, "spool disk writes failed: rows are held in memory and lines are not logged to the WAL until a retry works (tails, windows and /metrics go on)");
+        }
+        Some(Change::Closed) => {
+            metrics.disk_breaker_open.set(0);
+            tracing::warn!(
+                unpublished_rows = unpublished,
+                "spool disk writes work again: the rows held in memory are being written"
+            );
+        }
+        None => {}
+    }
+}
+
+/// Moves the held-rows gauge by this worker's change; returns the new value.
+fn account_held(metrics: &Metrics, now: u64, seen: u64) -> u64 {
+    metrics.spool_held_rows.add(now as i64 - seen as i64);
+    now
+}
+
+/// Counts the rows the writer gave up on since `seen`; returns the new total.
+fn account_lost(metrics: &Metrics, now: u64, seen: u64) -> u64 {
+    if now > seen {
+        metrics.dropped(DropStage::SpoolWriteFailed, now - seen);
+    }
+    now
 }
 
 /// Adds the files published since `seen` to the counters; returns the new count.
@@ -172,26 +272,6 @@ fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
         metrics.spool_bytes.inc_by(f.bytes);
     }
     stats.files.len()
-}
-
-/// Counts a failed WAL append, logging once when appends start failing and once when they
-/// work again (not once per batch).
-fn wal_state(metrics: &Metrics, failing: &mut bool, error: Option<&weir_store::StoreError>, batch: &Batch) {
-    match (error, *failing) {
-        (Some(e), was) => {
-            metrics.wal_errors.inc();
-            metrics.wal_unlogged_lines.inc_by(batch.len() as u64);
-            if !was {
-                tracing::error!(error = %e, "WAL append failed; lines are spooled without it until it works again");
-            }
-            *failing = true;
-        }
-        (None, true) => {
-            tracing::warn!("WAL appends work again");
-            *failing = false;
-        }
-        (None, false) => {}
-    }
 }
 
 /// Adds what a WAL stream did since `seen` to the counters, logging shed segments; returns
@@ -255,19 +335,22 @@ pub fn for_each_line(
 }
 
 /// Parses, stores, aggregates, routes and counts every message of a batch; `wal_position` is
-/// the WAL position of its first line, when it was logged.
+/// the WAL position of its first line, when it was logged. Returns the first spool error: the
+/// writer then holds the rows in memory (none is lost), and the caller tells the breaker.
 pub fn process(
     ctx: &PipelineContext,
     writer: &mut SpoolWriter,
     windows: &mut WindowAggregator,
     batch: &Batch,
     wal_position: Option<u64>,
-) {
+) -> Option<StoreError> {
     // Counted per batch, not per line: one atomic add per table and reason a batch.
     let mut parsed = [0u64; Table::ALL.len()];
-    let mut spooled = [0u64; Table::ALL.len()];
     let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
-    let mut failed = 0u64;
+    let mut failure = None;
+    if wal_position.is_none() {
+        writer.clear_wal_position();
+    }
     for_each_line(&ctx.parse, batch, |i, line, meta| {
         let table = line.record.table();
         match &line.record {
@@ -282,20 +365,18 @@ pub fn process(
         if let Some(first) = wal_position {
             writer.set_wal_position(first + i as u64);
         }
-        match writer.append(line, meta) {
-            Ok(()) => spooled[table.index()] += 1,
-            Err(e) => {
-                failed += 1;
-                tracing::error!(error = %e, "spool append failed");
-            }
+        // A failed append keeps the row (held) and leaves the writer holding.
+        if let Err(e) = writer.append(line, meta) {
+            ctx.metrics.spool_errors.inc();
+            failure.get_or_insert(e);
         }
         ctx.router
             .publish_line(SourceRef::from_header(&line.header), line, batch.received_at);
     });
     for table in Table::ALL {
-        let (p, s) = (parsed[table.index()], spooled[table.index()]);
-        if s > 0 {
-            ctx.metrics.spooled(table, s);
+        let p = parsed[table.index()];
+        if p > 0 {
+            ctx.metrics.spooled(table, p);
         }
         if p > 0 && table != Table::Rejects {
             ctx.metrics.parsed(table, None, p);
@@ -304,8 +385,5 @@ pub fn process(
     for (reason, n) in rejects {
         ctx.metrics.parsed(Table::Rejects, Some(reason), n);
     }
-    if failed > 0 {
-        ctx.metrics.spool_errors.inc_by(failed);
-        ctx.metrics.dropped(DropStage::SpoolWriteFailed, failed);
-    }
+    failure
 }
