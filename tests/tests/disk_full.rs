@@ -151,7 +151,11 @@ fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
         }
         assert!(seed < 40, "the disk never filled; last /metrics:\n{}", m.text);
     };
-    assert_eq!(full.get("weir_disk_breaker_opened_total"), 1);
+    assert!(full.get("weir_disk_breaker_opened_total") >= 1);
+    // What the server freed since (WAL segments of published rows) is taken too, so that the
+    // disk stays full until the test frees it.
+    let top_up = spool.join("top-up");
+    fill(&top_up);
 
     // Full: lines still come in, are counted, parsed and routed; none is logged or written.
     let tail_before = tail.lines().len();
@@ -178,6 +182,7 @@ fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
 
     // Space comes back: the breaker's probe finds it and the held rows are written.
     std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&top_up).unwrap();
     let files_when_full = during.get("weir_spool_files_total");
     let resumed = weir.wait_metrics(deadline(), "the held rows written", |m| {
         m.get("weir_disk_breaker_open") == 0
@@ -196,6 +201,8 @@ fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
         (resumed.get("weir_disk_breaker_opened_total"), opened),
         "one log line per change of state:\n{stderr}"
     );
+    // Thousands of lines and dozens of batches failed; the log says so a few times at most.
+    assert!((1..=3).contains(&opened), "{stderr}");
     let rows: u64 = Table::ALL.iter().map(|&t| row_count(&spool, t) as u64).sum();
     assert_eq!(rows, sent, "every line accepted is in the spool");
     pyarrow_counts(&spool, sent);

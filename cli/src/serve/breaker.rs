@@ -9,6 +9,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use weir_store::StoreError;
+
+use super::metrics::Metrics;
+
 /// What a worker may do with the disk now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -67,6 +71,36 @@ impl DiskBreaker {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether writes may go to disk, without claiming the probe: for a writer whose success
+    /// says too little about the disk to close the breaker (the `windows` table's).
+    pub fn is_closed(&self) -> bool {
+        !self.state().open
+    }
+
+    /// Tells the breaker how an attempt made with `access` went, and logs a change of state:
+    /// one line when it opens, one when it closes, whoever and however many failed.
+    pub fn settle(&self, access: Access, failure: Option<&StoreError>, now: Instant, metrics: &Metrics) {
+        let probe = access == Access::Probe;
+        let change = match failure {
+            Some(_) => self.failed(probe, now),
+            None if access != Access::Hold => self.succeeded(probe, now),
+            None => None,
+        };
+        match change {
+            Some(Change::Opened) => {
+                metrics.disk_breaker_open.set(1);
+                metrics.disk_breaker_opened.inc();
+                let error = failure.map(ToString::to_string).unwrap_or_default();
+                tracing::error!(%error, "spool disk writes failed: rows are held in memory and lines are not logged to the WAL until a retry works (tails, windows and /metrics go on)");
+            }
+            Some(Change::Closed) => {
+                metrics.disk_breaker_open.set(0);
+                tracing::warn!("spool disk writes work again: the rows held in memory are being written");
+            }
+            None => {}
+        }
     }
 
     /// What the caller may do at `now`; [`Access::Probe`] goes to one caller per backoff.
@@ -176,5 +210,28 @@ mod tests {
         let later = t1 + 2 * FIRST + MAX;
         assert_eq!(b.failed(false, later), Some(Change::Opened));
         assert_eq!(b.access(later + FIRST), Access::Probe);
+    }
+
+    #[test]
+    fn settling_counts_each_change_once_however_many_fail() {
+        let (b, m) = (DiskBreaker::new(FIRST, MAX), Metrics::new());
+        let t0 = Instant::now();
+        let full = StoreError::Io {
+            op: "write",
+            path: "spool/wal/x.wal".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        };
+        for _ in 0..100 {
+            let access = b.access(t0);
+            b.settle(access, Some(&full), t0, &m);
+        }
+        assert_eq!((m.disk_breaker_open.get(), m.disk_breaker_opened.get()), (1, 1));
+        // Holding workers that wrote nothing do not close it; the probe does.
+        b.settle(Access::Hold, None, t0, &m);
+        assert_eq!(m.disk_breaker_open.get(), 1);
+        let access = b.access(t0 + FIRST);
+        assert_eq!(access, Access::Probe);
+        b.settle(access, None, t0 + FIRST, &m);
+        assert_eq!((m.disk_breaker_open.get(), m.disk_breaker_opened.get()), (0, 1));
     }
 }

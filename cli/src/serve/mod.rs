@@ -267,22 +267,26 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             recovered.torn_bytes,
         );
     }
-    let live_windows = Arc::new(windows::LiveWindows::new(
-        weir_aggregate::WindowConfig {
-            window_secs: config.aggregate.window.as_secs() as u32,
-            lateness: config.aggregate.lateness.as_micros() as weir_model::Micros,
-            sigfig: config.aggregate.sigfig,
-            max_series: config.aggregate.max_series,
-            node: config.node.clone(),
-        },
-        workers,
-        config.http.buckets_ms.clone(),
-        Some(weir_store::windows::WindowsWriter::new(spool_options(
-            &config,
-            &boot,
-            seq.clone(),
-        ))?),
-    )?);
+    let breaker = Arc::new(breaker::DiskBreaker::new(BREAKER_FIRST_RETRY, BREAKER_MAX_RETRY));
+    let live_windows = Arc::new(
+        windows::LiveWindows::new(
+            weir_aggregate::WindowConfig {
+                window_secs: config.aggregate.window.as_secs() as u32,
+                lateness: config.aggregate.lateness.as_micros() as weir_model::Micros,
+                sigfig: config.aggregate.sigfig,
+                max_series: config.aggregate.max_series,
+                node: config.node.clone(),
+            },
+            workers,
+            config.http.buckets_ms.clone(),
+            Some(weir_store::windows::WindowsWriter::new(spool_options(
+                &config,
+                &boot,
+                seq.clone(),
+            ))?),
+        )?
+        .with_breaker(breaker.clone(), metrics.clone()),
+    );
     let ctx = pipeline::PipelineContext {
         parse,
         router: router.clone(),
@@ -290,7 +294,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         spool: spool_options(&config, &boot, seq.clone()),
         windows: live_windows.clone(),
         wal: wal_options(&config, &boot, workers),
-        breaker: Arc::new(breaker::DiskBreaker::new(BREAKER_FIRST_RETRY, BREAKER_MAX_RETRY)),
+        breaker,
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 

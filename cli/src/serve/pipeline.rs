@@ -26,7 +26,7 @@ use weir_model::{Line, Record, Reject, SyslogHeader};
 use weir_store::wal::{WalOptions, WalStats, WalWriter};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, StoreError, Table};
 
-use super::breaker::{Access, Change, DiskBreaker};
+use super::breaker::{Access, DiskBreaker};
 use super::metrics::{DropStage, Metrics};
 use super::windows::LiveWindows;
 
@@ -112,7 +112,6 @@ fn worker(
         }
         let now = Instant::now();
         let access = ctx.breaker.access(now);
-        let unpublished_before = writer.unpublished_rows();
         let mut failure = None;
         match access {
             Access::Hold => writer.hold(),
@@ -168,13 +167,7 @@ fn worker(
                 g.set(w.disk_bytes() as i64);
             }
         }
-        let probe = access == Access::Probe;
-        let change = match &failure {
-            Some(_) => ctx.breaker.failed(probe, now),
-            None if access != Access::Hold => ctx.breaker.succeeded(probe, now),
-            None => None,
-        };
-        log_change(&ctx.metrics, change, failure.as_ref(), unpublished_before);
+        ctx.breaker.settle(access, failure.as_ref(), now, &ctx.metrics);
         held_seen = account_held(&ctx.metrics, writer.unpublished_rows(), held_seen);
         lost_seen = account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
     }
@@ -229,26 +222,6 @@ fn probe_disk(root: &std::path::Path) -> Result<(), StoreError> {
         path,
         source,
     })
-}
-
-/// Logs a change of the disk breaker's state: once when it opens, once when it closes.
-fn log_change(metrics: &Metrics, change: Option<Change>, error: Option<&StoreError>, unpublished: u64) {
-    match change {
-        Some(Change::Opened) => {
-            metrics.disk_breaker_open.set(1);
-            metrics.disk_breaker_opened.inc();
-            let error = error.map(ToString::to_string).unwrap_or_default();
-            tracing::error!(%error, "spool disk writes failed: rows are held in memory and lines are not logged to the WAL until a retry works (tails, windows and /metrics go on)");
-        }
-        Some(Change::Closed) => {
-            metrics.disk_breaker_open.set(0);
-            tracing::warn!(
-                unpublished_rows = unpublished,
-                "spool disk writes work again: the rows held in memory are being written"
-            );
-        }
-        None => {}
-    }
 }
 
 /// Moves the held-rows gauge by this worker's change; returns the new value.
