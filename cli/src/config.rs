@@ -264,6 +264,8 @@ wal = true
 fsync_interval = "1s"
 # Bound on the WAL on disk; past it the oldest segments, not yet published, are deleted (counted
 # in weir_wal_shed_lines_total and logged): those lines are still written, but a crash loses them.
+# While the disk is full no line is appended to the WAL (weir_wal_unlogged_lines_total counts
+# them); they are kept in memory and written to Parquet once space returns.
 wal_max_bytes = "4GiB"
 # A WAL segment is closed and a new one opened past this size; a closed segment is deleted once
 # every Parquet file made from it is published.

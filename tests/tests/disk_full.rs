@@ -103,65 +103,122 @@ fn send_round(weir: &WeirServe, seed: u64, total: u64) -> Metrics {
     })
 }
 
+/// A server on a spool that is a 4 MiB tmpfs, and the lines it was sent so far.
+struct FullDisk {
+    // Dropped in this order: the server, the mount, the folder.
+    weir: WeirServe,
+    _tmpfs: Tmpfs,
+    spool: PathBuf,
+    sent: u64,
+    seed: u64,
+    /// Files the test wrote to fill the disk.
+    fillers: Vec<PathBuf>,
+}
+
+impl FullDisk {
+    /// Mounts the tmpfs under `dir` and starts a server on it; `None` when skipped.
+    fn start(dir: &Path) -> Option<FullDisk> {
+        let spool = dir.join("spool");
+        if !is_root() && std::env::var_os("CI").is_none() {
+            skip_unless_ci("root, to mount a tmpfs");
+            return None;
+        }
+        let Some(tmpfs) = Tmpfs::mount(&spool, "4m") else {
+            panic!("mounting a tmpfs failed (root, or CI set)");
+        };
+        let config = "[store]\nrotate_age = \"1s\"\nwal_segment_size = \"64KiB\"\n";
+        Some(FullDisk {
+            weir: WeirServe::start(dir, config),
+            _tmpfs: tmpfs,
+            spool,
+            sent: 0,
+            seed: 0,
+            fillers: Vec::new(),
+        })
+    }
+
+    /// Sends a round of lines and waits until all of them are counted.
+    fn round(&mut self) -> Metrics {
+        self.seed += 1;
+        self.sent += ROUND;
+        send_round(&self.weir, self.seed, self.sent)
+    }
+
+    /// Sends lines with room to spare until some files are published: every one of them went
+    /// to the WAL.
+    fn send_while_healthy(&mut self) {
+        self.round();
+        let healthy = self
+            .weir
+            .wait_metrics(deadline(), "the first files published", |m| {
+                m.get("weir_spool_files_total") > 0
+            });
+        assert_eq!(healthy.get("weir_disk_breaker_open"), 0);
+        assert_eq!(healthy.get("weir_wal_unlogged_lines_total"), 0);
+    }
+
+    /// Fills the disk but for a little, then sends lines until the server's own writes take
+    /// the rest and its breaker opens; then takes what the server freed since (WAL segments of
+    /// published rows), so that the disk stays full until [`FullDisk::free`].
+    fn fill_up(&mut self) -> Metrics {
+        let filler = self.spool.join("filler");
+        fill(&filler);
+        let keep = std::fs::metadata(&filler)
+            .unwrap()
+            .len()
+            .saturating_sub(96 * 1024);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
+        self.fillers.push(filler);
+        let full = loop {
+            let m = self.round();
+            if m.get("weir_disk_breaker_open") == 1 {
+                break m;
+            }
+            assert!(
+                self.seed < 40,
+                "the disk never filled; last /metrics:\n{}",
+                m.text
+            );
+        };
+        assert!(full.get("weir_disk_breaker_opened_total") >= 1);
+        let top_up = self.spool.join("top-up");
+        fill(&top_up);
+        self.fillers.push(top_up);
+        full
+    }
+
+    /// Removes the fillers.
+    fn free(&mut self) {
+        for f in self.fillers.drain(..) {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+
+    /// Rows in the line tables of the spool.
+    fn rows(&self) -> u64 {
+        Table::ALL.iter().map(|&t| row_count(&self.spool, t) as u64).sum()
+    }
+}
+
 #[test]
 fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    if !is_root() && std::env::var_os("CI").is_none() {
-        skip_unless_ci("root, to mount a tmpfs");
+    let Some(mut disk) = FullDisk::start(dir.path()) else {
         return;
-    }
-    let Some(_tmpfs) = Tmpfs::mount(&spool, "4m") else {
-        panic!("mounting a tmpfs failed (root, or CI set)");
     };
-    let config = "[store]\nrotate_age = \"1s\"\nwal_segment_size = \"64KiB\"\n";
-    let weir = WeirServe::start(dir.path(), config);
-    let tail = TailChild::spawn(dir.path(), "tail", &weir.url(), &[]);
-    weir.wait_tail_sessions(1, deadline());
-
-    // Room to spare: the first lines go to the WAL and to published files.
-    let mut sent = ROUND;
-    let mut seed = 1;
-    send_round(&weir, seed, sent);
-    let healthy = weir.wait_metrics(deadline(), "the first files published", |m| {
-        m.get("weir_spool_files_total") > 0
-    });
-    assert_eq!(healthy.get("weir_disk_breaker_open"), 0);
-    assert_eq!(healthy.get("weir_wal_unlogged_lines_total"), 0);
-
-    // Fill the disk but for a little: the server's own writes take the rest.
-    let filler = spool.join("filler");
-    fill(&filler);
-    let keep = std::fs::metadata(&filler)
-        .unwrap()
-        .len()
-        .saturating_sub(96 * 1024);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&filler)
-        .unwrap()
-        .set_len(keep)
-        .unwrap();
-    let full = loop {
-        seed += 1;
-        sent += ROUND;
-        let m = send_round(&weir, seed, sent);
-        if m.get("weir_disk_breaker_open") == 1 {
-            break m;
-        }
-        assert!(seed < 40, "the disk never filled; last /metrics:\n{}", m.text);
-    };
-    assert!(full.get("weir_disk_breaker_opened_total") >= 1);
-    // What the server freed since (WAL segments of published rows) is taken too, so that the
-    // disk stays full until the test frees it.
-    let top_up = spool.join("top-up");
-    fill(&top_up);
+    let tail = TailChild::spawn(dir.path(), "tail", &disk.weir.url(), &[]);
+    disk.weir.wait_tail_sessions(1, deadline());
+    disk.send_while_healthy();
+    disk.fill_up();
 
     // Full: lines still come in, are counted, parsed and routed; none is logged or written.
     let tail_before = tail.lines().len();
-    seed += 1;
-    sent += ROUND;
-    let during = send_round(&weir, seed, sent);
+    let during = disk.round();
     assert_eq!(during.get("weir_disk_breaker_open"), 1, "{}", during.text);
     assert!(
         during.get("weir_wal_unlogged_lines_total") >= ROUND,
@@ -181,19 +238,17 @@ fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
     );
 
     // Space comes back: the breaker's probe finds it and the held rows are written.
-    std::fs::remove_file(&filler).unwrap();
-    std::fs::remove_file(&top_up).unwrap();
+    disk.free();
     let files_when_full = during.get("weir_spool_files_total");
-    let resumed = weir.wait_metrics(deadline(), "the held rows written", |m| {
+    let resumed = disk.weir.wait_metrics(deadline(), "the held rows written", |m| {
         m.get("weir_disk_breaker_open") == 0
             && m.get("weir_spool_held_rows") == 0
             && m.get("weir_spool_files_total") > files_when_full
     });
-    assert_eq!(counted(&resumed), sent, "no line was lost on the way in");
+    assert_eq!(counted(&resumed), disk.sent, "no line was lost on the way in");
 
-    let mut weir = weir;
-    weir.stop(deadline());
-    let stderr = weir.stderr_text();
+    disk.weir.stop(deadline());
+    let stderr = disk.weir.stderr_text();
     let opened = stderr.matches("spool disk writes failed").count() as u64;
     let closed = stderr.matches("spool disk writes work again").count() as u64;
     assert_eq!(
@@ -203,7 +258,45 @@ fn a_full_disk_keeps_tails_and_metrics_and_loses_nothing_once_space_returns() {
     );
     // Thousands of lines and dozens of batches failed; the log says so a few times at most.
     assert!((1..=3).contains(&opened), "{stderr}");
-    let rows: u64 = Table::ALL.iter().map(|&t| row_count(&spool, t) as u64).sum();
-    assert_eq!(rows, sent, "every line accepted is in the spool");
-    pyarrow_counts(&spool, sent);
+    assert_eq!(disk.rows(), disk.sent, "every line accepted is in the spool");
+    pyarrow_counts(&disk.spool, disk.sent);
+}
+
+/// Stopped while the disk is still full: what reached the WAL before the disk filled is
+/// replayed by the next start, once there is room; only the lines counted as unlogged, which
+/// lived in memory alone, are missing.
+#[test]
+fn a_stop_on_a_full_disk_leaves_the_wal_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut disk) = FullDisk::start(dir.path()) else {
+        return;
+    };
+    disk.send_while_healthy();
+    disk.fill_up();
+    let full = disk.round();
+    let unlogged = full.get("weir_wal_unlogged_lines_total");
+    assert!(unlogged >= ROUND, "{}", full.text);
+    disk.weir.terminate();
+    let exit = disk.weir.wait_exit(deadline());
+    let stderr = disk.weir.stderr_text();
+    assert!(
+        !exit.success(),
+        "a stop that could not write everything fails: {stderr}"
+    );
+    assert!(
+        stderr.contains("rows could not be written to the spool at the stop"),
+        "{stderr}"
+    );
+
+    disk.free();
+    let mut weir = WeirServe::start(dir.path(), "");
+    let replayed = weir.metrics();
+    weir.stop(deadline());
+    assert!(replayed.get("weir_wal_replayed_lines_total{outcome=\"written\"}") > 0);
+    let rows = disk.rows();
+    assert!(
+        (disk.sent - unlogged..=disk.sent).contains(&rows),
+        "{rows} rows: {} sent, {unlogged} of them unlogged",
+        disk.sent
+    );
 }

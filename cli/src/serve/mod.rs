@@ -421,22 +421,30 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     for t in tcp_tasks {
         let _ = t.await;
     }
-    let stats = tokio::task::spawn_blocking(move || {
-        let mut total = weir_store::SpoolStats::default();
+    let (stats, unwritten) = tokio::task::spawn_blocking(move || {
+        let (mut total, mut unwritten) = (weir_store::SpoolStats::default(), 0);
         for h in pipeline {
-            if let Ok(s) = h.join() {
-                total.merge(s);
+            if let Ok(end) = h.join() {
+                total.merge(end.stats);
+                unwritten += end.unwritten;
             }
         }
-        total
+        (total, unwritten)
     })
     .await?;
     let _ = closer.await;
     let finishing = live_windows.clone();
-    tokio::task::spawn_blocking(move || finishing.finish())
-        .await?
-        .context("publishing the windows table")?;
+    let windows = tokio::task::spawn_blocking(move || finishing.finish()).await?;
     let _ = http_task.await;
+    if unwritten > 0 {
+        if let Err(e) = &windows {
+            tracing::error!(error = %e, "publishing the windows table failed");
+        }
+        anyhow::bail!(
+            "{unwritten} rows could not be written to the spool at the stop; the lines that reached the WAL are replayed at the next start"
+        );
+    }
+    windows.context("publishing the windows table")?;
     println!(
         "weir: stopped; {} rows in {} files published this run under {}",
         stats.total_rows(),

@@ -12,6 +12,12 @@
 //! batch and tick a worker deletes the WAL segments whose rows are all published, and syncs its
 //! stream when `fsync_interval` has passed.
 //!
+//! A failed disk write (a full disk) goes to the workers' shared [`DiskBreaker`]: while it is
+//! open a worker does not append to the WAL (the lines are counted as unlogged) and its spool
+//! writer holds rows in memory; every line is still parsed, aggregated and routed. The worker
+//! the breaker picks probes the disk (a small file) and writes what it holds; when that works
+//! every worker writes its held rows at its next batch or tick.
+//!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
 use std::sync::{Arc, Mutex};
@@ -53,12 +59,22 @@ pub struct PipelineContext {
     pub breaker: Arc<DiskBreaker>,
 }
 
+/// What a worker did, when it ends.
+#[derive(Debug, Default)]
+pub struct WorkerEnd {
+    /// Rows and files written.
+    pub stats: SpoolStats,
+    /// Rows the final flush could not write (a disk still full at the stop): not in the spool;
+    /// those that reached the WAL are replayed by the next start.
+    pub unwritten: u64,
+}
+
 /// Starts one worker thread per lane; spent batches go back through `recycle`.
 pub fn start(
     ctx: PipelineContext,
     lanes: Vec<flume::Receiver<Batch>>,
     recycle: flume::Sender<Batch>,
-) -> anyhow::Result<Vec<JoinHandle<SpoolStats>>> {
+) -> anyhow::Result<Vec<JoinHandle<WorkerEnd>>> {
     let mut handles = Vec::new();
     for (i, rx) in lanes.into_iter().enumerate() {
         let mut writer = SpoolWriter::create(ctx.spool.clone())?;
@@ -91,7 +107,7 @@ fn worker(
     windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
-) -> SpoolStats {
+) -> WorkerEnd {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
     let mut held_seen = 0;
@@ -171,8 +187,22 @@ fn worker(
         held_seen = account_held(&ctx.metrics, writer.unpublished_rows(), held_seen);
         lost_seen = account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
     }
-    let held = writer.unpublished_rows();
     account_held(&ctx.metrics, 0, held_seen);
+    // A stop tries the disk once more, breaker or not: every partition is tried.
+    writer.resume();
+    if let Err(e) = writer.publish_all() {
+        // The WAL's segments stay: the next start replays the lines they hold.
+        let left = writer.unpublished_rows();
+        ctx.metrics.spool_errors.inc();
+        ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
+        account_files(&ctx.metrics, writer.stats(), published);
+        account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
+        tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
+        return WorkerEnd {
+            stats: writer.stats().clone(),
+            unwritten: left,
+        };
+    }
     match writer.finish() {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
@@ -192,14 +222,12 @@ fn worker(
                     }
                 }
             }
-            stats
+            WorkerEnd { stats, unwritten: 0 }
         }
         Err(e) => {
-            // The WAL's segments stay: the next start replays the lines they hold.
             ctx.metrics.spool_errors.inc();
-            ctx.metrics.dropped(DropStage::SpoolWriteFailed, held);
-            tracing::error!(error = %e, held_rows = held, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
-            SpoolStats::default()
+            tracing::error!(error = %e, "flushing the spool at shutdown failed");
+            WorkerEnd::default()
         }
     }
 }
