@@ -136,10 +136,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 const BREAKER_FIRST_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 const BREAKER_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Memory each pipeline worker's spool writer may keep for files not yet published, so that a
-/// file that fails on a full disk is written again from memory (see `SpoolOptions::retry_bytes`).
-const SPOOL_RETRY_BYTES: usize = 64 << 20;
-
 /// Spool options for a config: files named `<node>-<boot>-<seq>`, where `boot` counts the
 /// starts of this node on this spool.
 fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptions {
@@ -148,7 +144,7 @@ fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptio
         zstd_level: config.store.zstd_level,
         rotate_bytes: config.store.rotate_size,
         rotate_age: Some(config.store.rotate_age),
-        retry_bytes: Some(SPOOL_RETRY_BYTES),
+        retry_bytes: Some(usize::try_from(config.store.retry_buffer).unwrap_or(usize::MAX)),
         ..SpoolOptions::new(&config.store.spool, &config.node, boot)
     }
 }
