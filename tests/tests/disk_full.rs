@@ -293,6 +293,8 @@ fn a_stop_on_a_full_disk_leaves_the_wal_for_the_next_start() {
     let replayed = weir.metrics();
     weir.stop(deadline());
     assert!(replayed.get("weir_wal_replayed_lines_total{outcome=\"written\"}") > 0);
+    // An append cut short by the full disk was taken back off its segment: no torn frame.
+    assert_eq!(replayed.get("weir_wal_torn_frames_total"), 0, "{}", replayed.text);
     let rows = disk.rows();
     assert!(
         (disk.sent - unlogged..=disk.sent).contains(&rows),
