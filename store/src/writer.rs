@@ -517,6 +517,9 @@ impl SpoolWriter {
                 self.holding = false;
             }
         }
+        if first_error.is_some() {
+            self.holding = true;
+        }
         first_error.map_or(Ok(()), Err)
     }
 
@@ -624,9 +627,9 @@ impl SpoolWriter {
         let Some(mut file) = p.file.take() else {
             return Ok(());
         };
-        // Every held row group is in the file (callers write them first); rows appended to the
-        // builders since keep their positions for the next file.
-        debug_assert_eq!(p.in_file, p.held.len());
+        // Every row of the partition is in the file (callers flush and write first), so the
+        // file's highest WAL position is the partition's.
+        debug_assert_eq!((p.in_file, p.buffered_rows), (p.held.len(), 0));
         tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last);
         let published = file.publish(self.opts.fsync);
         let Some(p) = self.partitions.get_mut(&key) else {
@@ -640,13 +643,11 @@ impl SpoolWriter {
                 p.held_bytes = 0;
                 p.in_file = 0;
                 p.file_only_rows = 0;
+                // Callers flush the builders first; if rows were left there, the WAL stays
+                // pinned from the file's first row (conservative: nothing unpublished is freed).
                 if p.buffered_rows == 0 {
                     p.wal_first = None;
                     p.wal_last = None;
-                } else {
-                    // The builders' rows came after the file's: the WAL stays pinned from the
-                    // file's end on, which is conservative by at most one segment.
-                    p.wal_first = p.wal_last;
                 }
                 Ok(())
             }

@@ -239,7 +239,9 @@ const PROBE_BYTES: usize = 64 * 1024;
 /// Writes, syncs and removes a small hidden file in the spool: whether the disk takes writes.
 fn probe_disk(root: &std::path::Path) -> Result<(), StoreError> {
     use std::io::Write;
-    let path = root.join(format!(".probe-{:?}.tmp", std::thread::current().id()).replace(['(', ')'], ""));
+    // One name per worker thread (`.weir-pipeline-0.probe`): probes never share a file.
+    let name = std::thread::current().name().unwrap_or("weir").to_owned();
+    let path = root.join(format!(".{name}.probe"));
     let written = std::fs::File::create(&path).and_then(|mut f| {
         f.write_all(&[0; PROBE_BYTES])?;
         f.sync_data()
@@ -387,4 +389,18 @@ pub fn process(
         ctx.metrics.parsed(Table::Rejects, Some(reason), n);
     }
     failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_writes_and_leaves_nothing_behind_or_fails_on_a_missing_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        probe_disk(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let err = probe_disk(&dir.path().join("gone")).unwrap_err();
+        assert!(matches!(err, StoreError::Io { op: "probe", .. }), "{err}");
+    }
 }
