@@ -110,6 +110,11 @@ pub struct StoreConfig {
     /// A WAL segment is closed and a new one opened past this size.
     #[serde(deserialize_with = "de_bytes")]
     pub wal_segment_size: u64,
+    /// Memory each pipeline worker keeps of the rows of its unpublished files, so that a file
+    /// that fails (a full disk) is written again from memory; past it the largest partition
+    /// is published early.
+    #[serde(deserialize_with = "de_bytes")]
+    pub retry_buffer: u64,
 }
 
 /// `[http]`.
@@ -188,6 +193,7 @@ impl Default for StoreConfig {
             fsync_interval: Duration::from_secs(1),
             wal_max_bytes: 4 << 30,
             wal_segment_size: 64 << 20,
+            retry_buffer: 64 << 20,
         }
     }
 }
@@ -268,10 +274,18 @@ wal = true
 fsync_interval = "1s"
 # Bound on the WAL on disk; past it the oldest segments, not yet published, are deleted (counted
 # in weir_wal_shed_lines_total and logged): those lines are still written, but a crash loses them.
+# While the disk is full no line is appended to the WAL (weir_wal_unlogged_lines_total counts
+# them); they are kept in memory and written to Parquet once space returns.
 wal_max_bytes = "4GiB"
 # A WAL segment is closed and a new one opened past this size; a closed segment is deleted once
 # every Parquet file made from it is published.
 wal_segment_size = "64MiB"
+# Each pipeline worker keeps the rows of its unpublished Parquet files in memory up to this much,
+# so that a file that fails on a full disk is written again from memory once space returns, and
+# no row is lost. Past it the largest partition's file is published early (smaller files at
+# high rates); while the disk stays full, the oldest held rows past it are dropped (counted in
+# weir_dropped_total{stage="spool"}).
+retry_buffer = "64MiB"
 
 [http]
 # The HTTP API: /metrics, /api/windows, /api/tail, /api/sources, /healthz.
@@ -457,6 +471,8 @@ mod tests {
             (1 << 30, 8 << 20)
         );
         assert!(Config::parse("[store]\nwal_max_bytes = \"1MiB\"\n").is_err());
+        let c = Config::parse("[store]\nretry_buffer = \"256MiB\"\n").unwrap();
+        assert_eq!(c.store.retry_buffer, 256 << 20);
     }
 
     #[test]

@@ -108,7 +108,11 @@ impl OpenFile {
         self.writer.as_ref().map_or(0, |w| w.bytes_written() as u64)
     }
 
-    /// Writes the footer and moves the file to its final name, durably when `fsync`.
+    /// Writes the footer and moves the file to its final name, durably when `fsync`. A
+    /// failure before the rename removes the temporary: nothing of it is in the spool, and the
+    /// caller may write its rows again. The rename is the point of no return; a failed fsync of
+    /// the folder after it is not an error, since writing the rows again would publish them
+    /// twice (the file is in place; only a power cut in the next moments could lose its name).
     pub(crate) fn publish(mut self, fsync: bool) -> Result<PublishedFile, StoreError> {
         let Some(w) = self.writer.take() else {
             return Err(StoreError::Io {
@@ -117,16 +121,27 @@ impl OpenFile {
                 source: std::io::Error::other("file already closed"),
             });
         };
-        let file = w.into_inner()?;
-        if fsync {
-            file.sync_all().map_err(StoreError::io("fsync", &self.tmp))?;
-        }
-        let bytes = file.metadata().map_err(StoreError::io("stat", &self.tmp))?.len();
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(StoreError::io("rename", &self.tmp))?;
+        let tmp = self.tmp.clone();
+        let written = (|| {
+            let file = w.into_inner()?;
+            if fsync {
+                file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
+            }
+            let bytes = file.metadata().map_err(StoreError::io("stat", &tmp))?.len();
+            drop(file);
+            std::fs::rename(&tmp, &self.path).map_err(StoreError::io("rename", &tmp))?;
+            Ok(bytes)
+        })();
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
         if fsync {
             if let Some(dir) = self.path.parent() {
-                sync_dir(dir)?;
+                let _ = sync_dir(dir);
             }
         }
         crash_after_publish();

@@ -147,8 +147,15 @@ impl WalWriter {
         let Some((file, seg)) = self.current.as_mut() else {
             unreachable!("a segment was just opened");
         };
-        file.write_all(&self.buf)
-            .map_err(StoreError::io("write", &seg.path))?;
+        if let Err(e) = file.write_all(&self.buf) {
+            // A short write (ENOSPC) would leave a torn frame that ends the segment for replay
+            // and hides every frame after it: cut it off, or start a new segment.
+            let error = StoreError::io("write", &seg.path)(e);
+            if file.set_len(seg.bytes).is_err() {
+                self.close_current()?;
+            }
+            return Err(error);
+        }
         let position = (seg.seq << 32) | seg.lines;
         seg.lines += batch.len() as u64;
         seg.bytes += frame;
@@ -241,7 +248,10 @@ impl WalWriter {
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&(self.opts.stream.len() as u16).to_le_bytes());
         head.extend_from_slice(self.opts.stream.as_bytes());
-        file.write_all(&head).map_err(StoreError::io("write", &path))?;
+        if let Err(e) = file.write_all(&head) {
+            let _ = std::fs::remove_file(&path);
+            return Err(StoreError::io("write", &path)(e));
+        }
         // The new name must survive a power cut as surely as the frames synced into it.
         sync_dir(&self.opts.dir)?;
         self.stats.bytes += head.len() as u64;

@@ -79,6 +79,13 @@ pub struct SpoolOptions {
     pub max_open_partitions: usize,
     /// fsync files and folders on publish (on by default; tests may turn it off).
     pub fsync: bool,
+    /// Keep a copy of each row group in memory until its file is published, up to this many
+    /// bytes (weighed as in `max_buffered_bytes`) across the writer's partitions, so that a file that
+    /// fails (a full disk) is written again from memory instead of losing its rows. Past the
+    /// bound a healthy writer publishes its largest partition early; a holding one drops its
+    /// oldest rows, counted in [`SpoolStats::lost_rows`]. `None` (the default, as `import`
+    /// wants: it stops at the first error) keeps only the row groups not yet written.
+    pub retry_bytes: Option<usize>,
 }
 
 impl SpoolOptions {
@@ -97,6 +104,7 @@ impl SpoolOptions {
             max_buffered_bytes: 128 * 1024 * 1024,
             max_open_partitions: 32,
             fsync: true,
+            retry_bytes: None,
         }
     }
 
@@ -152,6 +160,9 @@ pub struct SpoolStats {
     rows: [u64; Table::ALL.len()],
     /// Every published file, in publishing order.
     pub files: Vec<PublishedFile>,
+    /// Rows that will never be published: dropped past [`SpoolOptions::retry_bytes`] while
+    /// the writer held, or in a file that failed with no copy of them left in memory.
+    pub lost_rows: u64,
 }
 
 impl SpoolStats {
@@ -176,6 +187,7 @@ impl SpoolStats {
             *a += b;
         }
         self.files.extend(other.files);
+        self.lost_rows += other.lost_rows;
     }
 }
 
@@ -199,6 +211,19 @@ struct PartitionState {
     /// WAL positions of the oldest and newest unpublished rows, when the writer is given them.
     wal_first: Option<u64>,
     wal_last: Option<u64>,
+    /// Sorted row groups not yet in a published file, oldest first: the first `in_file` are
+    /// in the open file (copies kept for a retry), the rest wait to be written.
+    held: Vec<(RecordBatch, usize)>,
+    held_bytes: usize,
+    in_file: usize,
+    /// Rows in the open file with no copy in `held`: lost if the file fails.
+    file_only_rows: u64,
+}
+
+impl PartitionState {
+    fn held_rows(&self) -> u64 {
+        self.held.iter().map(|(b, _)| b.num_rows() as u64).sum()
+    }
 }
 
 type Key = (Table, Partition);
@@ -275,6 +300,10 @@ pub struct SpoolWriter {
     stats: SpoolStats,
     wal_stream: Option<String>,
     wal_position: Option<u64>,
+    /// Bytes of `held` row groups across partitions.
+    held_bytes: usize,
+    /// No disk writes: row groups are held in memory (see [`SpoolWriter::hold`]).
+    holding: bool,
 }
 
 impl SpoolWriter {
@@ -296,7 +325,61 @@ impl SpoolWriter {
             stats: SpoolStats::default(),
             wal_stream: None,
             wal_position: None,
+            held_bytes: 0,
+            holding: false,
         })
+    }
+
+    /// Stops writing to disk: row groups are kept in memory (up to
+    /// [`SpoolOptions::retry_bytes`]) and nothing is published until [`SpoolWriter::resume`].
+    /// A write that fails puts the writer in this state by itself, so that one full disk costs
+    /// one error, not one per line.
+    pub fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    /// Lets the writer write again; held row groups go to disk at the next flush, rotation or
+    /// [`SpoolWriter::write_held`].
+    pub fn resume(&mut self) {
+        self.holding = false;
+    }
+
+    /// Whether the writer is holding (after [`SpoolWriter::hold`] or a failed write).
+    pub fn is_holding(&self) -> bool {
+        self.holding
+    }
+
+    /// Rows in memory that are in no published file yet: in the builders, or held as row
+    /// groups (written into an open file or not).
+    pub fn unpublished_rows(&self) -> u64 {
+        self.partitions
+            .iter()
+            .map(|(_, p)| p.held_rows() + p.buffered_rows as u64)
+            .sum()
+    }
+
+    /// Writes every held row group that is not yet in a file, then publishes what is due for
+    /// rotation; a no-op while holding. A server calls this when its disk works again.
+    pub fn write_held(&mut self) -> Result<(), StoreError> {
+        if self.holding {
+            return Ok(());
+        }
+        let waiting: Vec<Key> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.held.len() > p.in_file)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in waiting {
+            self.flush_partition(key)?;
+        }
+        self.rotate_aged()
+    }
+
+    /// Forgets the WAL position: the lines appended next were not logged.
+    #[inline]
+    pub fn clear_wal_position(&mut self) {
+        self.wal_position = None;
     }
 
     /// Names the write-ahead log stream the lines come from; every file published from now on
@@ -327,8 +410,11 @@ impl SpoolWriter {
             .unwrap_or_else(now_micros);
         let key = (table, Partition::of(time));
         self.appends += 1;
+        // The row is kept whatever happens to the partition made room for: a failed write
+        // holds rows, it does not drop them.
+        let mut first_error = None;
         if !self.partitions.contains_key(&key) {
-            self.make_room()?;
+            first_error = self.make_room().err();
         }
         let appends = self.appends;
         let p = self.partitions.get_or_insert_with(key, || PartitionState {
@@ -340,8 +426,12 @@ impl SpoolWriter {
             last_append: appends,
             wal_first: None,
             wal_last: None,
+            held: Vec::new(),
+            held_bytes: 0,
+            in_file: 0,
+            file_only_rows: 0,
         });
-        if p.buffered_rows == 0 && p.file.is_none() {
+        if p.buffered_rows == 0 && p.file.is_none() && p.held.is_empty() {
             p.since = Instant::now();
         }
         p.last_append = appends;
@@ -364,8 +454,13 @@ impl SpoolWriter {
         let full = p.buffered_rows >= self.opts.row_group_rows;
         self.buffered_bytes += weight;
         self.stats.rows[table.index()] += 1;
+        let mut note = |r: Result<(), StoreError>| {
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        };
         if full {
-            self.flush_partition(key)?;
+            note(self.flush_partition(key));
         }
         while self.buffered_bytes > self.opts.max_buffered_bytes {
             let Some(largest) = self
@@ -376,12 +471,14 @@ impl SpoolWriter {
             else {
                 break;
             };
-            self.flush_partition(largest)?;
+            // A failed flush still moves the rows out of the builders, into `held`.
+            note(self.flush_partition(largest));
         }
+        note(self.trim_held());
         if self.opts.rotate_age.is_some() && self.appends.is_multiple_of(AGE_CHECK_EVERY) {
-            self.rotate_aged()?;
+            note(self.rotate_aged());
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Publishes every partition whose oldest unpublished row is older than `rotate_age`. The
@@ -391,6 +488,9 @@ impl SpoolWriter {
         let Some(age) = self.opts.rotate_age else {
             return Ok(());
         };
+        if self.holding {
+            return Ok(());
+        }
         let now = Instant::now();
         let aged: Vec<Key> = self
             .partitions
@@ -409,10 +509,18 @@ impl SpoolWriter {
     pub fn publish_all(&mut self) -> Result<(), StoreError> {
         let mut keys: Vec<Key> = self.partitions.keys().copied().collect();
         keys.sort_unstable();
+        // Every partition is tried, even after one fails: the others may still fit.
+        let mut first_error = None;
         for key in keys {
-            self.publish_partition(key)?;
+            if let Err(e) = self.publish_partition(key) {
+                first_error.get_or_insert(e);
+                self.holding = false;
+            }
         }
-        Ok(())
+        if first_error.is_some() {
+            self.holding = true;
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// What was written so far.
@@ -420,8 +528,9 @@ impl SpoolWriter {
         &self.stats
     }
 
-    /// Publishes everything and returns what was written.
+    /// Publishes everything (a holding writer tries once more) and returns what was written.
     pub fn finish(mut self) -> Result<SpoolStats, StoreError> {
+        self.holding = false;
         self.publish_all()?;
         Ok(std::mem::take(&mut self.stats))
     }
@@ -442,20 +551,44 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Turns the partition's buffered rows into one sorted row group of its open file, then
-    /// publishes the file if it is due for rotation.
+    /// Turns the partition's buffered rows into one sorted row group, held in memory; unless
+    /// the writer is holding, writes the held row groups into the partition's open file and
+    /// publishes it if it is due for rotation. A failure abandons the file (its rows stay
+    /// held, to be written again) and puts the writer on hold.
     fn flush_partition(&mut self, key: Key) -> Result<(), StoreError> {
         let Some(p) = self.partitions.get_mut(&key) else {
             return Ok(());
         };
-        if p.buffered_rows == 0 {
+        if p.buffered_rows > 0 {
+            let (table, _) = key;
+            // Held row groups are weighed as their rows were in the builders.
+            let size = p.buffered_bytes;
+            self.buffered_bytes -= p.buffered_bytes;
+            p.buffered_bytes = 0;
+            p.buffered_rows = 0;
+            let batch = sort_by_time(RecordBatch::try_new(table.schema(), p.rows.finish())?)?;
+            p.held.push((batch, size));
+            p.held_bytes += size;
+            self.held_bytes += size;
+        }
+        if self.holding || p.held.len() == p.in_file {
             return Ok(());
         }
+        let written = self.write_partition(key);
+        if written.is_err() {
+            self.abandon_file(key);
+        }
+        written
+    }
+
+    /// Writes the partition's held row groups not yet in its open file (creating it), then
+    /// publishes the file if it passed `rotate_rows` / `rotate_bytes`.
+    fn write_partition(&mut self, key: Key) -> Result<(), StoreError> {
         let (table, partition) = key;
-        self.buffered_bytes -= p.buffered_bytes;
-        p.buffered_bytes = 0;
-        p.buffered_rows = 0;
-        let batch = sort_by_time(RecordBatch::try_new(table.schema(), p.rows.finish())?)?;
+        let retry = self.opts.retry_bytes.is_some();
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return Ok(());
+        };
         if p.file.is_none() {
             let dir = self.opts.root.join(table.name()).join(partition.dir());
             ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
@@ -467,25 +600,125 @@ impl SpoolWriter {
         let Some(file) = p.file.as_mut() else {
             return Ok(());
         };
-        file.write_row_group(&batch)?;
+        while p.in_file < p.held.len() {
+            file.write_row_group(&p.held[p.in_file].0)?;
+            p.in_file += 1;
+        }
+        if !retry {
+            // No copies kept: the file is the only place of these rows from now on.
+            for (batch, _) in p.held.drain(..) {
+                p.file_only_rows += batch.num_rows() as u64;
+            }
+            self.held_bytes -= p.held_bytes;
+            p.held_bytes = 0;
+            p.in_file = 0;
+        }
         if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
-            if let Some(mut file) = p.file.take() {
-                tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last.take());
-                p.wal_first = None;
-                self.stats.files.push(file.publish(self.opts.fsync)?);
+            self.publish_file(key)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the partition's open file; its rows leave `held`, its WAL range is released.
+    fn publish_file(&mut self, key: Key) -> Result<(), StoreError> {
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return Ok(());
+        };
+        let Some(mut file) = p.file.take() else {
+            return Ok(());
+        };
+        // Every row of the partition is in the file (callers flush and write first), so the
+        // file's highest WAL position is the partition's.
+        debug_assert_eq!((p.in_file, p.buffered_rows), (p.held.len(), 0));
+        tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last);
+        let published = file.publish(self.opts.fsync);
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return Ok(());
+        };
+        match published {
+            Ok(f) => {
+                self.stats.files.push(f);
+                self.held_bytes -= p.held_bytes;
+                p.held.clear();
+                p.held_bytes = 0;
+                p.in_file = 0;
+                p.file_only_rows = 0;
+                // Callers flush the builders first; if rows were left there, the WAL stays
+                // pinned from the file's first row (conservative: nothing unpublished is freed).
+                if p.buffered_rows == 0 {
+                    p.wal_first = None;
+                    p.wal_last = None;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.abandon_file(key);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a failed write: the open file is dropped (its temporary removed), its held row
+    /// groups wait to be written into a new one, rows with no copy are counted lost, and the
+    /// writer holds.
+    fn abandon_file(&mut self, key: Key) {
+        self.holding = true;
+        if let Some(p) = self.partitions.get_mut(&key) {
+            p.file = None;
+            p.in_file = 0;
+            self.stats.lost_rows += std::mem::take(&mut p.file_only_rows);
+        }
+    }
+
+    /// Keeps held row groups within [`SpoolOptions::retry_bytes`]: a writer that can write
+    /// publishes its largest partition; a holding one drops the oldest row group of its
+    /// largest partition (the copy of a row group already in a file first costs nothing yet).
+    fn trim_held(&mut self) -> Result<(), StoreError> {
+        let Some(bound) = self.opts.retry_bytes else {
+            return Ok(());
+        };
+        while self.held_bytes > bound {
+            let Some(largest) = self
+                .partitions
+                .iter()
+                .max_by_key(|(_, p)| p.held_bytes)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if !self.holding {
+                self.publish_partition(largest)?;
+                continue;
+            }
+            let Some(p) = self.partitions.get_mut(&largest) else {
+                break;
+            };
+            if p.held.is_empty() {
+                break;
+            }
+            let (oldest, size) = p.held.remove(0);
+            p.held_bytes -= size;
+            self.held_bytes -= size;
+            if p.in_file > 0 {
+                p.in_file -= 1;
+                p.file_only_rows += oldest.num_rows() as u64;
+            } else {
+                self.stats.lost_rows += oldest.num_rows() as u64;
             }
         }
         Ok(())
     }
 
-    /// Writes the partition's buffered rows and publishes its file, forgetting the partition.
+    /// Writes the partition's rows and publishes its file, forgetting the partition; while
+    /// holding, or when the write fails, the partition stays with its rows held.
     fn publish_partition(&mut self, key: Key) -> Result<(), StoreError> {
         self.flush_partition(key)?;
+        if self.holding {
+            return Ok(());
+        }
+        self.publish_file(key)?;
         if let Some(p) = self.partitions.remove(&key) {
-            if let Some(mut file) = p.file {
-                tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last);
-                self.stats.files.push(file.publish(self.opts.fsync)?);
-            }
+            self.held_bytes -= p.held_bytes;
         }
         Ok(())
     }
@@ -1381,5 +1614,157 @@ mod tests {
                 Err(StoreError::InvalidOption { .. })
             ));
         }
+    }
+
+    /// Rows of `table` in the published files of `root`.
+    fn published_rows(root: &Path, table: Table) -> u64 {
+        read_table(root, table)
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows() as u64)
+            .sum()
+    }
+
+    /// Appends `n` requests a millisecond apart, each with its WAL position.
+    fn append_requests(w: &mut SpoolWriter, n: u64) -> Result<(), StoreError> {
+        let mut first_error = None;
+        for i in 0..n {
+            w.set_wal_position(i);
+            if let Err(e) = w.append(
+                &line(Record::Http(http(at(i as i64))), b"GET /"),
+                &RecordMeta::default(),
+            ) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn retrying(root: &Path, retry_bytes: usize) -> SpoolOptions {
+        SpoolOptions {
+            row_group_rows: 10,
+            rotate_age: None,
+            retry_bytes: Some(retry_bytes),
+            ..opts(root)
+        }
+    }
+
+    #[test]
+    fn an_unwritable_spool_holds_every_row_and_publishes_them_when_it_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(retrying(dir.path(), 64 << 20)).unwrap();
+        // A file where the table's folder should be: every write of `requests` fails.
+        let blocker = dir.path().join("requests");
+        std::fs::write(&blocker, b"").unwrap();
+        assert!(
+            append_requests(&mut w, 25).is_err(),
+            "the first full row group fails"
+        );
+        assert!(w.is_holding(), "a failure puts the writer on hold");
+        // Holding, later row groups are not tried: no more errors, the rows are kept.
+        append_requests(&mut w, 0).unwrap();
+        assert_eq!(
+            w.unpublished_rows(),
+            25,
+            "two row groups held, five rows in the builders"
+        );
+        assert_eq!(
+            w.oldest_unpublished_wal_position(),
+            Some(0),
+            "the WAL stays pinned"
+        );
+        w.resume();
+        assert!(w.publish_all().is_err());
+        std::fs::remove_file(&blocker).unwrap();
+        w.resume();
+        w.publish_all().unwrap();
+        assert_eq!(w.oldest_unpublished_wal_position(), None);
+        assert_eq!((w.unpublished_rows(), w.stats().lost_rows), (0, 0));
+        assert_eq!(published_rows(dir.path(), Table::Requests), 25);
+    }
+
+    #[test]
+    fn a_file_that_fails_at_publication_is_written_again_from_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(retrying(dir.path(), 64 << 20)).unwrap();
+        append_requests(&mut w, 30).unwrap();
+        // Three row groups are in the open file; its folder vanishes under it, so the rename
+        // that publishes it fails.
+        let hour = dir.path().join("requests").join(Partition::of(at(0)).dir());
+        let moved = dir.path().join("moved");
+        std::fs::rename(&hour, &moved).unwrap();
+        assert!(w.publish_all().is_err());
+        assert_eq!(
+            w.unpublished_rows(),
+            30,
+            "every row of the failed file is still held"
+        );
+        w.resume();
+        w.publish_all().unwrap();
+        assert_eq!(w.stats().lost_rows, 0);
+        assert_eq!(w.stats().files.len(), 1);
+        assert_eq!(published_rows(dir.path(), Table::Requests), 30);
+    }
+
+    #[test]
+    fn without_copies_a_failed_file_counts_its_rows_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SpoolWriter::create(SpoolOptions {
+            retry_bytes: None,
+            ..retrying(dir.path(), 0)
+        })
+        .unwrap();
+        append_requests(&mut w, 25).unwrap();
+        let hour = dir.path().join("requests").join(Partition::of(at(0)).dir());
+        std::fs::rename(&hour, dir.path().join("moved")).unwrap();
+        assert!(w.publish_all().is_err());
+        // Publishing wrote every row into the file first: all of them went with it.
+        assert_eq!((w.stats().lost_rows, w.unpublished_rows()), (25, 0));
+        w.resume();
+        w.publish_all().unwrap();
+        assert!(w.stats().files.is_empty());
+    }
+
+    #[test]
+    fn a_holding_writer_keeps_to_its_bound_and_counts_what_it_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut probe = SpoolWriter::create(retrying(dir.path(), usize::MAX)).unwrap();
+        probe.hold();
+        append_requests(&mut probe, 10).unwrap();
+        let group = probe.held_bytes;
+        drop(probe);
+        let mut w = SpoolWriter::create(retrying(dir.path(), 3 * group)).unwrap();
+        w.hold();
+        append_requests(&mut w, 100).unwrap();
+        assert!(w.held_bytes <= 3 * group, "{} > {}", w.held_bytes, 3 * group);
+        assert_eq!(w.unpublished_rows(), 30);
+        assert_eq!(w.stats().lost_rows, 70, "the oldest row groups went first");
+        w.resume();
+        w.publish_all().unwrap();
+        let times = read_table(dir.path(), Table::Requests).unwrap();
+        let ts = times[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(ts.value(0), at(70), "the newest rows are the ones kept");
+        assert_eq!(published_rows(dir.path(), Table::Requests), 30);
+    }
+
+    #[test]
+    fn a_healthy_writer_over_its_retry_bound_publishes_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut probe =
+            SpoolWriter::create(retrying(dir.path().join("probe").as_path(), usize::MAX)).unwrap();
+        probe.hold();
+        append_requests(&mut probe, 10).unwrap();
+        let group = probe.held_bytes;
+        let mut w = SpoolWriter::create(retrying(dir.path(), 3 * group)).unwrap();
+        append_requests(&mut w, 100).unwrap();
+        assert!(w.held_bytes <= 3 * group);
+        assert!(!w.stats().files.is_empty(), "files were published before finish");
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.lost_rows, 0);
+        assert_eq!(published_rows(dir.path(), Table::Requests), 100);
     }
 }

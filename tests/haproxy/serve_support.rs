@@ -15,9 +15,9 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 pub use weir_e2e::weir_bin;
+use weir_e2e::{OutputWithin, PROCESS_TIMEOUT};
 
 use arrow_array::{Array, BinaryArray, Int16Array, RecordBatch, StringArray};
-use weir_e2e::OutputWithin;
 use weir_store::Table;
 
 /// A running `weir serve`; killed and reaped on drop unless [`WeirServe::stop`] ran.
@@ -499,7 +499,7 @@ pub fn run_logger(logger: &Path, args: &[&str]) {
     let out = Command::new(logger)
         .args(args)
         .stdin(Stdio::null())
-        .output_within(weir_e2e::PROCESS_TIMEOUT)
+        .output_within(PROCESS_TIMEOUT)
         .expect("running logger");
     assert!(
         out.status.success(),
@@ -556,4 +556,46 @@ pub fn rejects(spool: &Path) -> Vec<(String, Vec<u8>)> {
         out.extend((0..b.num_rows()).map(|i| (reason.value(i).to_owned(), raw.value(i).to_vec())));
     }
     out
+}
+
+/// Sends `count` lines of `weir gen --kind mix` over one TCP connection.
+pub fn send_mix(tcp: SocketAddr, seed: u64, count: u64) {
+    let out = Command::new(weir_bin())
+        .args(["gen", "--kind", "mix", "--seed", &seed.to_string()])
+        .args(["--count", &count.to_string()])
+        .arg("--to")
+        .arg(format!("tcp://{tcp}"))
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("weir gen");
+    assert!(
+        out.status.success(),
+        "weir gen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The rows of the line tables as pyarrow.dataset counts them.
+pub fn pyarrow_counts(spool: &Path, want: u64) {
+    let here = Command::new("python3")
+        .args(["-c", "import pyarrow"])
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        crate::support::skip_unless_ci("python3 with pyarrow");
+        return;
+    }
+    let script = "import sys, pyarrow.dataset as ds\n\
+        print(sum(ds.dataset(f'{sys.argv[1]}/{t}', format='parquet', partitioning='hive').count_rows()\n\
+                  for t in ('requests', 'tcp', 'app', 'rejects') if __import__('os').path.isdir(f'{sys.argv[1]}/{t}')))\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(spool)
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert_eq!(n, want, "rows pyarrow reads");
 }

@@ -13,15 +13,12 @@ mod support;
 mod serve_support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, Int32Array, StringArray, TimestampMicrosecondArray};
-use serve_support::{read_table, row_count, Metrics, WeirServe};
-use support::skip_unless_ci;
-use weir_e2e::{weir_bin, OutputWithin, PROCESS_TIMEOUT};
+use serve_support::{pyarrow_counts, read_table, row_count, send_mix, Metrics, WeirServe};
+use weir_e2e::{OutputWithin, PROCESS_TIMEOUT};
 use weir_store::Table;
 
 /// Lines sent per test: HAProxy and application lines of several hour partitions and tables.
@@ -29,23 +26,6 @@ const LINES: u64 = 20_000;
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
-}
-
-/// Sends `count` lines of `weir gen --kind mix` over one TCP connection.
-fn send(tcp: SocketAddr, seed: u64, count: u64) {
-    let out = Command::new(weir_bin())
-        .args(["gen", "--kind", "mix", "--seed", &seed.to_string()])
-        .args(["--count", &count.to_string()])
-        .arg("--to")
-        .arg(format!("tcp://{tcp}"))
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .expect("weir gen");
-    assert!(
-        out.status.success(),
-        "weir gen: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Rows expected per table from a scrape: accepted lines per table, rejects in `rejects`.
@@ -71,7 +51,7 @@ fn wait_all_accepted(weir: &WeirServe) -> BTreeMap<Table, u64> {
 /// Starts a server, sends `LINES` lines and waits until every one is accepted.
 fn accept_all(dir: &Path, config: &str) -> (WeirServe, BTreeMap<Table, u64>) {
     let weir = WeirServe::start(dir, config);
-    send(weir.tcp, 11, LINES);
+    send_mix(weir.tcp, 11, LINES);
     let expected = wait_all_accepted(&weir);
     (weir, expected)
 }
@@ -180,11 +160,11 @@ fn kill_9_after_some_partitions_were_published_and_segments_released() {
     let dir = tempfile::tempdir().unwrap();
     let config = "[store]\nrotate_age = \"1s\"\nwal_segment_size = \"64KiB\"\n";
     let mut weir = WeirServe::start(dir.path(), config);
-    send(weir.tcp, 11, LINES / 2);
+    send_mix(weir.tcp, 11, LINES / 2);
     weir.wait_metrics(deadline(), "files published and segments released", |m| {
         m.get("weir_spool_files_total") > 0 && m.get("weir_wal_segments_released_total") > 0
     });
-    send(weir.tcp, 12, LINES / 2);
+    send_mix(weir.tcp, 12, LINES / 2);
     let expected = wait_all_accepted(&weir);
     weir.kill9();
     let published: u64 = spool_lines(&weir.spool);
@@ -202,7 +182,7 @@ fn a_crash_between_the_files_of_a_rotation_replays_only_what_was_not_published()
     let mut cmd = WeirServe::command(dir.path(), config, &[]);
     cmd.env("WEIR_CRASH_AFTER_PUBLISH", "1");
     let mut weir = WeirServe::start_command(dir.path(), cmd);
-    send(weir.tcp, 11, LINES);
+    send_mix(weir.tcp, 11, LINES);
     let expected = wait_all_accepted(&weir);
     weir.terminate();
     let exit = weir.wait_exit(deadline());
@@ -270,29 +250,4 @@ fn a_torn_wal_tail_loses_only_its_last_frame_and_says_so() {
     assert!(stderr.contains("torn or corrupt frame"), "{stderr}");
     let rows: u64 = Table::ALL.iter().map(|&t| row_count(&weir.spool, t) as u64).sum();
     assert_eq!(rows, LINES - lost);
-}
-
-/// The rows of the line tables as pyarrow.dataset counts them.
-fn pyarrow_counts(spool: &Path, want: u64) {
-    let here = Command::new("python3")
-        .args(["-c", "import pyarrow"])
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .is_ok_and(|o| o.status.success());
-    if !here {
-        skip_unless_ci("python3 with pyarrow");
-        return;
-    }
-    let script = "import sys, pyarrow.dataset as ds\n\
-        print(sum(ds.dataset(f'{sys.argv[1]}/{t}', format='parquet', partitioning='hive').count_rows()\n\
-                  for t in ('requests', 'tcp', 'app', 'rejects') if __import__('os').path.isdir(f'{sys.argv[1]}/{t}')))\n";
-    let out = Command::new("python3")
-        .args(["-c", script])
-        .arg(spool)
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    assert_eq!(n, want, "rows pyarrow reads");
 }

@@ -74,6 +74,12 @@ pub enum Name {
     WalTornFrames,
     /// Bytes of WAL segments lost to torn or corrupt frames.
     WalTornBytes,
+    /// Whether the disk breaker is open (1) or closed (0).
+    DiskBreakerOpen,
+    /// Times the disk breaker opened.
+    DiskBreakerOpened,
+    /// Rows in memory not yet in a published file.
+    SpoolHeldRows,
 }
 
 impl Name {
@@ -109,6 +115,9 @@ impl Name {
             Name::WalDiskBytes => "weir_wal_disk_bytes",
             Name::WalTornFrames => "weir_wal_torn_frames_total",
             Name::WalTornBytes => "weir_wal_torn_bytes_total",
+            Name::DiskBreakerOpen => "weir_disk_breaker_open",
+            Name::DiskBreakerOpened => "weir_disk_breaker_opened_total",
+            Name::SpoolHeldRows => "weir_spool_held_rows",
         }
     }
 }
@@ -173,6 +182,12 @@ pub struct Metrics {
     pub wal_torn_frames: IntCounter,
     /// Bytes lost to them.
     pub wal_torn_bytes: IntCounter,
+    /// 1 while the disk breaker is open.
+    pub disk_breaker_open: IntGauge,
+    /// Times the disk breaker opened.
+    pub disk_breaker_opened: IntCounter,
+    /// Rows the spool writers hold in memory, not yet in a published file.
+    pub spool_held_rows: IntGauge,
 }
 
 fn counter(registry: &Registry, name: Name, help: &str) -> IntCounter {
@@ -284,7 +299,7 @@ impl Metrics {
             wal_unlogged_lines: counter(
                 &r,
                 Name::WalUnlogged,
-                "Lines spooled without a WAL frame because the append failed.",
+                "Lines spooled without a WAL frame (not durable): the append failed, or the disk breaker was open.",
             ),
             wal_replayed: replayed.with_label_values(&["written"]),
             wal_replay_skipped: replayed.with_label_values(&["already_published"]),
@@ -297,6 +312,21 @@ impl Metrics {
                 &r,
                 Name::WalTornBytes,
                 "Bytes of WAL segments not recovered because of a torn or corrupt frame.",
+            ),
+            disk_breaker_open: gauge(
+                &r,
+                Name::DiskBreakerOpen,
+                "1 while spool or WAL writes fail (a full disk): rows are held in memory, lines are not logged, the disk is probed with backoff.",
+            ),
+            disk_breaker_opened: counter(
+                &r,
+                Name::DiskBreakerOpened,
+                "Times spool or WAL writes started failing (the disk breaker opened).",
+            ),
+            spool_held_rows: gauge(
+                &r,
+                Name::SpoolHeldRows,
+                "Rows in memory not yet in a published Parquet file (kept, and written again from memory if their file fails).",
             ),
             received,
             received_bytes,

@@ -15,6 +15,7 @@
 //! apply at once; sockets and spool writers stay as they are, and the log says which changed
 //! settings wait for the next start.
 
+pub mod breaker;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
@@ -131,6 +132,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(serve(args, config))
 }
 
+/// The disk breaker's first retry after a failed write, and its longest wait between retries.
+const BREAKER_FIRST_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+const BREAKER_MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Spool options for a config: files named `<node>-<boot>-<seq>`, where `boot` counts the
 /// starts of this node on this spool.
 fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptions {
@@ -139,6 +144,7 @@ fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptio
         zstd_level: config.store.zstd_level,
         rotate_bytes: config.store.rotate_size,
         rotate_age: Some(config.store.rotate_age),
+        retry_bytes: Some(usize::try_from(config.store.retry_buffer).unwrap_or(usize::MAX)),
         ..SpoolOptions::new(&config.store.spool, &config.node, boot)
     }
 }
@@ -257,23 +263,27 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             recovered.torn_bytes,
         );
     }
-    let live_windows = Arc::new(windows::LiveWindows::new(
-        weir_aggregate::WindowConfig {
-            window_secs: config.aggregate.window.as_secs() as u32,
-            lateness: config.aggregate.lateness.as_micros() as weir_model::Micros,
-            sigfig: config.aggregate.sigfig,
-            max_series: config.aggregate.max_series,
-            node: config.node.clone(),
-        },
-        workers,
-        config.http.buckets_ms.clone(),
-        config.http.max_series,
-        Some(weir_store::windows::WindowsWriter::new(spool_options(
-            &config,
-            &boot,
-            seq.clone(),
-        ))?),
-    )?);
+    let breaker = Arc::new(breaker::DiskBreaker::new(BREAKER_FIRST_RETRY, BREAKER_MAX_RETRY));
+    let live_windows = Arc::new(
+        windows::LiveWindows::new(
+            weir_aggregate::WindowConfig {
+                window_secs: config.aggregate.window.as_secs() as u32,
+                lateness: config.aggregate.lateness.as_micros() as weir_model::Micros,
+                sigfig: config.aggregate.sigfig,
+                max_series: config.aggregate.max_series,
+                node: config.node.clone(),
+            },
+            workers,
+            config.http.buckets_ms.clone(),
+            config.http.max_series,
+            Some(weir_store::windows::WindowsWriter::new(spool_options(
+                &config,
+                &boot,
+                seq.clone(),
+            ))?),
+        )?
+        .with_breaker(breaker.clone(), metrics.clone()),
+    );
     let ctx = pipeline::PipelineContext {
         parse,
         router: router.clone(),
@@ -281,6 +291,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         spool: spool_options(&config, &boot, seq.clone()),
         windows: live_windows.clone(),
         wal: wal_options(&config, &boot, workers),
+        breaker,
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 
@@ -407,22 +418,30 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     for t in tcp_tasks {
         let _ = t.await;
     }
-    let stats = tokio::task::spawn_blocking(move || {
-        let mut total = weir_store::SpoolStats::default();
+    let (stats, unwritten) = tokio::task::spawn_blocking(move || {
+        let (mut total, mut unwritten) = (weir_store::SpoolStats::default(), 0);
         for h in pipeline {
-            if let Ok(s) = h.join() {
-                total.merge(s);
+            if let Ok(end) = h.join() {
+                total.merge(end.stats);
+                unwritten += end.unwritten;
             }
         }
-        total
+        (total, unwritten)
     })
     .await?;
     let _ = closer.await;
     let finishing = live_windows.clone();
-    tokio::task::spawn_blocking(move || finishing.finish())
-        .await?
-        .context("publishing the windows table")?;
+    let windows = tokio::task::spawn_blocking(move || finishing.finish()).await?;
     let _ = http_task.await;
+    if unwritten > 0 {
+        if let Err(e) = &windows {
+            tracing::error!(error = %e, "publishing the windows table failed");
+        }
+        anyhow::bail!(
+            "{unwritten} rows could not be written to the spool at the stop; the lines that reached the WAL are replayed at the next start"
+        );
+    }
+    windows.context("publishing the windows table")?;
     println!(
         "weir: stopped; {} rows in {} files published this run under {}",
         stats.total_rows(),

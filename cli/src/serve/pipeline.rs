@@ -12,6 +12,12 @@
 //! batch and tick a worker deletes the WAL segments whose rows are all published, and syncs its
 //! stream when `fsync_interval` has passed.
 //!
+//! A failed disk write (a full disk) goes to the workers' shared [`DiskBreaker`]: while it is
+//! open a worker does not append to the WAL (the lines are counted as unlogged) and its spool
+//! writer holds rows in memory; every line is still parsed, aggregated and routed. The worker
+//! the breaker picks probes the disk (a small file) and writes what it holds; when that works
+//! every worker writes its held rows at its next batch or tick.
+//!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
 use std::sync::{Arc, Mutex};
@@ -24,8 +30,9 @@ use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
 use weir_store::wal::{WalOptions, WalStats, WalWriter};
-use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
+use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, StoreError, Table};
 
+use super::breaker::{Access, DiskBreaker};
 use super::metrics::{DropStage, Metrics};
 use super::windows::LiveWindows;
 
@@ -48,6 +55,18 @@ pub struct PipelineContext {
     /// The write-ahead log's options (each worker writes its own stream, `<stream>.w<i>`), or
     /// `None` with the WAL off.
     pub wal: Option<WalOptions>,
+    /// The disk breaker the workers share.
+    pub breaker: Arc<DiskBreaker>,
+}
+
+/// What a worker did, when it ends.
+#[derive(Debug, Default)]
+pub struct WorkerEnd {
+    /// Rows and files written.
+    pub stats: SpoolStats,
+    /// Rows the final flush could not write (a disk still full at the stop): not in the spool;
+    /// those that reached the WAL are replayed by the next start.
+    pub unwritten: u64,
 }
 
 /// Starts one worker thread per lane; spent batches go back through `recycle`.
@@ -55,7 +74,7 @@ pub fn start(
     ctx: PipelineContext,
     lanes: Vec<flume::Receiver<Batch>>,
     recycle: flume::Sender<Batch>,
-) -> anyhow::Result<Vec<JoinHandle<SpoolStats>>> {
+) -> anyhow::Result<Vec<JoinHandle<WorkerEnd>>> {
     let mut handles = Vec::new();
     for (i, rx) in lanes.into_iter().enumerate() {
         let mut writer = SpoolWriter::create(ctx.spool.clone())?;
@@ -88,13 +107,14 @@ fn worker(
     windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
-) -> SpoolStats {
+) -> WorkerEnd {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
+    let mut held_seen = 0;
+    let mut lost_seen = 0;
     let wal_disk = wal
         .as_ref()
         .map(|w| ctx.metrics.wal_disk_bytes.with_label_values(&[w.stream()]));
-    let mut wal_failing = false;
     loop {
         // A quiet stream is synced when its fsync_interval is up, not at the next tick.
         let tick = Instant::now() + TICK;
@@ -102,44 +122,91 @@ fn worker(
             .as_ref()
             .and_then(WalWriter::sync_deadline)
             .map_or(tick, |due| due.min(tick));
-        match rx.recv_deadline(wake) {
-            Ok(batch) => {
-                ctx.metrics.queue_depth.set(rx.len() as i64);
-                let position = wal.as_mut().and_then(|w| {
-                    let appended = w.append(&batch);
-                    wal_state(&ctx.metrics, &mut wal_failing, appended.as_ref().err(), &batch);
-                    appended.ok()
-                });
-                let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
-                process(&ctx, &mut writer, &mut aggregator, &batch, position);
-                drop(aggregator);
-                let _ = recycle.try_send(batch);
-            }
-            Err(flume::RecvTimeoutError::Timeout) => {}
-            Err(flume::RecvTimeoutError::Disconnected) => break,
+        let received = rx.recv_deadline(wake);
+        if matches!(received, Err(flume::RecvTimeoutError::Disconnected)) {
+            break;
         }
-        if let Err(e) = writer.rotate_aged() {
+        let now = Instant::now();
+        let access = ctx.breaker.access(now);
+        let mut failure = None;
+        match access {
+            Access::Hold => writer.hold(),
+            Access::Write => writer.resume(),
+            Access::Probe => {
+                writer.resume();
+                if let Err(e) = probe_disk(&ctx.spool.root) {
+                    failure = Some(e);
+                    writer.hold();
+                }
+            }
+        }
+        if let Ok(batch) = received {
+            ctx.metrics.queue_depth.set(rx.len() as i64);
+            let position = match wal.as_mut() {
+                Some(w) if !writer.is_holding() => match w.append(&batch) {
+                    Ok(position) => Some(position),
+                    Err(e) => {
+                        ctx.metrics.wal_errors.inc();
+                        failure.get_or_insert(e);
+                        writer.hold();
+                        None
+                    }
+                },
+                _ => None,
+            };
+            if wal.is_some() && position.is_none() {
+                ctx.metrics.wal_unlogged_lines.inc_by(batch.len() as u64);
+            }
+            let mut aggregator = windows.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = process(&ctx, &mut writer, &mut aggregator, &batch, position) {
+                failure.get_or_insert(e);
+            }
+            drop(aggregator);
+            let _ = recycle.try_send(batch);
+        }
+        if let Err(e) = writer.write_held() {
             ctx.metrics.spool_errors.inc();
-            tracing::error!(error = %e, "publishing aged spool files failed");
+            failure.get_or_insert(e);
         }
         published = account_files(&ctx.metrics, writer.stats(), published);
         if let Some(w) = wal.as_mut() {
+            // Deleting published segments frees space, so it goes on while the breaker is open.
             let kept = w
                 .sync_due()
                 .and_then(|()| w.release(writer.oldest_unpublished_wal_position()));
             if let Err(e) = kept {
                 ctx.metrics.wal_errors.inc();
-                tracing::error!(error = %e, "syncing or releasing WAL segments failed");
+                failure.get_or_insert(e);
             }
             wal_seen = account_wal(&ctx.metrics, w.stats(), wal_seen);
             if let Some(g) = &wal_disk {
                 g.set(w.disk_bytes() as i64);
             }
         }
+        ctx.breaker.settle(access, failure.as_ref(), now, &ctx.metrics);
+        held_seen = account_held(&ctx.metrics, writer.unpublished_rows(), held_seen);
+        lost_seen = account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
+    }
+    account_held(&ctx.metrics, 0, held_seen);
+    // A stop tries the disk once more, breaker or not: every partition is tried.
+    writer.resume();
+    if let Err(e) = writer.publish_all() {
+        // The WAL's segments stay: the next start replays the lines they hold.
+        let left = writer.unpublished_rows();
+        ctx.metrics.spool_errors.inc();
+        ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
+        account_files(&ctx.metrics, writer.stats(), published);
+        account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
+        tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
+        return WorkerEnd {
+            stats: writer.stats().clone(),
+            unwritten: left,
+        };
     }
     match writer.finish() {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
+            account_lost(&ctx.metrics, stats.lost_rows, lost_seen);
             // Every row is published: the stream's segments are no longer needed.
             if let Some(w) = wal {
                 match w.finish() {
@@ -155,14 +222,50 @@ fn worker(
                     }
                 }
             }
-            stats
+            WorkerEnd { stats, unwritten: 0 }
         }
         Err(e) => {
             ctx.metrics.spool_errors.inc();
             tracing::error!(error = %e, "flushing the spool at shutdown failed");
-            SpoolStats::default()
+            WorkerEnd::default()
         }
     }
+}
+
+/// Bytes the probe of an open breaker writes: a disk with less room than this free is not
+/// worth resuming on.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Writes, syncs and removes a small hidden file in the spool: whether the disk takes writes.
+fn probe_disk(root: &std::path::Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    // One name per worker thread (`.weir-pipeline-0.probe`): probes never share a file.
+    let name = std::thread::current().name().unwrap_or("weir").to_owned();
+    let path = root.join(format!(".{name}.probe"));
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&[0; PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    written.map_err(|source| StoreError::Io {
+        op: "probe",
+        path,
+        source,
+    })
+}
+
+/// Moves the held-rows gauge by this worker's change; returns the new value.
+fn account_held(metrics: &Metrics, now: u64, seen: u64) -> u64 {
+    metrics.spool_held_rows.add(now as i64 - seen as i64);
+    now
+}
+
+/// Counts the rows the writer gave up on since `seen`; returns the new total.
+fn account_lost(metrics: &Metrics, now: u64, seen: u64) -> u64 {
+    if now > seen {
+        metrics.dropped(DropStage::SpoolWriteFailed, now - seen);
+    }
+    now
 }
 
 /// Adds the files published since `seen` to the counters; returns the new count.
@@ -172,26 +275,6 @@ fn account_files(metrics: &Metrics, stats: &SpoolStats, seen: usize) -> usize {
         metrics.spool_bytes.inc_by(f.bytes);
     }
     stats.files.len()
-}
-
-/// Counts a failed WAL append, logging once when appends start failing and once when they
-/// work again (not once per batch).
-fn wal_state(metrics: &Metrics, failing: &mut bool, error: Option<&weir_store::StoreError>, batch: &Batch) {
-    match (error, *failing) {
-        (Some(e), was) => {
-            metrics.wal_errors.inc();
-            metrics.wal_unlogged_lines.inc_by(batch.len() as u64);
-            if !was {
-                tracing::error!(error = %e, "WAL append failed; lines are spooled without it until it works again");
-            }
-            *failing = true;
-        }
-        (None, true) => {
-            tracing::warn!("WAL appends work again");
-            *failing = false;
-        }
-        (None, false) => {}
-    }
 }
 
 /// Adds what a WAL stream did since `seen` to the counters, logging shed segments; returns
@@ -255,19 +338,22 @@ pub fn for_each_line(
 }
 
 /// Parses, stores, aggregates, routes and counts every message of a batch; `wal_position` is
-/// the WAL position of its first line, when it was logged.
+/// the WAL position of its first line, when it was logged. Returns the first spool error: the
+/// writer then holds the rows in memory (none is lost), and the caller tells the breaker.
 pub fn process(
     ctx: &PipelineContext,
     writer: &mut SpoolWriter,
     windows: &mut WindowAggregator,
     batch: &Batch,
     wal_position: Option<u64>,
-) {
+) -> Option<StoreError> {
     // Counted per batch, not per line: one atomic add per table and reason a batch.
     let mut parsed = [0u64; Table::ALL.len()];
-    let mut spooled = [0u64; Table::ALL.len()];
     let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
-    let mut failed = 0u64;
+    let mut failure = None;
+    if wal_position.is_none() {
+        writer.clear_wal_position();
+    }
     for_each_line(&ctx.parse, batch, |i, line, meta| {
         let table = line.record.table();
         match &line.record {
@@ -282,20 +368,18 @@ pub fn process(
         if let Some(first) = wal_position {
             writer.set_wal_position(first + i as u64);
         }
-        match writer.append(line, meta) {
-            Ok(()) => spooled[table.index()] += 1,
-            Err(e) => {
-                failed += 1;
-                tracing::error!(error = %e, "spool append failed");
-            }
+        // A failed append keeps the row (held) and leaves the writer holding.
+        if let Err(e) = writer.append(line, meta) {
+            ctx.metrics.spool_errors.inc();
+            failure.get_or_insert(e);
         }
         ctx.router
             .publish_line(SourceRef::from_header(&line.header), line, batch.received_at);
     });
     for table in Table::ALL {
-        let (p, s) = (parsed[table.index()], spooled[table.index()]);
-        if s > 0 {
-            ctx.metrics.spooled(table, s);
+        let p = parsed[table.index()];
+        if p > 0 {
+            ctx.metrics.spooled(table, p);
         }
         if p > 0 && table != Table::Rejects {
             ctx.metrics.parsed(table, None, p);
@@ -304,8 +388,19 @@ pub fn process(
     for (reason, n) in rejects {
         ctx.metrics.parsed(Table::Rejects, Some(reason), n);
     }
-    if failed > 0 {
-        ctx.metrics.spool_errors.inc_by(failed);
-        ctx.metrics.dropped(DropStage::SpoolWriteFailed, failed);
+    failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_writes_and_leaves_nothing_behind_or_fails_on_a_missing_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        probe_disk(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let err = probe_disk(&dir.path().join("gone")).unwrap_err();
+        assert!(matches!(err, StoreError::Io { op: "probe", .. }), "{err}");
     }
 }

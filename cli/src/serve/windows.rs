@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -17,6 +17,9 @@ use weir_aggregate::exposition::Exposition;
 use weir_aggregate::{WindowAggregator, WindowConfig, WindowCounters};
 use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
 use weir_store::windows::WindowsWriter;
+
+use super::breaker::{Access, DiskBreaker};
+use super::metrics::Metrics;
 
 /// How long closed rows stay in memory for `/api/windows`.
 pub const RECENT: Duration = Duration::from_secs(3600);
@@ -61,6 +64,8 @@ struct Closed {
     recent_budget: usize,
     writer: Option<WindowsWriter>,
     write_errors: u64,
+    /// The pipeline's disk breaker: while it is open the rows wait in the writer.
+    breaker: Option<(Arc<DiskBreaker>, Arc<Metrics>)>,
 }
 
 /// The windows of a running server.
@@ -91,10 +96,18 @@ impl LiveWindows {
                 recent_budget: RECENT_BYTES,
                 writer,
                 write_errors: 0,
+                breaker: None,
             }),
             config,
             workers,
         })
+    }
+
+    /// Publishes the `windows` table only while `breaker` is closed, and tells it of failures
+    /// (logged once per change of state there, not once per attempt here).
+    pub fn with_breaker(self, breaker: Arc<DiskBreaker>, metrics: Arc<Metrics>) -> LiveWindows {
+        lock(&self.closed).breaker = Some((breaker, metrics));
+        self
     }
 
     /// The configuration.
@@ -144,10 +157,20 @@ impl LiveWindows {
             // Every worker was just advanced: the newest window seen is complete.
             let _ = c.exposition.seal();
         }
+        let c = &mut *c;
         if let Some(w) = c.writer.as_mut() {
-            if let Err(e) = w.append(&rows).and_then(|()| w.rotate_aged()) {
-                tracing::error!(error = %e, "publishing the windows table failed");
+            // While the disk breaker is open, rows wait in the writer (it keeps a failed
+            // partition's rows too) and nothing is tried: the pipeline's probe decides.
+            let writable = c.breaker.as_ref().is_none_or(|(b, _)| b.is_closed());
+            let written = w
+                .append(&rows)
+                .and_then(|()| if writable { w.rotate_aged() } else { Ok(()) });
+            if let Err(e) = written {
                 c.write_errors += 1;
+                match &c.breaker {
+                    Some((b, m)) => b.settle(Access::Write, Some(&e), Instant::now(), m),
+                    None => tracing::error!(error = %e, "publishing the windows table failed"),
+                }
             }
         }
         c.recent_bytes += rows.iter().map(row_bytes).sum::<usize>();
