@@ -30,6 +30,27 @@ pub struct Config {
     pub store: StoreConfig,
     /// The HTTP API.
     pub http: HttpConfig,
+    /// Drains: apps whose lines are forwarded to another syslog server (`[[drain]]`).
+    #[serde(rename = "drain")]
+    pub drains: Vec<DrainConfig>,
+}
+
+/// `[[drain]]`: forward one app's lines.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainConfig {
+    /// The app, as `weir tail --app` matches it.
+    pub app: String,
+    /// `syslog+tcp://HOST:PORT` (RFC 5424, octet-counted) or `syslog+udp://HOST:PORT`.
+    pub url: String,
+    /// Lines held while the server is unreachable; past that the oldest are dropped, and counted
+    /// in band (`Error L10`) when it is back.
+    #[serde(default = "default_drain_buffer")]
+    pub buffer: usize,
+}
+
+fn default_drain_buffer() -> usize {
+    1024
 }
 
 /// `[aggregate]`.
@@ -141,6 +162,7 @@ impl Default for Config {
             aggregate: AggregateConfig::default(),
             store: StoreConfig::default(),
             http: HttpConfig::default(),
+            drains: Vec::new(),
         }
     }
 }
@@ -296,6 +318,16 @@ buckets_ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 # histogram per timer); requests of more are counted under "(overflow)". Windows, the spool and
 # weir query keep every series.
 max_series = 2000
+
+# Drains forward one app's lines (as `weir tail --app` matches it) to another syslog server, as
+# RFC 5424: octet-counted frames over TCP (syslog+tcp://) or one datagram a line (syslog+udp://).
+# Each has its own buffer of `buffer` lines: while its server is unreachable the oldest lines are
+# dropped, and `Error L10 (output buffer overflow): N messages dropped since T` is sent first when
+# it is back. Repeat the table for more drains.
+# [[drain]]
+# app = "web"
+# url = "syslog+tcp://127.0.0.1:6514"
+# buffer = 1024
 "#;
 
 impl Config {
@@ -314,6 +346,10 @@ impl Config {
 
     /// Checks what the types alone do not.
     pub fn check(&self) -> anyhow::Result<()> {
+        for d in &self.drains {
+            crate::serve::drain::Target::parse(&d.url).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(d.buffer > 0, "drain for {:?}: buffer must be at least 1", d.app);
+        }
         anyhow::ensure!(
             weir_ingest::Zone::parse(&self.ingest.haproxy_timezone).is_some(),
             "ingest.haproxy_timezone = {:?}: expected UTC, a fixed offset such as +02:00, or an \

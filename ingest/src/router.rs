@@ -686,6 +686,18 @@ pub struct Overflow {
     pub since: Micros,
 }
 
+impl Overflow {
+    /// The notice a drain sends in band (logplex's L10): `Error L10 (output buffer overflow): N
+    /// messages dropped since 2026-11-22T01:22:06.958000Z`.
+    pub fn drain_notice(&self) -> String {
+        format!(
+            "Error L10 (output buffer overflow): {} messages dropped since {}",
+            self.dropped,
+            format_rfc3339(self.since)
+        )
+    }
+}
+
 impl fmt::Display for Overflow {
     /// `Error L11 (tail buffer overflow): N messages dropped since 2026-11-22T01:22:06.958000Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1007,9 +1019,15 @@ impl Router {
     /// Opens a tail: the last `backlog` matching lines still in the recent rings (oldest
     /// first), then every matching line published from now on.
     pub fn subscribe(&self, filter: TailFilter, backlog: usize) -> TailSession {
+        self.subscribe_capped(filter, backlog, self.tail_queue.load(Relaxed))
+    }
+
+    /// [`Router::subscribe`] with a queue of its own size (a drain's buffer) rather than
+    /// `tail_queue`.
+    pub fn subscribe_capped(&self, filter: TailFilter, backlog: usize, capacity: usize) -> TailSession {
         let shared = Arc::new(SessionShared {
             filter,
-            capacity: self.tail_queue.load(Relaxed),
+            capacity: capacity.max(1),
             closed: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),

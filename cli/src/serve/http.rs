@@ -39,6 +39,21 @@ pub struct ApiState {
     pub boot: String,
     /// Turns true at shutdown: open tails end.
     pub shutdown: watch::Receiver<bool>,
+    /// The drains.
+    pub drains: Arc<Vec<DrainInfo>>,
+}
+
+/// A drain as `/metrics` and `/api/sources` show it.
+#[derive(Debug, Clone)]
+pub struct DrainInfo {
+    /// The app it forwards.
+    pub app: String,
+    /// Where to.
+    pub url: String,
+    /// Its buffer, in lines.
+    pub buffer: usize,
+    /// Its counters.
+    pub stats: Arc<super::drain::DrainStats>,
 }
 
 /// The routes.
@@ -53,12 +68,12 @@ pub fn routes(state: ApiState) -> HttpRouter {
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
-    let text = s.metrics.render(&s.receivers, &s.router, &s.windows);
+    let text = s.metrics.render(&s.receivers, &s.router, &s.windows, &s.drains);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn sources(State(s): State<ApiState>) -> Response {
-    let list: Vec<serde_json::Value> = s
+    let mut list: Vec<serde_json::Value> = s
         .router
         .sources()
         .into_iter()
@@ -77,6 +92,21 @@ async fn sources(State(s): State<ApiState>) -> Response {
             })
         })
         .collect();
+    // Each drain is listed after the sources, as `drain:<url>`.
+    list.extend(s.drains.iter().map(|d| {
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({
+            "source": format!("drain:{}", d.url),
+            "drain": d.url,
+            "app": d.app,
+            "buffer": d.buffer,
+            "sent": n(&d.stats.sent),
+            "dropped": n(&d.stats.dropped),
+            "notices": n(&d.stats.notices),
+            "connects": n(&d.stats.connects),
+            "connected": d.stats.connected.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }));
     axum::Json(list).into_response()
 }
 

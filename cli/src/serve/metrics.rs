@@ -385,6 +385,7 @@ impl Metrics {
         receivers: &ReceiverCounters,
         router: &Router,
         windows: &super::windows::LiveWindows,
+        drains: &[super::http::DrainInfo],
     ) -> String {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         sync(
@@ -465,6 +466,44 @@ impl Metrics {
                 vec![gauge_metric(&[], open as f64)],
             ),
         ]);
+        if !drains.is_empty() {
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            let per = |f: &dyn Fn(&super::drain::DrainStats) -> u64| {
+                drains
+                    .iter()
+                    .map(|d| {
+                        counter_metric(&[("drain", d.url.as_str()), ("app", d.app.as_str())], f(&d.stats))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            families.push(family(
+                "weir_drain_sent_total",
+                "Lines a drain sent.",
+                MetricType::COUNTER,
+                per(&|s| n(&s.sent)),
+            ));
+            families.push(family(
+                "weir_drain_dropped_total",
+                "Lines a drain dropped from its full buffer (told in band with Error L10).",
+                MetricType::COUNTER,
+                per(&|s| n(&s.dropped)),
+            ));
+            families.push(family(
+                "weir_drain_connected",
+                "Whether a drain is connected to its server.",
+                MetricType::GAUGE,
+                drains
+                    .iter()
+                    .map(|d| {
+                        let up = d.stats.connected.load(Ordering::Relaxed);
+                        gauge_metric(
+                            &[("drain", d.url.as_str()), ("app", d.app.as_str())],
+                            f64::from(u8::from(up)),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
         windows.with_exposition(|e| {
             families.push(family(
                 "weir_http_overflow_rows_total",

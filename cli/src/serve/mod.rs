@@ -16,6 +16,7 @@
 //! settings wait for the next start.
 
 pub mod breaker;
+pub mod drain;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
@@ -295,6 +296,32 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
 
+    let drain_stop = Arc::new(AtomicBool::new(false));
+    let drains: Vec<drain::Drain> = config
+        .drains
+        .iter()
+        .map(|d| {
+            drain::Drain::start(
+                &router,
+                &d.app,
+                &d.url,
+                d.buffer,
+                &config.node,
+                drain_stop.clone(),
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let drain_stats: Arc<Vec<http::DrainInfo>> = Arc::new(
+        drains
+            .iter()
+            .map(|d| http::DrainInfo {
+                app: d.app.clone(),
+                url: d.url.clone(),
+                buffer: d.buffer,
+                stats: d.stats.clone(),
+            })
+            .collect(),
+    );
     let stop_udp = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
     let udp_opts = udp::UdpOptions {
@@ -344,6 +371,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         node: config.node.clone(),
         boot: boot.clone(),
         shutdown: stop_rx.clone(),
+        drains: drain_stats,
     });
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {
@@ -429,6 +457,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         (total, unwritten)
     })
     .await?;
+    // Every line is routed: the drains send what they hold, then stop.
+    drain_stop.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || drains.into_iter().for_each(drain::Drain::join)).await?;
     let _ = closer.await;
     let finishing = live_windows.clone();
     let windows = tokio::task::spawn_blocking(move || finishing.finish()).await?;
