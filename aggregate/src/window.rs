@@ -19,7 +19,7 @@
 use hashbrown::{DefaultHashBuilder, Equivalent, HashTable};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
-use weir_model::{Distribution, HttpLog, Micros, StatusClass, WindowKey, WindowRow};
+use weir_model::{Distribution, HttpLog, Micros, RouterLog, StatusClass, WindowKey, WindowRow};
 
 use crate::sparse::SparseSeries;
 use crate::timers::TimerId;
@@ -27,6 +27,9 @@ use crate::Error;
 
 /// The frontend, backend and server name of the overflow series.
 pub const OVERFLOW: &str = "(overflow)";
+
+/// The frontend of the series of Heroku router lines ([`WindowAggregator::add_router`]).
+pub const ROUTER_FRONTEND: &str = "heroku_router";
 
 /// How the aggregator cuts and bounds its windows.
 #[derive(Debug, Clone, PartialEq)]
@@ -522,6 +525,36 @@ impl WindowAggregator {
             };
         }
         window.series[window.last].1.add(h);
+    }
+
+    /// Aggregates one Heroku router line (at `ts`) as a request: frontend [`ROUTER_FRONTEND`],
+    /// backend the app's host, server the dyno (`<NOSRV>` when the router named none), connect
+    /// and service as HAProxy's connect (Tc) and response (Tr) times and their sum as the total
+    /// (Ta), and the error code (`H12`) as the termination state (`----` without one).
+    pub fn add_router(&mut self, ts: Micros, r: &RouterLog<'_>) {
+        let total = match (r.connect_ms, r.service_ms) {
+            (None, None) => None,
+            (c, s) => Some(c.unwrap_or(0).saturating_add(s.unwrap_or(0))),
+        };
+        let ms = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        self.add(&HttpLog {
+            accept_ts: ts,
+            frontend: ROUTER_FRONTEND,
+            backend: r.host.unwrap_or("-"),
+            server: r.dyno.unwrap_or("<NOSRV>"),
+            timings: weir_model::Timings {
+                request: None,
+                queue: None,
+                connect: ms(r.connect_ms),
+                response: ms(r.service_ms),
+                total: ms(total),
+                total_logasap: false,
+            },
+            status: r.status,
+            bytes_read: r.bytes.unwrap_or(0),
+            termination_state: r.code.unwrap_or("----"),
+            ..HttpLog::default()
+        });
     }
 
     /// Closes every window that ends at or before `watermark` and returns its rows (with the

@@ -193,6 +193,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 match &line.record {
                     Record::Reject(r) => *w.rejects.entry(r.reason).or_default() += 1,
                     Record::Http(h) => w.windows.add(h),
+                    Record::App(weir_model::AppLog {
+                        router: Some(r),
+                        ts: Some(ts),
+                        ..
+                    }) => w.windows.add_router(*ts, r),
                     _ => {}
                 }
                 if let Err(e) = writer.append(line, &meta) {

@@ -2,7 +2,7 @@
 //! of any split of the input, arriving in any order, merge into the rows of the whole.
 
 use proptest::prelude::*;
-use weir_model::{Record, StatusClass};
+use weir_model::{Record, RouterLog, StatusClass};
 
 use super::*;
 use crate::report::tests::{http, Req};
@@ -196,4 +196,82 @@ proptest! {
         let late: u64 = parts.iter().map(|p| p.counters().late).sum();
         prop_assert!(late as usize <= input.len());
     }
+}
+
+#[test]
+fn router_lines_are_requests_of_their_app_and_dyno() {
+    let mut agg = WindowAggregator::new(config()).unwrap();
+    let ok = RouterLog {
+        at: "info",
+        host: Some("shop.herokuapp.com"),
+        dyno: Some("web.1"),
+        connect_ms: Some(1),
+        service_ms: Some(18),
+        status: Some(200),
+        bytes: Some(13),
+        ..RouterLog::default()
+    };
+    let timeout = RouterLog {
+        at: "error",
+        code: Some("H12"),
+        service_ms: Some(30_000),
+        status: Some(503),
+        ..ok
+    };
+    let crashed = RouterLog {
+        at: "error",
+        code: Some("H10"),
+        host: Some("shop.herokuapp.com"),
+        status: Some(503),
+        ..RouterLog::default()
+    };
+    for r in [ok, ok, timeout, crashed] {
+        agg.add_router(S, &r);
+    }
+    let rows = agg.flush();
+    let keys: Vec<(&str, &str, &str, StatusClass, u64)> = rows
+        .iter()
+        .map(|r| {
+            let k = &r.key;
+            (
+                k.frontend.as_str(),
+                k.backend.as_str(),
+                k.server.as_str(),
+                k.status_class,
+                r.requests,
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            (
+                ROUTER_FRONTEND,
+                "shop.herokuapp.com",
+                "<NOSRV>",
+                StatusClass::ServerError,
+                1
+            ),
+            (
+                ROUTER_FRONTEND,
+                "shop.herokuapp.com",
+                "web.1",
+                StatusClass::Success,
+                2
+            ),
+            (
+                ROUTER_FRONTEND,
+                "shop.herokuapp.com",
+                "web.1",
+                StatusClass::ServerError,
+                1
+            ),
+        ]
+    );
+    let ok_row = &rows[1];
+    assert_eq!(ok_row.distributions[2].max, 1, "connect as Tc");
+    assert_eq!(ok_row.distributions[3].max, 18, "service as Tr");
+    assert_eq!(ok_row.distributions[4].max, 19, "their sum as Ta");
+    assert_eq!(rows[2].termination_counts, [("H12".to_owned(), 1)]);
+    assert_eq!(rows[0].distributions[4].count, 0, "no times, no total");
 }

@@ -358,6 +358,11 @@ pub fn process(
         let table = line.record.table();
         match &line.record {
             Record::Http(h) => windows.add(h),
+            Record::App(weir_model::AppLog {
+                router: Some(r),
+                ts: Some(ts),
+                ..
+            }) => windows.add_router(*ts, r),
             Record::Reject(r) => match rejects.iter_mut().find(|(reason, _)| *reason == r.reason) {
                 Some((_, n)) => *n += 1,
                 None => rejects.push((r.reason, 1)),
