@@ -92,6 +92,22 @@ pub fn weir_bin() -> PathBuf {
     .clone()
 }
 
+/// Runs `weir ARGS` (within [`PROCESS_TIMEOUT`]); it must succeed. Returns its standard output.
+pub fn run_weir(args: &[&str]) -> String {
+    let out = Command::new(weir_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("running weir");
+    assert!(
+        out.status.success(),
+        "weir {args:?} failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("weir prints UTF-8")
+}
+
 /// Notes that a test's external tool `what` is missing and the test passes without it; under
 /// `CI` a missing tool fails the test instead (`install` says how to get it).
 pub fn skip_without(what: &str, install: &str) {

@@ -23,9 +23,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use weir_e2e::{root, weir_bin as weir, OutputWithin, PROCESS_TIMEOUT};
+use weir_e2e::{root, run_weir, weir_bin as weir, OutputWithin, PROCESS_TIMEOUT};
 
 const PRODUCTION: &str = "nagiosplugin-production-2012-httplog.log";
 const GENERATED_LINES: u64 = 200_000;
@@ -78,21 +78,6 @@ fn generated() -> PathBuf {
         path
     })
     .clone()
-}
-
-fn run_weir(args: &[&str]) -> String {
-    let out = Command::new(weir())
-        .args(args)
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .expect("running weir");
-    assert!(
-        out.status.success(),
-        "weir {args:?} failed: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("weir prints UTF-8")
 }
 
 /// `weir report KIND FILE --format csv`, as rows of cells, header first.

@@ -2,24 +2,8 @@
 //! gives windows of frontend `heroku_router`, backend the app's host and server the dyno, and
 //! `weir query` answers per dyno with the router's own error codes counted.
 
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
-use weir_e2e::{root, weir_bin, OutputWithin, PROCESS_TIMEOUT};
-
-fn weir(args: &[&str]) -> String {
-    let out = Command::new(weir_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .expect("running weir");
-    assert!(
-        out.status.success(),
-        "weir {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
+use weir_e2e::{root, run_weir as weir};
 
 #[test]
 fn router_lines_are_queried_per_app_and_dyno() {
