@@ -238,6 +238,41 @@ mod tests {
         }
     }
 
+    /// Whether `t` is or holds an unsigned integer.
+    fn has_unsigned(t: &DataType) -> bool {
+        match t {
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => true,
+            DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => has_unsigned(f.data_type()),
+            DataType::Struct(fields) => fields.iter().any(|f| has_unsigned(f.data_type())),
+            _ => false,
+        }
+    }
+
+    /// R's arrow reads `uint32` as a double and `uint64` as a double or an error, and Spark has
+    /// no unsigned types: every table, `windows` included, uses signed integers only.
+    #[test]
+    fn no_column_is_unsigned() {
+        let schemas = Table::ALL
+            .iter()
+            .map(|t| (t.name(), t.schema()))
+            .chain([(crate::windows::WINDOWS, crate::windows::schema())]);
+        for (name, schema) in schemas {
+            for f in schema.fields() {
+                assert!(
+                    !has_unsigned(f.data_type()),
+                    "{name}.{}: {}",
+                    f.name(),
+                    f.data_type()
+                );
+            }
+        }
+        assert!(has_unsigned(&DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::UInt64,
+            true
+        )))));
+    }
+
     #[test]
     fn column_names_are_unique_snake_case() {
         for t in Table::ALL {
