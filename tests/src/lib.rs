@@ -92,20 +92,25 @@ pub fn weir_bin() -> PathBuf {
     .clone()
 }
 
-/// Runs `weir ARGS` (within [`PROCESS_TIMEOUT`]); it must succeed. Returns its standard output.
-pub fn run_weir(args: &[&str]) -> String {
-    let out = Command::new(weir_bin())
-        .args(args)
+/// Runs a command with no standard input and [`PROCESS_TIMEOUT`], fails the test unless it
+/// succeeds, and returns its standard output.
+pub fn stdout_of(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
         .stdin(Stdio::null())
         .output_within(PROCESS_TIMEOUT)
-        .expect("running weir");
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "weir {args:?} failed: {:?}\n{}",
+        "{cmd:?} failed: {:?}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("weir prints UTF-8")
+    out.stdout
+}
+
+/// Runs `weir ARGS` as [`stdout_of`] does; returns its standard output as text.
+pub fn run_weir(args: &[&str]) -> String {
+    String::from_utf8(stdout_of(Command::new(weir_bin()).args(args))).expect("weir prints UTF-8")
 }
 
 /// Notes that a test's external tool `what` is missing and the test passes without it; under
