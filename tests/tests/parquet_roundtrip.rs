@@ -299,7 +299,10 @@ fn imported_spool_reads_back_in_pyarrow_and_duckdb() {
     assert_eq!(pa_total, total, "pyarrow: rows of all tables == lines read");
     assert_eq!(duck_total, total, "DuckDB: rows of all tables == lines read");
 
-    assert_eq!(std::fs::read_to_string(spool.join("FORMAT")).unwrap().trim(), "2");
+    assert_eq!(
+        std::fs::read_to_string(spool.join("FORMAT")).unwrap().trim(),
+        weir_store::SPOOL_FORMAT_VERSION.to_string()
+    );
     let mut stack = vec![spool.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
