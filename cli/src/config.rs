@@ -80,6 +80,11 @@ pub struct IngestConfig {
     pub tcp: Vec<SocketAddr>,
     /// Longest accepted line or frame, in bytes; longer ones are rejects (`too_long`).
     pub max_line: usize,
+    /// TCP connections open at once; more are closed as they come, and counted.
+    pub max_tcp_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed, and counted.
+    #[serde(deserialize_with = "de_duration")]
+    pub tcp_idle_timeout: Duration,
     /// SO_RCVBUF asked for on UDP sockets.
     #[serde(deserialize_with = "de_bytes")]
     pub rcvbuf: u64,
@@ -104,6 +109,9 @@ pub struct RouterSection {
     pub tail_queue: usize,
     /// Most sources tracked at once; the least recently active is evicted.
     pub max_sources: usize,
+    /// Tail sessions open at once (drains included); more are refused with HTTP 503, and
+    /// counted.
+    pub max_tails: usize,
 }
 
 /// `[store]`.
@@ -174,6 +182,8 @@ impl Default for IngestConfig {
             udp: vec![addr],
             tcp: vec![addr],
             max_line: 65536,
+            max_tcp_connections: 4096,
+            tcp_idle_timeout: Duration::from_secs(3600),
             rcvbuf: 32 << 20,
             udp_sockets: 1,
             haproxy_timezone: "UTC".into(),
@@ -189,6 +199,7 @@ impl Default for RouterSection {
             recent_lines: 1500,
             tail_queue: 1024,
             max_sources: 10_000,
+            max_tails: 256,
         }
     }
 }
@@ -244,6 +255,11 @@ udp = ["127.0.0.1:5514"]
 tcp = ["127.0.0.1:5514"]
 # Longest line or frame in bytes; a longer one is kept as a reject (too_long).
 max_line = 65536
+# TCP connections open at once; past it a new one is closed at once (weir_tcp_refused_total).
+max_tcp_connections = 4096
+# A TCP connection that sends nothing for this long is closed (weir_tcp_timed_out_total). Long
+# by default: a sender on a quiet link should not lose its first line to a closed connection.
+tcp_idle_timeout = "1h"
 # Receive buffer asked of the kernel for each UDP socket (capped by net.core.rmem_max).
 rcvbuf = "32MiB"
 # UDP sockets per address, bound with SO_REUSEPORT, each read by its own thread.
@@ -267,6 +283,8 @@ recent_lines = 1500
 tail_queue = 1024
 # Sources tracked at once; past it the least recently active one is forgotten.
 max_sources = 10000
+# Tail sessions (and drains) open at once; past it /api/tail answers 503 (weir_tails_refused_total).
+max_tails = 256
 
 [aggregate]
 # Tumbling windows (by accept date) of HDR histograms and counters per frontend, backend, server

@@ -1016,6 +1016,14 @@ impl Router {
         st.recent.push(seq, raw, fields, recent_lines);
     }
 
+    /// Tail sessions open now (closed ones are counted until the next line or subscription
+    /// sweeps them).
+    pub fn session_count(&self) -> usize {
+        let mut registry = lock(&self.sessions);
+        registry.retain(|s| !s.is_closed());
+        registry.len()
+    }
+
     /// Opens a tail: the last `backlog` matching lines still in the recent rings (oldest
     /// first), then every matching line published from now on.
     pub fn subscribe(&self, filter: TailFilter, backlog: usize) -> TailSession {

@@ -41,6 +41,8 @@ pub struct ApiState {
     pub shutdown: watch::Receiver<bool>,
     /// The drains.
     pub drains: Arc<Vec<DrainInfo>>,
+    /// Tail sessions open at once (drains included); more get 503.
+    pub max_tails: usize,
 }
 
 /// A drain as `/metrics` and `/api/sources` show it.
@@ -208,6 +210,17 @@ async fn tail(State(s): State<ApiState>, Query(q): Query<TailQuery>, headers: He
         Ok(l) => l,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
+    if s.router.session_count() >= s.max_tails {
+        s.metrics.tails_refused.inc();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many tail sessions ({} open; router.max_tails)\n",
+                s.max_tails
+            ),
+        )
+            .into_response();
+    }
     let filter = TailFilter {
         app: q.app,
         host: q.host,

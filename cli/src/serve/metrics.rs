@@ -42,6 +42,12 @@ pub enum Name {
     TcpConnections,
     /// TCP connections open now.
     TcpOpen,
+    /// TCP connections closed at once past `max_tcp_connections`.
+    TcpRefused,
+    /// TCP connections closed after `tcp_idle_timeout` of silence.
+    TcpTimedOut,
+    /// Tail requests refused past `max_tails`.
+    TailsRefused,
     /// Router sources and sessions.
     RouterSources,
     /// Open tail sessions.
@@ -99,6 +105,9 @@ impl Name {
             Name::QueueDepth => "weir_pipeline_queue_batches",
             Name::TcpConnections => "weir_tcp_connections_total",
             Name::TcpOpen => "weir_tcp_connections_open",
+            Name::TcpRefused => "weir_tcp_refused_total",
+            Name::TcpTimedOut => "weir_tcp_timed_out_total",
+            Name::TailsRefused => "weir_tails_refused_total",
             Name::RouterSources => "weir_router_sources",
             Name::TailSessions => "weir_tail_sessions",
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
@@ -154,6 +163,10 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     tcp_connections: IntCounter,
     tcp_open: IntGauge,
+    tcp_refused: IntCounter,
+    tcp_timed_out: IntCounter,
+    /// Tail requests refused with 503 past `router.max_tails`.
+    pub tails_refused: IntCounter,
     sources: IntGauge,
     sessions: IntGauge,
     evicted: IntCounter,
@@ -341,6 +354,21 @@ impl Metrics {
             queue_depth: gauge(&r, Name::QueueDepth, "Batches waiting for the pipeline."),
             tcp_connections: counter(&r, Name::TcpConnections, "TCP connections accepted."),
             tcp_open: gauge(&r, Name::TcpOpen, "TCP connections open."),
+            tcp_refused: counter(
+                &r,
+                Name::TcpRefused,
+                "TCP connections closed at once because ingest.max_tcp_connections were open.",
+            ),
+            tcp_timed_out: counter(
+                &r,
+                Name::TcpTimedOut,
+                "TCP connections closed after ingest.tcp_idle_timeout without a byte.",
+            ),
+            tails_refused: counter(
+                &r,
+                Name::TailsRefused,
+                "Tail requests refused (HTTP 503) because router.max_tails sessions were open.",
+            ),
             sources: gauge(&r, Name::RouterSources, "Sources tracked by the router."),
             sessions: gauge(&r, Name::TailSessions, "Open tail sessions."),
             evicted: counter(
@@ -411,6 +439,8 @@ impl Metrics {
         );
         sync(&self.tcp_connections, load(&receivers.tcp_connections));
         self.tcp_open.set(load(&receivers.tcp_open) as i64);
+        sync(&self.tcp_refused, load(&receivers.tcp_refused));
+        sync(&self.tcp_timed_out, load(&receivers.tcp_timed_out));
         let stats = router.stats();
         self.sources.set(stats.sources as i64);
         self.sessions.set(stats.sessions as i64);

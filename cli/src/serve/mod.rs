@@ -351,6 +351,10 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         tcp_tasks.push(tokio::spawn(listen::tcp::serve(
             listener,
             config.ingest.max_line,
+            listen::tcp::TcpLimits {
+                max_connections: config.ingest.max_tcp_connections.max(1),
+                idle_timeout: config.ingest.tcp_idle_timeout,
+            },
             sink.clone(),
             counters.clone(),
             stop_rx.clone(),
@@ -372,6 +376,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         boot: boot.clone(),
         shutdown: stop_rx.clone(),
         drains: drain_stats,
+        max_tails: config.router.max_tails,
     });
     let mut http_stop = stop_rx.clone();
     let http_task = tokio::spawn(async move {

@@ -172,6 +172,10 @@ pub struct ReceiverCounters {
     pub tcp_connections: AtomicU64,
     /// TCP connections open now.
     pub tcp_open: AtomicU64,
+    /// TCP connections closed at once because `max_connections` were open.
+    pub tcp_refused: AtomicU64,
+    /// TCP connections closed after sending nothing for `idle_timeout`.
+    pub tcp_timed_out: AtomicU64,
     /// Messages dropped because the pipeline queue was full (UDP only).
     pub dropped_queue_full: AtomicU64,
     /// Receive errors other than time-outs.

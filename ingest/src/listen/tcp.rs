@@ -1,10 +1,15 @@
 //! The TCP receiver: a tokio task per connection, [`FrameDecoder`] over what each read returns,
 //! one [`Batch`] per read. A full pipeline makes the connection wait (TCP pushes back on the
 //! sender) instead of dropping; a stream cut mid-frame leaves its bytes as a `BadFrame` entry.
+//!
+//! A sender cannot exhaust the server ([`TcpLimits`]): past `max_connections` a new connection
+//! is closed at once and counted, a connection silent for `idle_timeout` is closed and counted,
+//! and failing accepts (out of file descriptors) back off instead of spinning.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -16,27 +21,64 @@ use crate::framing::{Frame, FrameDecoder};
 /// Bytes asked for per read.
 const READ_BYTES: usize = 64 * 1024;
 
+/// What TCP senders may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections open at once; more are closed as they come.
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: 4096,
+            idle_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The longest pause after failed accepts.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
 /// Accepts connections on `listener` until `shutdown` turns true; each connection is read by
-/// its own task until it closes or shutdown.
+/// its own task until it closes, idles past `limits.idle_timeout`, or shutdown.
 pub async fn serve(
     listener: TcpListener,
     max_line: usize,
+    limits: TcpLimits,
     sink: BatchSink,
     counters: Arc<ReceiverCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    backoff = Duration::ZERO;
+                    if tasks.len() >= limits.max_connections {
+                        counters.tcp_refused.fetch_add(1, Ordering::Relaxed);
+                        drop(stream);
+                        continue;
+                    }
                     counters.tcp_connections.fetch_add(1, Ordering::Relaxed);
                     let (sink, counters, shutdown) = (sink.clone(), counters.clone(), shutdown.clone());
-                    tasks.spawn(connection(stream, peer, max_line, sink, counters, shutdown));
+                    tasks.spawn(connection(stream, peer, max_line, limits.idle_timeout, sink, counters, shutdown));
                 }
                 Err(e) => {
                     counters.receive_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "TCP accept failed");
+                    // Out of descriptors (EMFILE) and the like: retrying at once would spin.
+                    if backoff.is_zero() {
+                        tracing::warn!(error = %e, "TCP accept failed; backing off");
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
                 }
             },
             _ = shutdown.changed() => break,
@@ -53,6 +95,7 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     max_line: usize,
+    idle_timeout: Duration,
     sink: BatchSink,
     counters: Arc<ReceiverCounters>,
     mut shutdown: watch::Receiver<bool>,
@@ -63,10 +106,14 @@ async fn connection(
     let mut buf = vec![0u8; READ_BYTES];
     loop {
         let n = tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(n) => n,
-                Err(e) => {
+            r = tokio::time::timeout(idle_timeout, stream.read(&mut buf)) => match r {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TCP read failed");
+                    0
+                }
+                Err(_) => {
+                    counters.tcp_timed_out.fetch_add(1, Ordering::Relaxed);
                     0
                 }
             },
@@ -123,6 +170,7 @@ mod tests {
         let server = tokio::spawn(serve(
             listener,
             100,
+            TcpLimits::default(),
             BatchSink::new(vec![tx], recycled),
             counters.clone(),
             stop_rx,
@@ -173,5 +221,53 @@ mod tests {
         server.await.unwrap();
         assert_eq!(counters.tcp_connections.load(Ordering::Relaxed), 4);
         assert_eq!(counters.tcp_open.load(Ordering::Relaxed), 0);
+    }
+
+    /// Past `max_connections` a connection is closed at once and counted; a silent one is closed
+    /// after `idle_timeout` (paused time: no waiting) and counted.
+    #[tokio::test(start_paused = true)]
+    async fn excess_connections_are_refused_and_idle_ones_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, _rx) = flume::bounded(1000);
+        let (_rtx, recycled) = flume::bounded(1);
+        let counters = Arc::new(ReceiverCounters::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limits = TcpLimits {
+            max_connections: 3,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let server = tokio::spawn(serve(
+            listener,
+            100,
+            limits,
+            BatchSink::new(vec![tx], recycled),
+            counters.clone(),
+            stop_rx,
+        ));
+        let mut open = Vec::new();
+        for _ in 0..5 {
+            open.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // The two beyond the limit read end of stream at once.
+        let mut closed = 0;
+        for s in &mut open {
+            let mut b = [0u8; 1];
+            if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_secs(1), s.read(&mut b)).await {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, 2);
+        assert_eq!(counters.tcp_refused.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.tcp_connections.load(Ordering::Relaxed), 3);
+        // The three kept are closed once silent for a minute.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        for s in &mut open {
+            let mut b = [0u8; 1];
+            assert_eq!(s.read(&mut b).await.unwrap_or(0), 0);
+        }
+        assert_eq!(counters.tcp_timed_out.load(Ordering::Relaxed), 3);
+        stop_tx.send(true).unwrap();
+        server.await.unwrap();
     }
 }
