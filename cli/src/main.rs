@@ -19,6 +19,7 @@ mod plot;
 mod query;
 mod report;
 mod serve;
+mod spool;
 mod tail;
 mod top;
 
@@ -54,6 +55,8 @@ enum Command {
     Tail(tail::Args),
     /// A live view of a running server: req/s, errors and percentiles per backend and server.
     Top(top::Args),
+    /// Look after a spool: `check` verifies every file and WAL segment.
+    Spool(spool::Args),
 }
 
 /// A usage or configuration error: exit code 2.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Config(a) => config::run(a),
         Command::Tail(a) => tail::run(a),
         Command::Top(a) => top::run(a),
+        Command::Spool(a) => spool::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,6 +130,20 @@ fn recover_after_partial_publication(dir: &Path, expected: &BTreeMap<Table, u64>
     assert_eq!(skipped, published);
 }
 
+/// `weir spool check SPOOL`: whether it passed, and what it printed.
+fn spool_check(spool: &Path) -> (bool, String) {
+    let out = std::process::Command::new(weir_e2e::weir_bin())
+        .args(["spool", "check"])
+        .arg(spool)
+        .stdin(std::process::Stdio::null())
+        .output_within(PROCESS_TIMEOUT)
+        .expect("running weir spool check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn kill_9_after_lines_are_accepted_loses_none_and_doubles_none() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,6 +157,12 @@ fn kill_9_after_lines_are_accepted_loses_none_and_doubles_none() {
         m.sum("weir_wal_disk_bytes") == on_disk
     });
     weir.kill9();
+    let (ok, report) = spool_check(&weir.spool);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(&format!("{LINES} lines a restart would replay")),
+        "{report}"
+    );
     let tables = ["requests", "tcp", "app", "rejects"];
     assert!(
         tables.iter().all(|t| !dir.path().join("spool").join(t).exists()),
@@ -236,6 +256,13 @@ fn a_torn_wal_tail_loses_only_its_last_frame_and_says_so() {
     let cut = weir_store::wal::read_segment(&last, seq(&last)).unwrap();
     let lost = whole.lines - cut.lines;
     assert!(lost > 0 && cut.torn.is_some(), "the cut tears the last frame");
+    let (ok, report) = spool_check(&weir.spool);
+    assert!(!ok, "a torn segment fails the check: {report}");
+    assert!(
+        report.contains(&format!("{} lines a restart would replay", LINES - lost))
+            && report.contains("1 torn"),
+        "{report}"
+    );
 
     let mut weir = WeirServe::start(dir.path(), "");
     let m = weir.metrics();
