@@ -209,20 +209,10 @@ pub fn timer_names() -> [&'static str; 6] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{http, Req};
-    use crate::window::{WindowAggregator, WindowConfig};
-    use weir_model::Record;
+    use crate::report::tests::{window_rows, Req};
 
     fn rows(reqs: &[Req]) -> Vec<WindowRow> {
-        let mut agg = WindowAggregator::new(WindowConfig::default()).unwrap();
-        for r in reqs {
-            let line = http(r);
-            let Record::Http(h) = &line.record else {
-                unreachable!()
-            };
-            agg.add(h);
-        }
-        agg.flush()
+        window_rows(reqs)
     }
 
     #[test]

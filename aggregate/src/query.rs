@@ -467,22 +467,12 @@ pub fn apdex(series: &SparseSeries, t: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::{http, Req};
-    use crate::window::{WindowAggregator, WindowConfig};
-    use weir_model::Record;
+    use crate::report::tests::{window_rows, Req};
 
     const S: i64 = 1_000_000;
 
     fn rows(reqs: &[Req]) -> Vec<WindowRow> {
-        let mut agg = WindowAggregator::new(WindowConfig::default()).unwrap();
-        for r in reqs {
-            let line = http(r);
-            let Record::Http(h) = &line.record else {
-                unreachable!()
-            };
-            agg.add(h);
-        }
-        agg.flush()
+        window_rows(reqs)
     }
 
     fn req(backend: &'static str, sec: i64, total: i32, status: u16) -> Req {

@@ -32,16 +32,13 @@ use weir_model::{
 };
 
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir};
 use crate::partition::Partition;
 use crate::schema::{map_field, timestamp_type};
-use crate::writer::SpoolOptions;
-use crate::SPOOL_FORMAT_VERSION;
+use crate::writer::{spool_file_properties, SpoolOptions};
 
 /// The folder of the table under the spool root.
 pub const WINDOWS: &str = "windows";
@@ -394,21 +391,7 @@ impl WindowsWriter {
     /// A writer into the spool of `opts` (its node, boot, sequence, zstd level, rotate age and
     /// fsync apply).
     pub fn new(opts: SpoolOptions) -> Result<WindowsWriter, StoreError> {
-        let level = ZstdLevel::try_new(opts.zstd_level)?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_dictionary_enabled(true)
-            .set_sorting_columns(Some(vec![SortingColumn {
-                column_idx: 0,
-                descending: false,
-                nulls_first: true,
-            }]))
-            .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
-                KeyValue::new("weir.table".to_owned(), WINDOWS.to_owned()),
-            ]))
-            .build();
+        let props = spool_file_properties(WINDOWS, opts.zstd_level)?.build();
         Ok(WindowsWriter {
             opts,
             props,

@@ -827,6 +827,28 @@ fn take_string_list(column: &dyn Array, order: &[u32]) -> Option<Result<ArrayRef
     Some(taken)
 }
 
+/// What every spool file's properties share, the `windows` table's too: zstd at `zstd_level`,
+/// dictionaries, rows sorted by the first column (time), weir as the writer, and the spool
+/// format and table name in the key-value metadata.
+pub(crate) fn spool_file_properties(
+    table: &str,
+    zstd_level: i32,
+) -> Result<parquet::file::properties::WriterPropertiesBuilder, StoreError> {
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+        .set_dictionary_enabled(true)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: true,
+        }]))
+        .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
+            KeyValue::new("weir.table".to_owned(), table.to_owned()),
+        ])))
+}
+
 /// The Parquet properties of one table's files.
 ///
 /// Every column is zstd-compressed. String columns are dictionary-encoded. The time columns
@@ -842,22 +864,9 @@ fn take_string_list(column: &dyn Array, order: &[u32]) -> Option<Result<ArrayRef
 /// time-range pruning; string and binary columns carry none: their min/max cost two comparisons
 /// a value on the write path, and with many distinct values per row group they prune nothing.
 fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperties, StoreError> {
-    let level = ZstdLevel::try_new(opts.zstd_level)?;
-    let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
-        .set_dictionary_enabled(true)
+    let mut b = spool_file_properties(table.name(), opts.zstd_level)?
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(opts.row_group_rows))
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: 0,
-            descending: false,
-            nulls_first: true,
-        }]))
-        .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("weir.spool_format".to_owned(), SPOOL_FORMAT_VERSION.to_string()),
-            KeyValue::new("weir.table".to_owned(), table.name().to_owned()),
-        ]));
+        .set_max_row_group_row_count(Some(opts.row_group_rows));
     let schema = table.schema();
     for field in schema.fields() {
         let encoding = match field.data_type() {

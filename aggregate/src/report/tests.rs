@@ -39,6 +39,19 @@ impl Default for Req {
     }
 }
 
+/// The window rows (10 s windows, default config) of `reqs`, every window flushed.
+pub(crate) fn window_rows(reqs: &[Req]) -> Vec<weir_model::WindowRow> {
+    let mut agg = crate::window::WindowAggregator::new(crate::window::WindowConfig::default()).unwrap();
+    for r in reqs {
+        let line = http(r);
+        let Record::Http(h) = &line.record else {
+            unreachable!()
+        };
+        agg.add(h);
+    }
+    agg.flush()
+}
+
 pub(crate) fn http(r: &Req) -> Line<'static> {
     let o = |x: i32| (x >= 0).then_some(x);
     let t = r.timers;
