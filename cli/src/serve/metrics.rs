@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use weir_aggregate::exposition::{status_class_names, timer_names, Exposition};
+use weir_aggregate::l2met::{L2metLive, L2MET_QUANTILES};
 use weir_ingest::listen::ReceiverCounters;
 use weir_ingest::router::Router;
-use weir_model::RejectReason;
+use weir_model::{MetricKind, RejectReason};
 use weir_store::Table;
 
 /// Every metric weir exports, by name.
@@ -86,6 +87,8 @@ pub enum Name {
     DiskBreakerOpened,
     /// Rows in memory not yet in a published file.
     SpoolHeldRows,
+    /// `measure#`/`count#`/`sample#` pairs that were not valid metrics.
+    L2metInvalid,
 }
 
 impl Name {
@@ -108,6 +111,7 @@ impl Name {
             Name::TcpRefused => "weir_tcp_refused_total",
             Name::TcpTimedOut => "weir_tcp_timed_out_total",
             Name::TailsRefused => "weir_tails_refused_total",
+            Name::L2metInvalid => "weir_l2met_invalid_total",
             Name::RouterSources => "weir_router_sources",
             Name::TailSessions => "weir_tail_sessions",
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
@@ -152,7 +156,7 @@ pub struct Metrics {
     accepted: [IntCounter; 3],
     rejected: Vec<IntCounter>,
     dropped: [IntCounter; 3],
-    spool_rows: [IntCounter; 4],
+    spool_rows: [IntCounter; Table::ALL.len()],
     /// Parquet files published.
     pub spool_files: IntCounter,
     /// Bytes of the Parquet files published.
@@ -167,6 +171,8 @@ pub struct Metrics {
     tcp_timed_out: IntCounter,
     /// Tail requests refused with 503 past `router.max_tails`.
     pub tails_refused: IntCounter,
+    /// l2met pairs that were not valid metrics (kept as plain fields of their line).
+    pub l2met_invalid: IntCounter,
     sources: IntGauge,
     sessions: IntGauge,
     evicted: IntCounter,
@@ -369,6 +375,11 @@ impl Metrics {
                 Name::TailsRefused,
                 "Tail requests refused (HTTP 503) because router.max_tails sessions were open.",
             ),
+            l2met_invalid: counter(
+                &r,
+                Name::L2metInvalid,
+                "measure#, count# and sample# pairs of app lines whose value is not a number (kept as plain fields, not metrics).",
+            ),
             sources: gauge(&r, Name::RouterSources, "Sources tracked by the router."),
             sessions: gauge(&r, Name::TailSessions, "Open tail sessions."),
             evicted: counter(
@@ -391,7 +402,7 @@ impl Metrics {
             (Table::Requests, None) => self.accepted[0].inc_by(n),
             (Table::Tcp, None) => self.accepted[1].inc_by(n),
             (Table::App, None) => self.accepted[2].inc_by(n),
-            (Table::Rejects, None) => {}
+            (Table::Rejects | Table::Metrics, None) => {}
         }
     }
 
@@ -543,6 +554,9 @@ impl Metrics {
             ));
             families.extend(traffic_families(e));
         });
+        windows.with_l2met(weir_model::time::now_micros(), |l| {
+            families.extend(l2met_families(l))
+        });
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         TextEncoder::new()
@@ -678,6 +692,88 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
             "p50, p95 and p99 (label stat) of each timer per backend over the last closed window.",
             MetricType::GAUGE,
             gauges,
+        ));
+    }
+    out
+}
+
+/// The live l2met metrics: a summary per measure (p50/p95/p99 of the last closed window, count
+/// and sum of all), a counter per count, a gauge per sample; labels `app` and `source`. With the
+/// count of what `max_series` left out and of late measures.
+fn l2met_families(l: &L2metLive) -> Vec<MetricFamily> {
+    let mut out = vec![
+        family(
+            "weir_l2met_overflow_total",
+            "l2met values left out of /metrics because http.max_series series were kept (their rows are in the metrics table).",
+            MetricType::COUNTER,
+            vec![counter_metric(&[], l.overflowed())],
+        ),
+        family(
+            "weir_l2met_late_total",
+            "l2met measures whose window had closed: in their series' count and sum, not in its quantiles.",
+            MetricType::COUNTER,
+            vec![counter_metric(&[], l.late())],
+        ),
+    ];
+    let series = l.series();
+    for group in series.chunk_by(|a, b| a.family == b.family) {
+        let first = group[0];
+        let (kind, help) = match first.kind {
+            MetricKind::Measure => (
+                MetricType::SUMMARY,
+                "p50, p95 and p99 over the last closed window; count and sum of every value",
+            ),
+            MetricKind::Count => (MetricType::COUNTER, "running total"),
+            MetricKind::Sample => (MetricType::GAUGE, "newest value"),
+        };
+        let metrics = group
+            .iter()
+            .map(|s| {
+                let key = [("app", s.app.as_str()), ("source", s.source.as_str())];
+                match s.kind {
+                    MetricKind::Measure => {
+                        let mut summary = proto::Summary::default();
+                        summary.set_sample_count(s.count);
+                        summary.set_sample_sum(s.sum);
+                        if let Some(q) = s.quantiles() {
+                            let quantiles = L2MET_QUANTILES
+                                .iter()
+                                .zip(q)
+                                .map(|(&at, v)| {
+                                    let mut p = proto::Quantile::default();
+                                    p.set_quantile(at);
+                                    p.set_value(v);
+                                    p
+                                })
+                                .collect();
+                            summary.set_quantile(quantiles);
+                        }
+                        let mut m = proto::Metric::default();
+                        m.set_label(labels(&key));
+                        m.set_summary(summary);
+                        m
+                    }
+                    MetricKind::Count => {
+                        let mut c = proto::Counter::default();
+                        c.set_value(s.sum);
+                        let mut m = proto::Metric::default();
+                        m.set_label(labels(&key));
+                        m.set_counter(c);
+                        m
+                    }
+                    MetricKind::Sample => gauge_metric(&key, s.level.map_or(0.0, |(_, v)| v)),
+                }
+            })
+            .collect();
+        let name = match first.kind {
+            MetricKind::Count => format!("{}_total", first.family),
+            _ => first.family.clone(),
+        };
+        out.push(family(
+            &name,
+            &format!("l2met {} {}: {help}.", first.kind.name(), first.name),
+            kind,
+            metrics,
         ));
     }
     out

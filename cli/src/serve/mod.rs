@@ -480,7 +480,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     windows.context("publishing the windows table")?;
     println!(
         "weir: stopped; {} rows in {} files published this run under {}",
-        stats.total_rows(),
+        stats.line_rows(),
         stats.files.len(),
         spool_shown.display()
     );

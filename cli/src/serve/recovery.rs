@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use weir_ingest::ParseOptions;
 use weir_store::partition::Partition;
 use weir_store::wal::{self, SegmentName};
-use weir_store::{SpoolOptions, SpoolWriter, StoreError};
+use weir_store::{SpoolOptions, SpoolWriter, StoreError, Table};
 
 use super::metrics::Metrics;
 use super::pipeline::for_each_line;
@@ -165,21 +165,37 @@ fn replay_stream(
                     .record
                     .event_time(meta.received_at)
                     .unwrap_or(batch.received_at);
-                key.1 = spool.root.join(table.name()).join(Partition::of(time).dir());
-                if published.get(&key).is_some_and(|&p| p >= position) {
+                let hour = Partition::of(time).dir();
+                // A line's own row and its metrics rows are in two partitions, each published
+                // on its own: each is skipped only where a published file already holds it.
+                let mut published_in = |t: Table| {
+                    key.1 = spool.root.join(t.name()).join(&hour);
+                    published.get(&key).is_some_and(|&p| p >= position)
+                };
+                let line_done = published_in(table);
+                let metrics_done = published_in(Table::Metrics);
+                writer.set_wal_position(position);
+                if line_done {
                     done.skipped += 1;
                     metrics.wal_replay_skipped.inc();
-                    return;
-                }
-                writer.set_wal_position(position);
-                match writer.append(line, meta) {
-                    Ok(()) => {
-                        done.replayed += 1;
-                        metrics.wal_replayed.inc();
-                        metrics.spooled(table, 1);
+                } else {
+                    match writer.append(line, meta) {
+                        Ok(()) => {
+                            done.replayed += 1;
+                            metrics.wal_replayed.inc();
+                            metrics.spooled(table, 1);
+                        }
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
                     }
-                    Err(e) => {
-                        failed.get_or_insert(e);
+                }
+                if !metrics_done {
+                    match writer.append_metrics(line, meta) {
+                        Ok(n) => metrics.spooled(Table::Metrics, u64::from(n)),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
                     }
                 }
             });
