@@ -218,6 +218,82 @@ impl L2metLive {
     }
 }
 
+/// What `weir query --metric` reads off one group and period of a metric's rows, in the
+/// display unit ([`display_unit`]): a count of rows, their sum, min, max and newest value, and
+/// for measures a histogram for quantiles (exact to its precision).
+#[derive(Debug, Clone)]
+pub struct MetricStats {
+    /// Rows added.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+    /// The value of the newest row, and its time.
+    pub last: Option<(Micros, f64)>,
+    scale: f64,
+    histogram: Option<SparseSeries>,
+}
+
+impl MetricStats {
+    /// Empty stats of a metric in `unit` (a display unit); measures keep a histogram of
+    /// `sigfig` significant figures.
+    pub fn new(kind: MetricKind, unit: &str, sigfig: u8) -> Result<MetricStats, Error> {
+        let histogram = match kind {
+            MetricKind::Measure => Some(SparseSeries::new(sigfig)?),
+            _ => None,
+        };
+        Ok(MetricStats {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last: None,
+            scale: if unit == "bytes" { 1.0 } else { 1e3 },
+            histogram,
+        })
+    }
+
+    /// Adds a value (in the display unit) of a row at `ts`.
+    pub fn add(&mut self, ts: Micros, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if self.last.is_none_or(|(t, _)| ts >= t) {
+            self.last = Some((ts, value));
+        }
+        if let Some(h) = &mut self.histogram {
+            h.record((value * self.scale).round().max(0.0) as u64);
+        }
+    }
+
+    /// The value at quantile `q`, for measures (the lowest value of its histogram bucket,
+    /// capped by the exact max).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let h = self.histogram.as_ref()?;
+        let v = h.quantile(q)? as f64 / self.scale;
+        Some(v.min(self.max))
+    }
+
+    /// The mean, when any row was added.
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// The unit `weir query --metric` shows values of `unit` in, and the factor from the written
+/// unit to it: time in milliseconds, sizes in bytes, anything else as written.
+pub fn display_unit(unit: &str) -> (std::borrow::Cow<'_, str>, f64) {
+    match weir_model::metric::base_unit(unit) {
+        (BaseUnit::Seconds, f) => ("ms".into(), f * 1e3),
+        (BaseUnit::Bytes, f) => ("bytes".into(), f),
+        (BaseUnit::Other(u), _) => (u.into(), 1.0),
+    }
+}
+
 /// Moves a series' open window to its last closed one, merging when both are the same window.
 fn close(s: &mut L2metSeries) {
     let Some((start, h)) = s.open.take() else {
@@ -328,6 +404,25 @@ mod tests {
         let s = l.series()[0];
         assert_eq!((s.count, s.closed_window()), (4, Some(10 * S)));
         assert!(s.quantiles().unwrap().iter().all(|&q| near(q, 20.0)));
+    }
+
+    #[test]
+    fn query_stats_read_quantiles_in_the_display_unit() {
+        assert_eq!(display_unit("s"), ("ms".into(), 1e3));
+        assert_eq!(display_unit("KiB"), ("bytes".into(), 1024.0));
+        assert_eq!(display_unit("%"), ("%".into(), 1.0));
+        let mut m = MetricStats::new(MetricKind::Measure, "ms", 2).unwrap();
+        for v in 1..=1000 {
+            m.add(i64::from(v), f64::from(v) / 10.0);
+        }
+        assert_eq!(
+            (m.count, m.min, m.max, m.last),
+            (1000, 0.1, 100.0, Some((1000, 100.0)))
+        );
+        assert!(near(m.quantile(0.99).unwrap(), 99.0));
+        assert!(near(m.mean().unwrap(), 50.05));
+        let c = MetricStats::new(MetricKind::Count, "", 2).unwrap();
+        assert_eq!(c.quantile(0.5), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod gen;
 mod import;
 mod inputs;
 mod live;
+mod metric_query;
 mod output;
 mod plot;
 mod query;
