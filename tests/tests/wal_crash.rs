@@ -28,7 +28,8 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
 
-/// Rows expected per table from a scrape: accepted lines per table, rejects in `rejects`.
+/// Rows expected per table from a scrape: accepted lines per table, rejects in `rejects`, and
+/// the l2met metrics of the app lines in `metrics` (rows handed to the spool).
 fn accepted_per_table(m: &Metrics) -> BTreeMap<Table, u64> {
     let mut out = BTreeMap::new();
     for table in [Table::Requests, Table::Tcp, Table::App] {
@@ -36,6 +37,7 @@ fn accepted_per_table(m: &Metrics) -> BTreeMap<Table, u64> {
         out.insert(table, n);
     }
     out.insert(Table::Rejects, m.sum("weir_rejected_total"));
+    out.insert(Table::Metrics, m.get("weir_spool_rows_total{table=\"metrics\"}"));
     out
 }
 
@@ -78,7 +80,8 @@ fn assert_each_line_once(spool: &Path, expected: &BTreeMap<Table, u64>) {
         .map(|&t| (t, row_count(spool, t) as u64))
         .collect();
     assert_eq!(&got, expected, "rows per table");
-    assert_eq!(got.values().sum::<u64>(), LINES);
+    assert!(got[&Table::Metrics] > 0, "the app lines carry l2met metrics");
+    assert_eq!(Table::LINES.iter().map(|t| got[t]).sum::<u64>(), LINES);
     // Every generated request has its own accept time and client port: a request replayed
     // twice would show up as a repeated key.
     let mut keys = HashSet::new();
