@@ -90,7 +90,7 @@ impl Args {
             processes: self.processes.map(usize::from),
             servers: self.servers.map(|n| n as usize),
         };
-        if self.kind == Kind::App && shape != Shape::default() {
+        if matches!(self.kind, Kind::App | Kind::Logfmt | Kind::L2met) && shape != Shape::default() {
             return Err(UsageError(
                 "--layout, --captures, --hosts, --processes and --servers shape HAProxy lines: use them with \
                  --kind haproxy or mix"
