@@ -203,7 +203,7 @@ fn l2met_measures_counts_and_samples_reach_metrics_the_metrics_table_and_query()
 }
 
 /// pyarrow reads the `metrics` table: a row per metric sent, values, units and sources as
-/// written.
+/// written; and the `app` table: a row per line.
 fn pyarrow_metrics(spool: &std::path::Path) {
     let here = Command::new("python3")
         .args(["-c", "import pyarrow"])
@@ -225,7 +225,10 @@ for r in t.select(['kind', 'name', 'value', 'unit', 'source', 'app']).to_pylist(
     e['sum'] += r['value']
     if r['unit'] not in e['units']: e['units'].append(r['unit'])
     if r['source'] not in e['sources']: e['sources'].append(r['source'])
-print(json.dumps({'types': {f.name: str(f.type) for f in t.schema}, 'metrics': out}))
+app = ds.dataset(sys.argv[1] + '/app', format='parquet', partitioning='hive').to_table(columns=['app', 'message'])
+print(json.dumps({'types': {f.name: str(f.type) for f in t.schema}, 'metrics': out,
+                  'app_rows': app.num_rows,
+                  'app_with_metrics': sum(1 for m in app.column('message').to_pylist() if '#' in m)}))
 "#;
     let out = Command::new("python3")
         .args(["-c", script])
