@@ -44,7 +44,8 @@ enum SpoolCommand {
     /// again to merge them). A compaction that is killed is finished by the next `weir spool
     /// compact` or `weir serve` start, and no row is ever counted twice by weir; a reader that
     /// lists the files itself (DuckDB, pyarrow, Spark) may see a partition's rows twice in the
-    /// moment between the publication and the deletions, or until then after a kill.
+    /// moment between the publication and the deletions (after a kill at that moment, until
+    /// the next compaction or start; `weir spool check` tells).
     Compact {
         /// The spool folder.
         dir: PathBuf,
