@@ -477,13 +477,15 @@ pub fn check_format(spool: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Compacts one partition (the caller holds the [`SpoolLock`] exclusively and has finished the
-/// partition's pending compaction, [`finish_partition`]): merges the published files it holds now into one, as the module
-/// describes. `None` when it holds fewer than two files.
+/// Compacts one partition (the caller holds the [`SpoolLock`] exclusively): finishes what an
+/// interrupted compaction left in it ([`finish_partition`]), then merges the published files it
+/// holds into one, as the module describes. `None` when it holds fewer than two files.
 pub fn compact_partition(
     part: &PartitionDir,
     opts: &CompactOptions,
 ) -> Result<Option<Compacted>, StoreError> {
+    // Inputs of a compacted file still beside it would otherwise be merged with it: twice.
+    finish_partition(&part.dir, opts.fsync)?;
     let inputs = published_files(&part.dir)?;
     if inputs.len() < 2 {
         return Ok(None);
@@ -504,12 +506,13 @@ pub fn compact_partition(
 
     let name = new_name(&part.dir);
     let path = part.dir.join(&name);
-    let tmp = Temporary(part.dir.join(format!(".{name}.tmp")));
+    let tmp_path = part.dir.join(format!(".{name}.tmp"));
+    let mut tmp = Temporary(Some(tmp_path.clone()));
     let file = File::options()
         .write(true)
         .create_new(true)
-        .open(&tmp.0)
-        .map_err(StoreError::io("create", &tmp.0))?;
+        .open(&tmp_path)
+        .map_err(StoreError::io("create", &tmp_path))?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     let mut groups = RowGroups {
         schema: schema.clone(),
@@ -544,13 +547,13 @@ pub fn compact_partition(
     }
     let file = writer.into_inner()?;
     if opts.fsync {
-        file.sync_all().map_err(StoreError::io("fsync", &tmp.0))?;
+        file.sync_all().map_err(StoreError::io("fsync", &tmp_path))?;
     }
-    let bytes_after = file.metadata().map_err(StoreError::io("stat", &tmp.0))?.len();
+    let bytes_after = file.metadata().map_err(StoreError::io("stat", &tmp_path))?.len();
     drop(file);
     fail_point("written");
-    std::fs::rename(&tmp.0, &path).map_err(StoreError::io("rename", &tmp.0))?;
-    std::mem::forget(tmp);
+    std::fs::rename(&tmp_path, &path).map_err(StoreError::io("rename", &tmp_path))?;
+    tmp.0 = None;
     if opts.fsync {
         sync_dir(&part.dir)?;
     }
@@ -596,12 +599,15 @@ fn new_name(dir: &Path) -> String {
     }
 }
 
-/// A temporary removed when dropped (a failed compaction leaves nothing behind).
-struct Temporary(PathBuf);
+/// A temporary removed when dropped unless renamed (set to `None`): a failed compaction leaves
+/// nothing behind.
+struct Temporary(Option<PathBuf>);
 
 impl Drop for Temporary {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -845,6 +851,25 @@ mod tests {
             }
             assert_eq!(request_rows(dir.path()), 5, "{crash}");
         }
+    }
+
+    /// A partition whose last compaction was killed after its rename is finished, not merged
+    /// with the inputs still there.
+    #[test]
+    fn a_partition_left_mid_compaction_is_finished_before_it_is_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = write_files(dir.path(), "b1", &[vec![(0, 1)], vec![(1, 2), (2, 3)]]);
+        let inputs = published_files(&part.dir).unwrap();
+        let saved: Vec<Vec<u8>> = inputs.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let first = compact_partition(&part, &options()).unwrap().unwrap();
+        for (path, bytes) in inputs.iter().zip(&saved) {
+            std::fs::write(path, bytes).unwrap();
+        }
+        write_files(dir.path(), "b2", &[vec![(3, 4)]]);
+        let second = compact_partition(&part, &options()).unwrap().unwrap();
+        assert_eq!(second.inputs.len(), 2, "{:?}", second.inputs);
+        assert!(second.inputs.contains(&first.path));
+        assert_eq!((second.rows, request_rows(dir.path())), (4, 4));
     }
 
     /// A compacted partition that receives more files is compacted again: the new file names
