@@ -56,7 +56,8 @@ enum Command {
     Tail(tail::Args),
     /// A live view of a running server: req/s, errors and percentiles per backend and server.
     Top(top::Args),
-    /// Look after a spool: `check` verifies every file and WAL segment.
+    /// Look after a spool: `check` verifies every file and WAL segment, `compact` merges each
+    /// partition's files into one.
     Spool(spool::Args),
 }
 

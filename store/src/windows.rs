@@ -573,6 +573,7 @@ pub fn table_partitions(
                 .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
                 .collect();
             files.sort();
+            crate::compact::drop_superseded(&mut files);
             out.push((p.start(), files));
         }
     }

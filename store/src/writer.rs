@@ -327,7 +327,7 @@ impl SpoolWriter {
         ensure_format(&opts)?;
         let props = Table::ALL
             .iter()
-            .map(|&t| writer_properties(t, &opts))
+            .map(|&t| writer_properties(t, opts.zstd_level, opts.row_group_rows))
             .collect::<Result<_, _>>()?;
         Ok(SpoolWriter {
             opts,
@@ -800,7 +800,7 @@ fn now_micros() -> Micros {
 /// ends), so most row groups need the gather; the `list<string>` header columns get a dedicated
 /// one ([`take_string_list`]) because the generic list `take` costs more than all other columns
 /// together.
-fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
+pub(crate) fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     let Some(times) = batch
         .column(0)
         .as_any()
@@ -916,10 +916,14 @@ pub(crate) fn spool_file_properties(
 /// Numeric and time columns carry page statistics (min/max per page, with a page index) for
 /// time-range pruning; string and binary columns carry none: their min/max cost two comparisons
 /// a value on the write path, and with many distinct values per row group they prune nothing.
-fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperties, StoreError> {
-    let mut b = spool_file_properties(table.name(), opts.zstd_level)?
+pub(crate) fn writer_properties(
+    table: Table,
+    zstd_level: i32,
+    row_group_rows: usize,
+) -> Result<WriterProperties, StoreError> {
+    let mut b = spool_file_properties(table.name(), zstd_level)?
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(opts.row_group_rows));
+        .set_max_row_group_row_count(Some(row_group_rows));
     let schema = table.schema();
     for field in schema.fields() {
         let encoding = match field.data_type() {

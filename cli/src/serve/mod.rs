@@ -245,6 +245,12 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         )
     })
     .context("recovering the spool after an unclean stop")?;
+    if recovered.compaction_leftovers > 0 {
+        println!(
+            "weir: finished an interrupted `weir spool compact`: removed {} files it had merged or begun",
+            recovered.compaction_leftovers
+        );
+    }
     if recovered.swept > 0 {
         println!(
             "weir: removed {} temporary files left by an unclean stop",
