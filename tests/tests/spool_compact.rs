@@ -133,7 +133,7 @@ fn partition_compacts_only_what_it_names() {
 
     for (arg, why) in [
         ("requests/date=2000-01-01", "no such partition"),
-        ("metrics", "is not a table"),
+        ("sessions", "is not a table"),
         ("requests/hour=01", "is not date=YYYY-MM-DD"),
         ("requests/date=2026-11-22/hour=24", "is not hour=00 to hour=23"),
     ] {
