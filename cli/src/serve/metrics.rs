@@ -191,6 +191,9 @@ pub struct Metrics {
     router_recent_bytes: IntGauge,
     source_lines: IntCounterVec,
     source_drops: IntCounterVec,
+    /// The sources of the last render's per-source series: those the router evicted since
+    /// leave `/metrics` (and start again from the router's new count if they come back).
+    exposed_sources: std::sync::Mutex<std::collections::HashSet<String>>,
     kernel_udp: IntGaugeVec,
     /// Bytes appended to the WAL.
     pub wal_bytes: IntCounter,
@@ -417,6 +420,7 @@ impl Metrics {
             ),
             source_lines: counter_vec(&r, Name::SourceLines, "Lines per source.", &["source"]),
             source_drops: counter_vec(&r, Name::SourceDrops, "Tail drops per source.", &["source"]),
+            exposed_sources: Default::default(),
             kernel_udp,
             registry: r,
         }
@@ -487,11 +491,20 @@ impl Metrics {
         sync(&self.router_shed, stats.shed);
         self.router_recent_bytes.set(stats.recent_bytes as i64);
         sync(&self.dropped[DropStage::TailOverflow as usize], stats.drops);
+        let mut live = std::collections::HashSet::new();
         for s in router.sources() {
             let label = s.key.to_string();
             sync(&self.source_lines.with_label_values(&[&label]), s.lines);
             sync(&self.source_drops.with_label_values(&[&label]), s.drops);
+            live.insert(label);
         }
+        let mut exposed = self.exposed_sources.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in exposed.difference(&live) {
+            let _ = self.source_lines.remove_label_values(&[gone]);
+            let _ = self.source_drops.remove_label_values(&[gone]);
+        }
+        *exposed = live;
+        drop(exposed);
         if let Some(k) = weir_ingest::listen::kernel_udp_drops() {
             self.kernel_udp
                 .with_label_values(&["in_datagrams"])
@@ -814,5 +827,54 @@ fn sync(c: &IntCounter, total: u64) {
     let have = c.get();
     if total > have {
         c.inc_by(total - have);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_aggregate::WindowConfig;
+    use weir_ingest::router::{RouterConfig, SourceRef};
+    use weir_ingest::{parse_line_str, ParseOptions};
+
+    use super::*;
+    use crate::serve::windows::LiveWindows;
+
+    /// A source the router evicts leaves `/metrics`; when it sends again it is back, counted
+    /// from its new lines.
+    #[test]
+    fn evicted_sources_leave_the_per_source_series_and_come_back() {
+        let router = Router::new(RouterConfig {
+            max_sources: 2,
+            ..RouterConfig::default()
+        });
+        let windows = LiveWindows::new(WindowConfig::default(), 1, vec![10], 100, None).unwrap();
+        let (metrics, receivers) = (Metrics::new(), ReceiverCounters::default());
+        let send = |host: &str, n: usize| {
+            for _ in 0..n {
+                let text = format!("<14>Nov 30 12:00:00 {host} app: hello");
+                let line = parse_line_str(&text, &ParseOptions::default());
+                router.publish_line(SourceRef::from_header(&line.header), &line, 0);
+            }
+        };
+        let series = |text: &str, host: &str| {
+            text.lines()
+                .find(|l| l.starts_with("weir_source_lines_total{") && l.contains(&format!("\"{host}/")))
+                .map(|l| l.rsplit_once(' ').unwrap().1.to_owned())
+        };
+        send("a", 3);
+        send("b", 1);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(series(&text, "a").as_deref(), Some("3"));
+        send("c", 1);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(series(&text, "a"), None, "evicted:\n{text}");
+        assert_eq!(series(&text, "c").as_deref(), Some("1"));
+        send("a", 2);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(
+            series(&text, "a").as_deref(),
+            Some("2"),
+            "back, from its new lines"
+        );
     }
 }
