@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use weir_aggregate::{WindowAggregator, WindowConfig};
+use weir_ingest::l2met::LineMetrics;
 use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
 use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
 use weir_model::WindowRow;
@@ -202,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 if let Err(e) = writer
                     .append(line, &meta)
-                    .and_then(|()| writer.append_metrics(line, &meta))
+                    .and_then(|()| writer.append_metrics(line, &meta, &LineMetrics::of_line(line)))
                 {
                     failed = Some(e);
                 }

@@ -7,7 +7,7 @@
 //! metric: it stays a plain field of the line, and [`for_each_metric`] reports it to the caller
 //! so that it is counted. Lines without `#` cost one `memchr`-style scan.
 
-use weir_model::{Metric, MetricKind};
+use weir_model::{AppKind, Line, Metric, MetricKind, Record};
 
 use crate::kv::kv_pairs;
 
@@ -18,6 +18,101 @@ pub struct MetricScan {
     pub metrics: u32,
     /// `measure#`/`count#`/`sample#` pairs that were not metrics (no number, empty name).
     pub invalid: u32,
+}
+
+/// Metrics [`LineMetrics`] holds without a second pass over the message.
+const INLINE: usize = 8;
+
+/// The l2met metrics of one line, read in one pass over its pairs: what the spool writer and
+/// the live aggregates both take, so a line is scanned once. A line with more than eight
+/// metrics is read again by [`LineMetrics::for_each`].
+#[derive(Debug, Clone, Copy)]
+pub struct LineMetrics<'a> {
+    message: &'a str,
+    inline: [Option<Metric<'a>>; INLINE],
+    scan: MetricScan,
+}
+
+impl<'a> LineMetrics<'a> {
+    /// No metrics.
+    pub const NONE: LineMetrics<'static> = LineMetrics {
+        message: "",
+        inline: [None; INLINE],
+        scan: MetricScan {
+            metrics: 0,
+            invalid: 0,
+        },
+    };
+
+    /// The metrics of a plain application line (none for any other record).
+    pub fn of_line(line: &Line<'a>) -> LineMetrics<'a> {
+        match &line.record {
+            Record::App(r) if r.kind == AppKind::Plain => LineMetrics::of(r.message),
+            _ => LineMetrics {
+                message: "",
+                ..LineMetrics::NONE
+            },
+        }
+    }
+
+    /// The metrics of `message`.
+    pub fn of(message: &'a str) -> LineMetrics<'a> {
+        let mut out = LineMetrics {
+            message,
+            ..LineMetrics::NONE
+        };
+        if !message.contains('#') {
+            return out;
+        }
+        let mut source = None;
+        for (k, v) in kv_pairs(message) {
+            if k == "source" {
+                source.get_or_insert(v);
+                continue;
+            }
+            let Some((kind, name)) = metric_key(k) else {
+                continue;
+            };
+            match parse_value(v) {
+                Some((value, unit)) if !name.is_empty() => {
+                    if let Some(slot) = out.inline.get_mut(out.scan.metrics as usize) {
+                        *slot = Some(Metric {
+                            kind,
+                            name,
+                            value,
+                            unit,
+                            source: None,
+                        });
+                    }
+                    out.scan.metrics += 1;
+                }
+                _ => out.scan.invalid += 1,
+            }
+        }
+        for m in out.inline.iter_mut().flatten() {
+            m.source = source;
+        }
+        out
+    }
+
+    /// How many metrics, and how many pairs that were not valid.
+    pub fn scan(&self) -> MetricScan {
+        self.scan
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.scan.metrics == 0
+    }
+
+    /// Calls `f` with each metric, in order.
+    pub fn for_each(&self, mut f: impl FnMut(Metric<'a>)) {
+        if self.scan.metrics as usize <= INLINE {
+            self.inline.iter().flatten().for_each(|m| f(*m));
+        } else {
+            for_each_metric(self.message, f);
+        }
+    }
 }
 
 /// Calls `f` with each l2met metric of `message`, in order; returns how many were found and
@@ -166,6 +261,24 @@ mod tests {
     }
 
     #[test]
+    fn line_metrics_read_in_one_pass_match_for_each_metric_beyond_eight_too() {
+        for n in [0, 1, 8, 9, 20] {
+            let mut message = String::from("at=info measure#bad=x");
+            for i in 0..n {
+                message.push_str(&format!(" count#c{i}={i}ms"));
+            }
+            message.push_str(" source=s1");
+            let (want, want_scan) = metrics(&message);
+            let lm = LineMetrics::of(&message);
+            let mut got = Vec::new();
+            lm.for_each(|m| got.push((m.kind, m.name, m.value, m.unit, m.source)));
+            assert_eq!(got, want, "{n}");
+            assert_eq!(lm.scan(), want_scan);
+            assert_eq!(lm.is_empty(), n == 0);
+        }
+    }
+
+    #[test]
     fn exponents_only_when_digits_follow() {
         assert_eq!(parse_value("5e3"), Some((5000.0, "")));
         assert_eq!(parse_value("5em"), Some((5.0, "em")));
@@ -177,6 +290,12 @@ mod tests {
         #[test]
         fn never_panics_and_every_metric_is_finite(s in ".{0,80}") {
             for_each_metric(&s, |m| assert!(m.value.is_finite()));
+            let mut n = 0;
+            LineMetrics::of(&s).for_each(|m| {
+                assert!(m.value.is_finite());
+                n += 1;
+            });
+            prop_assert_eq!(n, for_each_metric(&s, |_| {}).metrics);
         }
 
         #[test]

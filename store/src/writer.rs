@@ -40,8 +40,8 @@ use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use weir_ingest::l2met::for_each_metric;
-use weir_model::{AppKind, Line, Micros, Record};
+use weir_ingest::l2met::LineMetrics;
+use weir_model::{Line, Micros, Record};
 
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir, OpenFile, PublishedFile};
@@ -199,14 +199,6 @@ const ROW_OVERHEAD_BYTES: usize = 128;
 
 /// Builder bytes a `metrics` row is weighed at (its line's bytes are weighed once, in `app`).
 const METRIC_ROW_BYTES: usize = 96;
-
-/// The message of a line that may carry l2met metrics: a plain app line's.
-fn metrics_message<'a>(line: &Line<'a>) -> Option<&'a str> {
-    match &line.record {
-        Record::App(r) if r.kind == AppKind::Plain => Some(r.message),
-        _ => None,
-    }
-}
 
 /// How often (in appends) `rotate_age` is checked, to keep `Instant::now` off the hot path.
 const AGE_CHECK_EVERY: u64 = 4096;
@@ -436,14 +428,17 @@ impl SpoolWriter {
         })
     }
 
-    /// Appends the l2met metrics of an app line (`measure#`, `count#`, `sample#`) to the
-    /// `metrics` table, a row each, in the line's hour; returns how many. Other lines have none.
-    /// The line's own row is [`SpoolWriter::append`]'s: a caller that wants both calls both.
-    pub fn append_metrics(&mut self, line: &Line<'_>, meta: &RecordMeta<'_>) -> Result<u32, StoreError> {
-        let Some(message) = metrics_message(line) else {
-            return Ok(0);
-        };
-        let found = for_each_metric(message, |_| {}).metrics;
+    /// Appends the l2met metrics of an app line (`measure#`, `count#`, `sample#`, read once
+    /// with [`LineMetrics::of_line`]) to the `metrics` table, a row each, in the line's hour;
+    /// returns how many. The line's own row is [`SpoolWriter::append`]'s: a caller that wants
+    /// both calls both.
+    pub fn append_metrics(
+        &mut self,
+        line: &Line<'_>,
+        meta: &RecordMeta<'_>,
+        metrics: &LineMetrics<'_>,
+    ) -> Result<u32, StoreError> {
+        let found = metrics.scan().metrics;
         if found == 0 {
             return Ok(0);
         }
@@ -457,7 +452,8 @@ impl SpoolWriter {
             let TableRows::Metrics(b) = rows else {
                 unreachable!("partition table is metrics")
             };
-            for_each_metric(message, |m| b.append(h, &m, time, meta.received_at)).metrics as usize
+            metrics.for_each(|m| b.append(h, &m, time, meta.received_at));
+            found as usize
         })?;
         Ok(found)
     }

@@ -26,6 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use weir_aggregate::WindowAggregator;
+use weir_ingest::l2met::LineMetrics;
 use weir_ingest::listen::{Batch, QueueBytes};
 use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
@@ -390,16 +391,16 @@ pub fn process(
             ctx.metrics.spool_errors.inc();
             failure.get_or_insert(e);
         }
-        if let Record::App(a) = &line.record {
-            if a.kind == weir_model::AppKind::Plain {
-                let ts = line
-                    .record
-                    .event_time(meta.received_at)
-                    .unwrap_or(batch.received_at);
-                invalid_metrics += u64::from(ctx.windows.add_metrics(line.header.app, ts, a.message).invalid);
-            }
+        let metrics = LineMetrics::of_line(line);
+        if !metrics.is_empty() {
+            let ts = line
+                .record
+                .event_time(meta.received_at)
+                .unwrap_or(batch.received_at);
+            ctx.windows.add_metrics(line.header.app, ts, &metrics);
         }
-        match writer.append_metrics(line, meta) {
+        invalid_metrics += u64::from(metrics.scan().invalid);
+        match writer.append_metrics(line, meta, &metrics) {
             Ok(n) => parsed[Table::Metrics.index()] += u64::from(n),
             Err(e) => {
                 ctx.metrics.spool_errors.inc();

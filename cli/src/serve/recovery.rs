@@ -207,7 +207,7 @@ fn replay_stream(
                     }
                 }
                 if !metrics_done {
-                    match writer.append_metrics(line, meta) {
+                    match writer.append_metrics(line, meta, &weir_ingest::l2met::LineMetrics::of_line(line)) {
                         Ok(n) => metrics.spooled(Table::Metrics, u64::from(n)),
                         Err(e) => {
                             failed.get_or_insert(e);

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use weir_aggregate::exposition::Exposition;
 use weir_aggregate::l2met::{L2metConfig, L2metLive};
 use weir_aggregate::{WindowAggregator, WindowConfig, WindowCounters};
-use weir_ingest::l2met::{for_each_metric, MetricScan};
+use weir_ingest::l2met::LineMetrics;
 use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
 use weir_store::windows::WindowsWriter;
 
@@ -125,13 +125,13 @@ impl LiveWindows {
         self
     }
 
-    /// Adds the l2met metrics of an app line of `app` whose time is `ts`; says how many
-    /// metric-looking pairs were not valid metrics.
-    pub fn add_metrics(&self, app: Option<&str>, ts: Micros, message: &str) -> MetricScan {
-        let mut live = None;
-        for_each_metric(message, |m| {
-            live.get_or_insert_with(|| lock(&self.l2met)).add(app, ts, &m);
-        })
+    /// Adds the l2met metrics of an app line of `app` whose time is `ts`.
+    pub fn add_metrics(&self, app: Option<&str>, ts: Micros, metrics: &LineMetrics<'_>) {
+        if metrics.is_empty() {
+            return;
+        }
+        let mut live = lock(&self.l2met);
+        metrics.for_each(|m| live.add(app, ts, &m));
     }
 
     /// Calls `f` with the live l2met metrics, their windows closed as of `now` first.
