@@ -32,6 +32,8 @@ use crate::config::DrainConfig;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(10);
+/// The most lines a syslog drain reads from its queue and writes at once.
+const WRITE_BATCH: usize = 256;
 
 /// Where a drain sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,24 +272,40 @@ impl Conn {
         }
     }
 
-    fn send(&mut self, msg: &[u8]) -> std::io::Result<()> {
+    /// Sends `msgs` in order: over TCP as one write of octet-counted frames, over UDP a
+    /// datagram each. On failure, how many were surely sent (over TCP none can be told apart,
+    /// so the caller sends them all again: at least once).
+    fn send(
+        &mut self,
+        msgs: &[(bool, Vec<u8>)],
+        frames: &mut Vec<u8>,
+    ) -> Result<(), (usize, std::io::Error)> {
         match self {
             Conn::Tcp(s) => {
                 // A syslog server never writes back: a readable socket is one it closed (or
-                // reset), and a line written to it now would be lost without an error.
+                // reset), and lines written to it now would be lost without an error.
                 if peer_closed(s) {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionAborted,
-                        "the syslog server closed the connection",
+                    return Err((
+                        0,
+                        std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "the syslog server closed the connection",
+                        ),
                     ));
                 }
-                let mut frame = Vec::with_capacity(msg.len() + 8);
-                frame.extend_from_slice(msg.len().to_string().as_bytes());
-                frame.push(b' ');
-                frame.extend_from_slice(msg);
-                s.write_all(&frame)
+                frames.clear();
+                for (_, msg) in msgs {
+                    let _ = write!(frames, "{} ", msg.len());
+                    frames.extend_from_slice(msg);
+                }
+                s.write_all(frames).map_err(|e| (0, e))
             }
-            Conn::Udp(s) => s.send(msg).map(|_| ()),
+            Conn::Udp(s) => {
+                for (i, (_, msg)) in msgs.iter().enumerate() {
+                    s.send(msg).map_err(|e| (i, e))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -329,7 +347,10 @@ fn run(
 ) {
     let mut conn: Option<Conn> = None;
     let mut retry = FIRST_RETRY;
-    let mut held: Option<(bool, Vec<u8>)> = None;
+    // What is read and not yet sent, oldest first: a failed write's messages stay here.
+    let mut held: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut items: Vec<TailItem> = Vec::new();
+    let mut frames: Vec<u8> = Vec::new();
     while !stop.load(Relaxed) {
         let Some(c) = conn.as_mut() else {
             match Conn::open(&target) {
@@ -346,19 +367,22 @@ fn run(
             }
             continue;
         };
-        let msg = match held.take() {
-            Some(m) => m,
-            None => match session.recv_timeout(Duration::from_millis(200)) {
-                Ok(item) => message(item, node, stats),
+        if held.is_empty() {
+            match session.recv_timeout(Duration::from_millis(200)) {
+                Ok(item) => {
+                    items.push(item);
+                    session.drain_into(&mut items, WRITE_BATCH - 1);
+                    held.extend(items.drain(..).map(|i| message(i, node, stats)));
+                }
                 Err(RecvError::Timeout) => continue,
                 Err(RecvError::Closed) => break,
-            },
-        };
-        match c.send(&msg.1) {
-            Ok(()) => count(&msg, stats),
-            Err(e) => {
+            }
+        }
+        match c.send(&held, &mut frames) {
+            Ok(()) => held.drain(..).for_each(|m| count(&m, stats)),
+            Err((sent, e)) => {
                 stats.failed(name, "send failed, reconnecting", &e);
-                held = Some(msg);
+                held.drain(..sent).for_each(|m| count(&m, stats));
                 conn = None;
                 pause(retry, stop);
                 retry = (retry * 2).min(MAX_RETRY);
@@ -367,14 +391,15 @@ fn run(
     }
     // Stopping: what is held and queued goes out while the server takes it.
     if let Some(c) = conn.as_mut() {
-        let rest = held.into_iter().chain(std::iter::from_fn(|| {
-            session.try_recv().map(|i| message(i, node, stats))
-        }));
-        for msg in rest {
-            if c.send(&msg.1).is_err() {
+        loop {
+            if held.is_empty() {
+                session.drain_into(&mut items, WRITE_BATCH);
+                held.extend(items.drain(..).map(|i| message(i, node, stats)));
+            }
+            if held.is_empty() || c.send(&held, &mut frames).is_err() {
                 break;
             }
-            count(&msg, stats);
+            held.drain(..).for_each(|m| count(&m, stats));
         }
     }
     stats.connected.store(false, Relaxed);
