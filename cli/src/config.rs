@@ -46,7 +46,8 @@ pub struct DrainConfig {
     /// `https://[USER:PASSWORD@]HOST[:PORT]/PATH` (`http://` too): batches of RFC 5424 messages
     /// POSTed as `application/logplex-1`, with basic auth from the userinfo.
     pub url: String,
-    /// Lines held while the server is unreachable; past that the oldest are dropped, and counted
+    /// Lines held while the server is unreachable, besides the write or batch being retried
+    /// (up to 256 lines over TCP, 500 over HTTPS); past that the oldest are dropped, and counted
     /// in band (`Error L10`) when it is back.
     #[serde(default = "default_drain_buffer")]
     pub buffer: usize,
@@ -351,8 +352,8 @@ max_series = 2000
 # after their first line) with Logplex-Msg-Count, Logplex-Frame-Id and Logplex-Drain-Token
 # headers, basic auth from the URL's user:password, certificates checked against the bundled
 # Mozilla roots or `ca_file`; a batch not answered 2xx is sent again with backoff.
-# Each has its own buffer of `buffer` lines: while its server is unreachable the oldest lines are
-# dropped, and `Error L10 (output buffer overflow): N messages dropped since T` is sent first when
+# Each has its own buffer of `buffer` lines (besides the write or batch being retried): while its
+# server is unreachable the oldest lines are dropped, and `Error L10 (output buffer overflow): N messages dropped since T` is sent first when
 # it is back. Repeat the table for more drains.
 # [[drain]]
 # app = "web"
