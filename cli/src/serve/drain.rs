@@ -51,13 +51,16 @@ impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
         const EXPECTED: &str =
             "expected syslog+tcp://HOST:PORT, syslog+udp://HOST:PORT or https://HOST[:PORT]/PATH";
+        let shown = redact(url);
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("drain url {url:?}: {EXPECTED}"))?;
+            .ok_or_else(|| format!("drain url {shown:?}: {EXPECTED}"))?;
         match scheme {
             "syslog+tcp" | "syslog" | "syslog+udp" => {
                 if rest.is_empty() || !rest.contains(':') {
-                    return Err(format!("drain url {url:?}: expected HOST:PORT after {scheme}://"));
+                    return Err(format!(
+                        "drain url {shown:?}: expected HOST:PORT after {scheme}://"
+                    ));
                 }
                 Ok(if scheme == "syslog+udp" {
                     Target::Udp(rest.to_owned())
@@ -66,18 +69,13 @@ impl Target {
                 })
             }
             "https" | "http" => {
-                let uri: ureq::http::Uri = url
-                    .parse()
-                    .map_err(|e| format!("drain url {}: {e}", redact(url)))?;
+                let uri: ureq::http::Uri = url.parse().map_err(|e| format!("drain url {shown:?}: {e}"))?;
                 if uri.host().is_none_or(str::is_empty) {
-                    return Err(format!(
-                        "drain url {}: expected a host after {scheme}://",
-                        redact(url)
-                    ));
+                    return Err(format!("drain url {shown:?}: expected a host after {scheme}://"));
                 }
                 Ok(Target::Http(url.to_owned()))
             }
-            _ => Err(format!("drain url {url:?}: {EXPECTED}")),
+            _ => Err(format!("drain url {shown:?}: {EXPECTED}")),
         }
     }
 }
@@ -499,8 +497,10 @@ mod tests {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         // A bad URL's error does not show its password.
-        let e = Target::parse("https://u:secret@ho st/").unwrap_err();
-        assert!(!e.contains("secret"), "{e}");
+        for bad in ["https://u:secret@ho st/", "ftp://u:secret@host/"] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(!e.contains("secret") && e.contains("u:***@"), "{e}");
+        }
     }
 
     #[test]
