@@ -21,6 +21,8 @@
 //!   buckets (bucketing identical to hdrhistogram's), the windows' series.
 //! - [`exposition`]: closed window rows folded into Prometheus-style cumulative counters and
 //!   fixed-bound histograms per series, and the last closed window's quantiles per backend.
+//! - [`l2met`]: the live l2met metrics of app lines (`measure#` into windowed histograms,
+//!   `count#` into sums, `sample#` as levels) behind `/metrics`.
 //! - [`query`]: `weir query` over window rows: filter, group by any part of the key,
 //!   re-bucket by period, merge, then read quantiles and Apdex off the merged histograms.
 //! - [`report`]: the `weir report` kinds (summary, status, servers, backends, urls,
@@ -33,6 +35,7 @@
 
 pub mod exposition;
 pub mod hdr;
+pub mod l2met;
 pub mod query;
 pub mod report;
 pub mod sparse;

@@ -74,6 +74,10 @@ pub struct Args {
     /// at random whatever its backend: a load of many series [default: each backend's own].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub servers: Option<u32>,
+    /// Mean simulated requests per second of the site (the HAProxy lines' times advance by
+    /// it; a day of traffic is 86,400 × N lines) [default: 250].
+    #[arg(long, value_name = "N", value_parser = site_rate)]
+    pub site_rate: Option<f64>,
     /// Stamp each line with the wall clock as it is generated, as live traffic is (the lines'
     /// content stays that of the seed): for feeding a running `weir serve`.
     #[arg(long)]
@@ -89,10 +93,11 @@ impl Args {
             hosts: self.hosts.map(usize::from),
             processes: self.processes.map(usize::from),
             servers: self.servers.map(|n| n as usize),
+            site_rate: self.site_rate,
         };
-        if self.kind == Kind::App && shape != Shape::default() {
+        if matches!(self.kind, Kind::App | Kind::Logfmt | Kind::L2met) && shape != Shape::default() {
             return Err(UsageError(
-                "--layout, --captures, --hosts, --processes and --servers shape HAProxy lines: use them with \
+                "--layout, --captures, --hosts, --processes, --servers and --site-rate shape HAProxy lines: use them with \
                  --kind haproxy or mix"
                     .into(),
             ));
@@ -261,6 +266,16 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A positive, finite `--site-rate`.
+fn site_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?}: expected a positive number of requests per second"
+        )),
+    }
+}
+
 /// Parses `--duration`: `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -327,6 +342,7 @@ mod tests {
             hosts: None,
             processes: None,
             servers: None,
+            site_rate: None,
             live: false,
         }
     }

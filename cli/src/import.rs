@@ -200,7 +200,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     }) => w.windows.add_router(*ts, r),
                     _ => {}
                 }
-                if let Err(e) = writer.append(line, &meta) {
+                if let Err(e) = writer
+                    .append(line, &meta)
+                    .and_then(|()| writer.append_metrics(line, &meta))
+                {
                     failed = Some(e);
                 }
             };
@@ -285,7 +288,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         total.files.len() + window_files.len(),
         total.bytes() + window_files.iter().map(|f| f.bytes).sum::<u64>()
     );
-    let stored = total.total_rows();
+    let stored = total.line_rows();
     anyhow::ensure!(stored == lines, "read {lines} lines but stored {stored} rows");
     read.map_err(Into::into)
 }

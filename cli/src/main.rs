@@ -14,6 +14,7 @@ mod gen;
 mod import;
 mod inputs;
 mod live;
+mod metric_query;
 mod output;
 mod plot;
 mod query;
@@ -55,7 +56,8 @@ enum Command {
     Tail(tail::Args),
     /// A live view of a running server: req/s, errors and percentiles per backend and server.
     Top(top::Args),
-    /// Look after a spool: `check` verifies every file and WAL segment.
+    /// Look after a spool: `check` verifies every file and WAL segment, `compact` merges each
+    /// partition's files into one.
     Spool(spool::Args),
 }
 

@@ -59,6 +59,12 @@ pub struct Args {
     /// Output format: an aligned table, CSV, JSON, or a Parquet file on standard output.
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     format: QueryFormat,
+    /// Query an l2met metric of app lines instead (measure#NAME, count#NAME, sample#NAME) from
+    /// the spools' `metrics` table: count, sum, mean, min, max and last per group and period,
+    /// and p50/p90/p95/p99 of measures; time in ms, sizes in bytes. --by and --where take app,
+    /// source, host and proc; formats table, csv and json.
+    #[arg(long, value_name = "NAME")]
+    metric: Option<String>,
 }
 
 /// `--format` of `weir query`: the report formats and Parquet.
@@ -301,8 +307,78 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
     })
 }
 
+/// The metric query an `Args` with `--metric` asks for.
+fn metric_spec(args: &Args, name: &str, now: Micros) -> Result<crate::metric_query::MetricSpec, UsageError> {
+    use crate::metric_query::dim;
+    if args.server.is_some() {
+        return Err(UsageError(
+            "--metric reads the metrics table of --spool folders; a server's rows are there once published"
+                .into(),
+        ));
+    }
+    if args.apdex_t.is_some() {
+        return Err(UsageError(
+            "--apdex-t applies to request times, not to --metric".into(),
+        ));
+    }
+    let filters = args
+        .filters
+        .iter()
+        .map(|f| {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
+            Ok((dim(k)?, v.trim().to_owned()))
+        })
+        .collect::<Result<_, UsageError>>()?;
+    let every = match args.every {
+        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
+            return Err(UsageError("--every: use a whole number of seconds".into()))
+        }
+        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+        None => None,
+    };
+    Ok(crate::metric_query::MetricSpec {
+        name: name.to_owned(),
+        since: args
+            .since
+            .as_deref()
+            .map(|s| instant("--since", s, now))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| instant("--until", s, now))
+            .transpose()?,
+        by: args.by.iter().map(|d| dim(d)).collect::<Result<_, _>>()?,
+        every,
+        filters,
+        sigfig: 3,
+    })
+}
+
+/// Runs `weir query --metric`.
+fn run_metric(args: &Args, name: &str) -> anyhow::Result<()> {
+    let spec = metric_spec(args, name, weir_model::time::now_micros())?;
+    let format = match args.format {
+        QueryFormat::Table => Format::Table,
+        QueryFormat::Csv => Format::Csv,
+        QueryFormat::Json => Format::Json,
+        QueryFormat::Parquet => {
+            return Err(UsageError("--metric writes table, csv or json".into()).into());
+        }
+    };
+    let rows = crate::metric_query::execute(&args.spool, &spec)?;
+    let stdout = std::io::stdout();
+    crate::metric_query::table(&spec, &rows).render(format, &mut stdout.lock())?;
+    Ok(())
+}
+
 /// Runs `weir query`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(name) = args.metric.clone() {
+        return run_metric(&args, &name);
+    }
     let spec = spec(&args, weir_model::time::now_micros())?;
     let result = execute(&args.spool, args.server.as_deref(), &spec)?;
     let stdout = std::io::stdout();
@@ -398,7 +474,7 @@ fn parquet_batch(spec: &QuerySpec, rows: &[QueryRow]) -> anyhow::Result<arrow_ar
 }
 
 /// RFC 3339 in UTC, to the second.
-fn rfc3339(t: Micros) -> String {
+pub(crate) fn rfc3339(t: Micros) -> String {
     let (y, mo, d, h, mi, s, _) = civil_from_micros(t);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }

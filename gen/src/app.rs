@@ -315,6 +315,82 @@ impl AppGen {
         pri
     }
 
+    /// Appends a logfmt line of exactly ten `key=value` pairs from a web process, a random gap
+    /// after the previous line (`at=info method=GET path=/api/items/12 status=200
+    /// duration=12ms bytes=5120 request_id=... user_id=812 region=eu-west-1 cache=hit`);
+    /// returns its PRI. `weir gen --kind logfmt`.
+    pub fn logfmt_line(&mut self, buf: &mut Vec<u8>) -> u8 {
+        let p = self.next_web(buf);
+        let app = self.procs[p].spec.app as usize;
+        let r = ROUTES[self.route_pick[app].sample(&mut self.rng)];
+        buf.extend_from_slice(b"at=info method=");
+        buf.extend_from_slice(r.method.as_bytes());
+        buf.extend_from_slice(b" path=");
+        buf.extend_from_slice(r.prefix.as_bytes());
+        if r.id > 0 {
+            let id = self.rng.random_range(1..=u64::from(r.id));
+            self.push_u64(buf, id);
+        }
+        buf.extend_from_slice(r.suffix.as_bytes());
+        buf.extend_from_slice(b" status=");
+        self.push_u64(buf, u64::from(r.ok));
+        buf.extend_from_slice(b" duration=");
+        let ms = self.app_ms.sample(&mut self.rng).min(30_000.0) as u64;
+        self.push_u64(buf, ms);
+        buf.extend_from_slice(b"ms bytes=");
+        let bytes = self.rng.random_range(200..64_000u64);
+        self.push_u64(buf, bytes);
+        buf.extend_from_slice(b" request_id=");
+        self.push_uuid(buf);
+        buf.extend_from_slice(b" user_id=");
+        let user = self.rng.random_range(1..100_000u64);
+        self.push_u64(buf, user);
+        buf.extend_from_slice(b" region=");
+        buf.extend_from_slice(
+            ["eu-west-1", "us-east-1", "ap-south-1"][self.rng.random_range(0..3)].as_bytes(),
+        );
+        buf.extend_from_slice(if self.rng.random_bool(0.8) {
+            b" cache=hit\n"
+        } else {
+            b" cache=miss\n"
+        });
+        PRI_INFO
+    }
+
+    /// Appends an l2met line from a web process, a random gap after the previous line
+    /// (`source=web.1 measure#http.latency=14ms measure#db.query=3.2ms count#http.requests=1
+    /// sample#db.pool.busy=4`); returns its PRI. `weir gen --kind l2met`.
+    pub fn l2met_line(&mut self, buf: &mut Vec<u8>) -> u8 {
+        let p = self.next_web(buf);
+        buf.extend_from_slice(b"source=");
+        buf.extend_from_slice(self.procs[p].spec.dyno.as_bytes());
+        let db = self.app_ms.sample(&mut self.rng).min(30_000.0) / 3.0;
+        let latency = db + self.app_ms.sample(&mut self.rng).min(30_000.0);
+        buf.extend_from_slice(b" measure#http.latency=");
+        self.push_tenths(buf, latency);
+        buf.extend_from_slice(b"ms measure#db.query=");
+        self.push_tenths(buf, db);
+        buf.extend_from_slice(b"ms count#http.requests=1 sample#db.pool.busy=");
+        let busy = self.rng.random_range(0..=20u64);
+        self.push_u64(buf, busy);
+        buf.push(b'\n');
+        PRI_INFO
+    }
+
+    /// Moves the clock a random gap on and writes the header of a web process; returns it.
+    fn next_web(&mut self, buf: &mut Vec<u8>) -> usize {
+        let gap = -(1.0 - self.rng.random::<f64>()).ln() / APP_RATE;
+        self.clock += (gap * 1e6) as Micros;
+        let p = loop {
+            let p = self.proc_pick.sample(&mut self.rng);
+            if self.procs[p].spec.role == Role::Web {
+                break p;
+            }
+        };
+        self.header(buf, p);
+        p
+    }
+
     /// `Nov 22 01:22:06 app1 web.1[4123]: `.
     fn header(&mut self, buf: &mut Vec<u8>, p: usize) {
         self.date.set(self.clock);
@@ -605,6 +681,43 @@ mod tests {
         b.push(b' ');
         gen.push_hundredths(&mut b, 312.4);
         assert_eq!(b, b"3.3 0.06 312.40");
+    }
+
+    /// `--kind logfmt` lines hold exactly ten pairs, `--kind l2met` lines four metrics, and
+    /// both parse as plain app lines of a web dyno.
+    #[test]
+    fn logfmt_and_l2met_lines_have_their_pairs_and_metrics() {
+        let opts = ParseOptions {
+            year: 2026,
+            ..ParseOptions::default()
+        };
+        let mut gen = AppGen::new(5, 0);
+        for i in 0..2000 {
+            let mut buf = Vec::new();
+            let pri = if i % 2 == 0 {
+                gen.logfmt_line(&mut buf)
+            } else {
+                gen.l2met_line(&mut buf)
+            };
+            assert_eq!(pri, PRI_INFO);
+            let raw = buf.strip_suffix(b"\n").expect("one line");
+            let line = weir_ingest::parse_line(raw, &opts);
+            let Record::App(app) = line.record else {
+                panic!("not an app line: {}", String::from_utf8_lossy(raw));
+            };
+            assert!(line.header.app.unwrap().starts_with("web."));
+            if i % 2 == 0 {
+                assert_eq!(
+                    weir_ingest::kv::kv_pairs(app.message).count(),
+                    10,
+                    "{}",
+                    app.message
+                );
+            } else {
+                let scan = weir_ingest::l2met::for_each_metric(app.message, |_| {});
+                assert_eq!((scan.metrics, scan.invalid), (4, 0), "{}", app.message);
+            }
+        }
     }
 
     /// Every line parses as a plain application line whose header names the host, the dyno

@@ -498,7 +498,8 @@ const TCP_TIMEOUT_CLIENT: u32 = 1_800_000;
 /// Retries before a connection error is final (`retries 3`, `option redispatch`).
 const RETRIES: u32 = 3;
 
-/// Mean simulated request rate, per second (it swings ±40% over an hour).
+/// Mean simulated request rate, per second (it swings ±40% over an hour), unless
+/// [`Shape::site_rate`] says otherwise.
 const BASE_RATE: f64 = 250.0;
 /// The simulated minutes (since start) during which every be_auth server is DOWN.
 const AUTH_OUTAGE_MIN: std::ops::Range<i64> = 25..27;
@@ -637,6 +638,8 @@ pub struct HaproxyGen {
     frontend_pick: WeightedIndex<u32>,
     /// The server names of [`Shape::servers`] (empty: each backend's own).
     server_names: Vec<String>,
+    /// Mean simulated requests per second.
+    base_rate: f64,
     backends: Vec<Backend>,
     public: Vec<Client>,
     internal: Vec<Client>,
@@ -768,6 +771,10 @@ impl HaproxyGen {
             user_agents: USER_AGENTS.iter().map(|ua| capture_value(ua, 48)).collect(),
             layout: shape.layout,
             captures: shape.captures.clone(),
+            base_rate: shape
+                .site_rate
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .unwrap_or(BASE_RATE),
             server_names: (1..=shape.servers.unwrap_or(0))
                 .map(|i| format!("srv{i}"))
                 .collect(),
@@ -833,7 +840,7 @@ impl HaproxyGen {
     /// Appends the next line, `\n`-terminated, to `buf`.
     pub fn next_line(&mut self, buf: &mut Vec<u8>) {
         let elapsed_s = (self.clock - self.start) as f64 / 1e6;
-        let rate = BASE_RATE * (1.0 + 0.4 * (elapsed_s * std::f64::consts::TAU / 3600.0).sin());
+        let rate = self.base_rate * (1.0 + 0.4 * (elapsed_s * std::f64::consts::TAU / 3600.0).sin());
         let gap = -(1.0 - self.rng.random::<f64>()).ln() / rate;
         if self.wall {
             self.clock = self.clock.max(weir_model::time::now_micros());
@@ -1739,6 +1746,7 @@ mod tests {
                 hosts: Some(3),
                 processes: Some(2),
                 servers: Some(40),
+                site_rate: None,
             };
             let text = shaped(&shape, 5_000);
             assert_eq!(text, shaped(&shape, 5_000), "{layout:?}");
@@ -1796,6 +1804,7 @@ mod tests {
             hosts: Some(1),
             processes: Some(1),
             servers: None,
+            site_rate: None,
         };
         let text = shaped(&shape, 20_000);
         let mean = text.len() / 20_000;
@@ -1812,6 +1821,27 @@ mod tests {
             plain.next_line(&mut want);
         }
         assert_eq!(buf, want);
+    }
+
+    /// `site_rate` ten times the default packs the same number of requests into a tenth of
+    /// the simulated time.
+    #[test]
+    fn a_higher_site_rate_packs_the_requests_closer() {
+        let start = micros_from_civil(2026, 11, 22, 0, 0, 0, 0);
+        let span = |site_rate| {
+            let shape = Shape {
+                site_rate,
+                ..Shape::default()
+            };
+            let mut gen = HaproxyGen::with_shape(3, start, &shape);
+            let mut buf = Vec::new();
+            for _ in 0..20_000 {
+                gen.next_line(&mut buf);
+            }
+            (gen.clock() - start) as f64
+        };
+        let ratio = span(None) / span(Some(BASE_RATE * 10.0));
+        assert!((9.0..11.0).contains(&ratio), "{ratio}");
     }
 
     #[test]

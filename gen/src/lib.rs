@@ -44,6 +44,11 @@ pub enum Kind {
     App,
     /// Both, interleaved: about 80% HAProxy, 20% application lines.
     Mix,
+    /// Application lines of exactly ten logfmt `key=value` pairs each (benchmarks).
+    Logfmt,
+    /// Application lines of l2met metrics only: two measures, a count and a sample each
+    /// (benchmarks).
+    L2met,
 }
 
 /// The lines of a `--kind`: one generator, or both interleaved.
@@ -85,6 +90,8 @@ impl LineGen {
                 HAPROXY_PRI
             }
             Kind::App => self.app.next_line(buf),
+            Kind::Logfmt => self.app.logfmt_line(buf),
+            Kind::L2met => self.app.l2met_line(buf),
             Kind::Mix if self.pick.random_bool(MIX_APP_SHARE) => self.app.line_at(self.haproxy.clock(), buf),
             Kind::Mix => {
                 self.haproxy.next_line(buf);

@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How the HAProxy lines are shaped; `Default` keeps the simulated site's own configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Shape {
     /// Every line in this layout (only the frontends that write it take traffic).
     pub layout: Option<Layout>,
@@ -23,6 +23,9 @@ pub struct Shape {
     /// at random whatever its backend (for loads of many series) [default: each backend's own
     /// few].
     pub servers: Option<usize>,
+    /// Mean simulated requests per second of the whole site (it swings ±40% over an hour); the
+    /// lines' times advance by it, so a day of traffic is `86,400 × rate` lines [default: 250].
+    pub site_rate: Option<f64>,
 }
 
 /// A log layout HAProxy writes.

@@ -8,7 +8,7 @@
 //! both; [`listen`] holds the UDP and TCP receivers that turn sockets into batches of messages.
 //! [`haproxy`] parses HAProxy's HTTP, HTTPS, CLF and TCP logs, connection errors and events;
 //! any other line with a syslog header is an application line, whose `key=value` pairs [`kv`]
-//! splits when a stage wants them. [`line::parse_line`] composes them into one
+//! splits when a stage wants them, and whose l2met metrics (`measure#db=12ms`) [`l2met`] reads. [`line::parse_line`] composes them into one
 //! [`weir_model::Line`]: the single entry point for every caller; [`zone`] reads zone-less
 //! dates in UTC, a fixed offset or an IANA zone. Last, the
 //! [`router`] (logplex-style) fans parsed lines out to live tails: a recent-lines ring per
@@ -23,6 +23,7 @@ pub mod framing;
 pub mod haproxy;
 pub mod heroku;
 pub mod kv;
+pub mod l2met;
 pub mod line;
 pub mod listen;
 pub mod options;

@@ -10,8 +10,10 @@ use crate::time::Micros;
 /// A table of the spool: one folder `<spool>/<name>/`, one schema (`weir-store` holds the
 /// schemas).
 ///
-/// `windows` and `metrics` join this enum when their writers land; every match over it is
-/// exhaustive so the compiler lists what they need.
+/// Every line lands in exactly one of [`Table::LINES`]; `metrics` holds rows derived from app
+/// lines (their l2met metrics), several or none a line. The `windows` table has a writer of
+/// its own and is not listed here. Every match over it is exhaustive so the compiler lists
+/// what a new table needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// HAProxy HTTP and HTTPS request logs.
@@ -22,11 +24,22 @@ pub enum Table {
     App,
     /// Lines that could not be parsed, verbatim.
     Rejects,
+    /// l2met metrics of app lines (`measure#`, `count#`, `sample#`), a row each.
+    Metrics,
 }
 
 impl Table {
     /// Every table, in [`Table::index`] order.
-    pub const ALL: [Table; 4] = [Table::Requests, Table::Tcp, Table::App, Table::Rejects];
+    pub const ALL: [Table; 5] = [
+        Table::Requests,
+        Table::Tcp,
+        Table::App,
+        Table::Rejects,
+        Table::Metrics,
+    ];
+
+    /// The tables a line's own row lands in, one per line: counting their rows counts lines.
+    pub const LINES: [Table; 4] = [Table::Requests, Table::Tcp, Table::App, Table::Rejects];
 
     /// The folder name under the spool root, also the name used by queries.
     pub fn name(self) -> &'static str {
@@ -35,6 +48,7 @@ impl Table {
             Table::Tcp => "tcp",
             Table::App => "app",
             Table::Rejects => "rejects",
+            Table::Metrics => "metrics",
         }
     }
 

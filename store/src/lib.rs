@@ -7,7 +7,8 @@
 //! [`SpoolWriter`] buffers rows per table and hour, sorts each row group by time, and hands them
 //! to a `file` that is written as a hidden temporary and published atomically; [`reader`] lists
 //! and decodes published files. [`wal`] is the write-ahead log `serve` appends every batch to
-//! before parsing it, and reads back after a crash.
+//! before parsing it, and reads back after a crash. [`compact`] merges a partition's files into
+//! one, atomically, for `weir spool compact`.
 //!
 //! ```text
 //! <spool>/FORMAT
@@ -16,10 +17,12 @@
 //! <spool>/wal/<node>-<yyyymmdd>-<boot>-<seq>.wal
 //! ```
 //!
-//! Invariants: a published file is complete and never rewritten; a file name is unique across
+//! Invariants: a published file is complete and never rewritten (compaction replaces files with
+//! a new one and deletes them, never changes one); a file name is unique across
 //! the writers that share a spool (node, boot and a shared sequence); within a row group rows are
 //! in time order.
 
+pub mod compact;
 mod error;
 mod file;
 pub mod partition;

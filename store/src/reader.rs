@@ -10,11 +10,14 @@ use crate::error::StoreError;
 use crate::schema::Table;
 
 /// The published files of `table` under `spool`, in path order (partition, then name). Hidden
-/// files (temporaries of writers at work) are skipped. A table never written has none.
+/// files (temporaries of writers at work) are skipped, and so are the inputs of a compacted file
+/// that an interrupted compaction left beside it ([`crate::compact::drop_superseded`]). A table
+/// never written has none.
 pub fn table_files(spool: &Path, table: Table) -> Result<Vec<PathBuf>, StoreError> {
     let mut out = Vec::new();
     collect(&spool.join(table.name()), &mut out)?;
     out.sort();
+    crate::compact::drop_superseded(&mut out);
     Ok(out)
 }
 

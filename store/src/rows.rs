@@ -7,13 +7,14 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Int16Builder, Int32Builder, Int64Builder, Int8Builder, ListBuilder,
-    MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, Int8Builder,
+    ListBuilder, MapBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::ArrayRef;
 use weir_model::record::unescape;
 use weir_model::{
-    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Micros, Reject, RequestLine, SyslogHeader, TcpLog,
+    AppKind, AppLog, Captures, ClientAddr, Fields, HttpLog, Metric, Micros, Reject, RequestLine,
+    SyslogHeader, TcpLog,
 };
 
 use crate::schema::Table;
@@ -658,7 +659,74 @@ impl RejectsRows {
     }
 }
 
-/// The builders of one table; `windows` and `metrics` add a variant each. Boxed: the
+/// The `metrics` table: one row per l2met metric of an app line.
+#[derive(Debug)]
+pub(crate) struct MetricsRows {
+    ts: TimestampMicrosecondBuilder,
+    received_at: TimestampMicrosecondBuilder,
+    host: StringBuilder,
+    app: StringBuilder,
+    proc_: StringBuilder,
+    source: StringBuilder,
+    kind: StringBuilder,
+    name: StringBuilder,
+    value: Float64Builder,
+    unit: StringBuilder,
+}
+
+impl MetricsRows {
+    pub(crate) fn new() -> Self {
+        MetricsRows {
+            ts: timestamps(),
+            received_at: timestamps(),
+            host: StringBuilder::new(),
+            app: StringBuilder::new(),
+            proc_: StringBuilder::new(),
+            source: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            name: StringBuilder::new(),
+            value: Float64Builder::new(),
+            unit: StringBuilder::new(),
+        }
+    }
+
+    /// `ts` is the line's time (the partition's), `received_at` when weir got it.
+    pub(crate) fn append(
+        &mut self,
+        h: &SyslogHeader<'_>,
+        m: &Metric<'_>,
+        ts: Micros,
+        received_at: Option<Micros>,
+    ) {
+        self.ts.append_value(ts);
+        self.received_at.append_option(received_at);
+        self.host.append_option(h.host);
+        self.app.append_option(h.app);
+        self.proc_.append_option(h.procid);
+        self.source.append_option(m.source);
+        self.kind.append_value(m.kind.name());
+        self.name.append_value(m.name);
+        self.value.append_value(m.value);
+        self.unit.append_value(m.unit);
+    }
+
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.received_at.finish()),
+            Arc::new(self.host.finish()),
+            Arc::new(self.app.finish()),
+            Arc::new(self.proc_.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.unit.finish()),
+        ]
+    }
+}
+
+/// The builders of one table (`windows` has a writer of its own). Boxed: the
 /// builders are large and few, and the partition map moves them around.
 #[derive(Debug)]
 pub(crate) enum TableRows {
@@ -670,6 +738,8 @@ pub(crate) enum TableRows {
     App(Box<AppRows>),
     /// `rejects`.
     Rejects(Box<RejectsRows>),
+    /// `metrics`.
+    Metrics(Box<MetricsRows>),
 }
 
 impl TableRows {
@@ -680,6 +750,7 @@ impl TableRows {
             Table::Tcp => TableRows::Tcp(Box::new(TcpRows::new())),
             Table::App => TableRows::App(Box::new(AppRows::new())),
             Table::Rejects => TableRows::Rejects(Box::new(RejectsRows::new())),
+            Table::Metrics => TableRows::Metrics(Box::new(MetricsRows::new())),
         }
     }
 
@@ -690,6 +761,7 @@ impl TableRows {
             TableRows::Tcp(r) => r.finish(),
             TableRows::App(r) => r.finish(),
             TableRows::Rejects(r) => r.finish(),
+            TableRows::Metrics(r) => r.finish(),
         }
     }
 }

@@ -27,7 +27,9 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 /// 2: `requests` and `tcp` gained `fields` (map<string,string>): the values of a custom
 /// `log-format` without a column of their own.
 ///
-/// 3: `app` gained the `router_*` columns of Heroku router lines.
+/// 3: `app` gained the `router_*` columns of Heroku router lines. The `metrics` table (l2met
+/// metrics of app lines) came later within version 3: a new folder, no existing column changed,
+/// so spools and readers of version 3 stay compatible both ways.
 pub const SPOOL_FORMAT_VERSION: u32 = 3;
 
 pub use weir_model::Table;
@@ -46,6 +48,7 @@ impl TableSchema for Table {
             Table::Tcp => TCP.clone(),
             Table::App => APP.clone(),
             Table::Rejects => REJECTS.clone(),
+            Table::Metrics => METRICS.clone(),
         }
     }
 }
@@ -224,6 +227,23 @@ static REJECTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("source", true),
         utf8("reason", false),
         Field::new("raw", DataType::Binary, false),
+    ]))
+});
+
+/// One row per l2met metric of an app line: `ts` is the line's time (or when it was received),
+/// `value` and `unit` as written (`12.5`, `ms`; the unit is empty when none was written).
+static METRICS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        ts("ts", false),
+        ts("received_at", true),
+        utf8("host", true),
+        utf8("app", true),
+        utf8("proc", true),
+        utf8("source", true),
+        utf8("kind", false),
+        utf8("name", false),
+        Field::new("value", DataType::Float64, false),
+        utf8("unit", false),
     ]))
 });
 

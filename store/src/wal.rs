@@ -39,6 +39,10 @@ const FRAME_HEADER: usize = 8;
 /// A frame longer than this is corrupt (a batch holds at most a few MiB).
 const MAX_FRAME: u32 = 1 << 30;
 
+/// The frame buffer a writer keeps between appends; the buffer of a larger frame (a batch
+/// of long UDP datagrams) is freed once written, so a writer holds at most this much.
+pub const FRAME_BUFFER_KEPT: usize = 1 << 20;
+
 /// The Parquet key-value metadata naming the WAL stream a file's rows came from.
 pub const META_STREAM: &str = "weir.wal_stream";
 /// The Parquet key-value metadata holding the highest WAL position of a file's rows.
@@ -157,6 +161,9 @@ impl WalWriter {
             return Err(error);
         }
         let position = (seg.seq << 32) | seg.lines;
+        if self.buf.capacity() > FRAME_BUFFER_KEPT {
+            self.buf = Vec::new();
+        }
         seg.lines += batch.len() as u64;
         seg.bytes += frame;
         self.stats.frames += 1;
@@ -538,43 +545,40 @@ fn decode_batch(payload: &[u8]) -> Option<Batch> {
 }
 
 /// The highest WAL position published per (stream, partition folder), read from the footers of
-/// the Parquet files under `spool` whose names show they were written by `node` in start
-/// `min_boot` or later (only those can hold rows of the segments left from that start on).
+/// the Parquet files under `spool` whose rows were first published by `node` in start
+/// `min_boot` or later (only those can hold rows of the segments left from that start on): a
+/// writer's file tells by its name, a compacted file by the records it keeps of its inputs
+/// ([`crate::compact::wal_records`]), which are read like those inputs' own footers.
 pub fn published_positions(
     spool: &Path,
     node: &str,
     min_boot: u64,
 ) -> Result<HashMap<(String, PathBuf), u64>, StoreError> {
+    let wanted = |name: &str| {
+        name.strip_prefix(node)
+            .and_then(|n| n.strip_prefix("-b"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|b| b.parse::<u64>().ok())
+            .is_some_and(|b| b >= min_boot)
+    };
     let mut out: HashMap<(String, PathBuf), u64> = HashMap::new();
     for table in crate::Table::ALL {
         for path in crate::table_files(spool, table)? {
-            let boot = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix(node))
-                .and_then(|n| n.strip_prefix("-b"))
-                .and_then(|n| n.split('-').next())
-                .and_then(|b| b.parse::<u64>().ok());
-            if boot.is_none_or(|b| b < min_boot) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !crate::compact::is_compacted(&path) && !wanted(name) {
                 continue;
             }
-            let file = File::open(&path).map_err(StoreError::io("open", &path))?;
-            let reader = parquet::file::reader::SerializedFileReader::new(file)?;
-            let meta = parquet::file::reader::FileReader::metadata(&reader);
-            let kv = meta.file_metadata().key_value_metadata();
-            let find = |key: &str| {
-                kv.and_then(|kv| kv.iter().find(|e| e.key == key))
-                    .and_then(|e| e.value.clone())
-            };
-            let (Some(stream), Some(position)) = (
-                find(META_STREAM),
-                find(META_POSITION).and_then(|p| p.parse::<u64>().ok()),
-            ) else {
-                continue;
-            };
             let Some(dir) = path.parent() else { continue };
-            let e = out.entry((stream, dir.to_owned())).or_default();
-            *e = (*e).max(position);
+            let kv = crate::compact::footer(&path)?;
+            for record in crate::compact::wal_records(name, &kv) {
+                if !wanted(&record.source) {
+                    continue;
+                }
+                let e = out.entry((record.stream, dir.to_owned())).or_default();
+                *e = (*e).max(record.position);
+            }
         }
     }
     Ok(out)

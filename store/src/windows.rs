@@ -545,10 +545,21 @@ pub fn window_partitions(
     since: Option<Micros>,
     until: Option<Micros>,
 ) -> Result<Vec<(Micros, Vec<PathBuf>)>, StoreError> {
+    table_partitions(spool, WINDOWS, since, until)
+}
+
+/// The published files of the table named `table` per hour partition that can hold times in
+/// `[since, until)`, as (the hour's first instant, its files), in time order.
+pub fn table_partitions(
+    spool: &Path,
+    table: &str,
+    since: Option<Micros>,
+    until: Option<Micros>,
+) -> Result<Vec<(Micros, Vec<PathBuf>)>, StoreError> {
     let first = since.map(Partition::of);
     let last = until.map(|u| Partition::of(u - 1));
     let mut out = Vec::new();
-    let root = spool.join(WINDOWS);
+    let root = spool.join(table);
     for date_dir in list(&root)? {
         for hour_dir in list(&date_dir)? {
             let Some(p) = partition_of(&date_dir, &hour_dir) else {
@@ -562,6 +573,7 @@ pub fn window_partitions(
                 .filter(|f| f.extension().is_some_and(|e| e == "parquet"))
                 .collect();
             files.sort();
+            crate::compact::drop_superseded(&mut files);
             out.push((p.start(), files));
         }
     }

@@ -40,7 +40,8 @@ use parquet::basic::{Compression, Encoding, Type as PhysicalType, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
-use weir_model::{Line, Micros, Record};
+use weir_ingest::l2met::for_each_metric;
+use weir_model::{AppKind, Line, Micros, Record};
 
 use crate::error::StoreError;
 use crate::file::{ensure_dir, sync_dir, OpenFile, PublishedFile};
@@ -171,9 +172,10 @@ impl SpoolStats {
         self.rows[table.index()]
     }
 
-    /// Rows appended, all tables.
-    pub fn total_rows(&self) -> u64 {
-        self.rows.iter().sum()
+    /// Rows of lines appended: one per line, in the [`Table::LINES`] tables (`metrics` rows
+    /// are derived from app lines and left out).
+    pub fn line_rows(&self) -> u64 {
+        Table::LINES.iter().map(|t| self.rows[t.index()]).sum()
     }
 
     /// Bytes of the published files.
@@ -194,6 +196,17 @@ impl SpoolStats {
 /// Builder rows are weighed as their line's length plus this much for fixed-width columns,
 /// offsets and validity bits: a cheap, slightly pessimistic estimate of builder memory.
 const ROW_OVERHEAD_BYTES: usize = 128;
+
+/// Builder bytes a `metrics` row is weighed at (its line's bytes are weighed once, in `app`).
+const METRIC_ROW_BYTES: usize = 96;
+
+/// The message of a line that may carry l2met metrics: a plain app line's.
+fn metrics_message<'a>(line: &Line<'a>) -> Option<&'a str> {
+    match &line.record {
+        Record::App(r) if r.kind == AppKind::Plain => Some(r.message),
+        _ => None,
+    }
+}
 
 /// How often (in appends) `rotate_age` is checked, to keep `Instant::now` off the hot path.
 const AGE_CHECK_EVERY: u64 = 4096;
@@ -314,7 +327,7 @@ impl SpoolWriter {
         ensure_format(&opts)?;
         let props = Table::ALL
             .iter()
-            .map(|&t| writer_properties(t, &opts))
+            .map(|&t| writer_properties(t, opts.zstd_level, opts.row_group_rows))
             .collect::<Result<_, _>>()?;
         Ok(SpoolWriter {
             opts,
@@ -408,7 +421,56 @@ impl SpoolWriter {
             .record
             .event_time(meta.received_at)
             .unwrap_or_else(now_micros);
-        let key = (table, Partition::of(time));
+        let weight = line.raw.len() + ROW_OVERHEAD_BYTES;
+        let h = &line.header;
+        self.append_rows((table, Partition::of(time)), weight, |rows| {
+            match (rows, &line.record) {
+                (TableRows::Requests(b), Record::Http(r)) => b.append(h, r, meta.received_at),
+                (TableRows::Tcp(b), Record::Tcp(r)) => b.append(h, r, meta.received_at),
+                (TableRows::App(b), Record::App(r)) => b.append(h, r, meta.received_at),
+                (TableRows::Rejects(b), Record::Reject(r)) => b.append(h, r, line.raw, time, meta.peer),
+                // The key's table was derived from the record just above.
+                _ => unreachable!("partition table matches its record"),
+            }
+            1
+        })
+    }
+
+    /// Appends the l2met metrics of an app line (`measure#`, `count#`, `sample#`) to the
+    /// `metrics` table, a row each, in the line's hour; returns how many. Other lines have none.
+    /// The line's own row is [`SpoolWriter::append`]'s: a caller that wants both calls both.
+    pub fn append_metrics(&mut self, line: &Line<'_>, meta: &RecordMeta<'_>) -> Result<u32, StoreError> {
+        let Some(message) = metrics_message(line) else {
+            return Ok(0);
+        };
+        let found = for_each_metric(message, |_| {}).metrics;
+        if found == 0 {
+            return Ok(0);
+        }
+        let time = line
+            .record
+            .event_time(meta.received_at)
+            .unwrap_or_else(now_micros);
+        let h = &line.header;
+        let weight = found as usize * METRIC_ROW_BYTES;
+        self.append_rows((Table::Metrics, Partition::of(time)), weight, |rows| {
+            let TableRows::Metrics(b) = rows else {
+                unreachable!("partition table is metrics")
+            };
+            for_each_metric(message, |m| b.append(h, &m, time, meta.received_at)).metrics as usize
+        })?;
+        Ok(found)
+    }
+
+    /// Appends the rows `fill` writes (returning how many) to the partition `key`, opening it
+    /// when needed, then flushes what the row group and byte bounds call for.
+    fn append_rows(
+        &mut self,
+        key: Key,
+        weight: usize,
+        fill: impl FnOnce(&mut TableRows) -> usize,
+    ) -> Result<(), StoreError> {
+        let table = key.0;
         self.appends += 1;
         // The row is kept whatever happens to the partition made room for: a failed write
         // holds rows, it does not drop them.
@@ -439,21 +501,12 @@ impl SpoolWriter {
             p.wal_first.get_or_insert(position);
             p.wal_last = Some(position);
         }
-        let h = &line.header;
-        match (&mut p.rows, &line.record) {
-            (TableRows::Requests(b), Record::Http(r)) => b.append(h, r, meta.received_at),
-            (TableRows::Tcp(b), Record::Tcp(r)) => b.append(h, r, meta.received_at),
-            (TableRows::App(b), Record::App(r)) => b.append(h, r, meta.received_at),
-            (TableRows::Rejects(b), Record::Reject(r)) => b.append(h, r, line.raw, time, meta.peer),
-            // The key's table was derived from the record just above.
-            _ => unreachable!("partition table matches its record"),
-        }
-        let weight = line.raw.len() + ROW_OVERHEAD_BYTES;
-        p.buffered_rows += 1;
+        let rows = fill(&mut p.rows);
+        p.buffered_rows += rows;
         p.buffered_bytes += weight;
         let full = p.buffered_rows >= self.opts.row_group_rows;
         self.buffered_bytes += weight;
-        self.stats.rows[table.index()] += 1;
+        self.stats.rows[table.index()] += rows as u64;
         let mut note = |r: Result<(), StoreError>| {
             if let Err(e) = r {
                 first_error.get_or_insert(e);
@@ -747,7 +800,7 @@ fn now_micros() -> Micros {
 /// ends), so most row groups need the gather; the `list<string>` header columns get a dedicated
 /// one ([`take_string_list`]) because the generic list `take` costs more than all other columns
 /// together.
-fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
+pub(crate) fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
     let Some(times) = batch
         .column(0)
         .as_any()
@@ -863,10 +916,14 @@ pub(crate) fn spool_file_properties(
 /// Numeric and time columns carry page statistics (min/max per page, with a page index) for
 /// time-range pruning; string and binary columns carry none: their min/max cost two comparisons
 /// a value on the write path, and with many distinct values per row group they prune nothing.
-fn writer_properties(table: Table, opts: &SpoolOptions) -> Result<WriterProperties, StoreError> {
-    let mut b = spool_file_properties(table.name(), opts.zstd_level)?
+pub(crate) fn writer_properties(
+    table: Table,
+    zstd_level: i32,
+    row_group_rows: usize,
+) -> Result<WriterProperties, StoreError> {
+    let mut b = spool_file_properties(table.name(), zstd_level)?
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(opts.row_group_rows));
+        .set_max_row_group_row_count(Some(row_group_rows));
     let schema = table.schema();
     for field in schema.fields() {
         let encoding = match field.data_type() {

@@ -201,7 +201,10 @@ impl FullDisk {
 
     /// Rows in the line tables of the spool.
     fn rows(&self) -> u64 {
-        Table::ALL.iter().map(|&t| row_count(&self.spool, t) as u64).sum()
+        Table::LINES
+            .iter()
+            .map(|&t| row_count(&self.spool, t) as u64)
+            .sum()
     }
 }
 

@@ -2,7 +2,8 @@
 //! every one, then the server is killed (`kill -9`, or aborted by the
 //! `WEIR_CRASH_AFTER_PUBLISH` fail point in the middle of publishing its partitions or of
 //! replaying its WAL) and started again on the same spool; after a SIGTERM the spool must hold
-//! every line exactly once. A WAL segment cut short loses only the frames after the cut, and the
+//! every line exactly once. The same holds when `weir spool compact` is aborted at each of its
+//! steps by the `WEIR_CRASH_IN_COMPACTION` fail point before the restart. A WAL segment cut short loses only the frames after the cut, and the
 //! restart reports the loss on `/metrics` and in its log.
 
 #[allow(dead_code)]
@@ -28,7 +29,8 @@ fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
 }
 
-/// Rows expected per table from a scrape: accepted lines per table, rejects in `rejects`.
+/// Rows expected per table from a scrape: accepted lines per table, rejects in `rejects`, and
+/// the l2met metrics of the app lines in `metrics` (rows handed to the spool).
 fn accepted_per_table(m: &Metrics) -> BTreeMap<Table, u64> {
     let mut out = BTreeMap::new();
     for table in [Table::Requests, Table::Tcp, Table::App] {
@@ -36,6 +38,7 @@ fn accepted_per_table(m: &Metrics) -> BTreeMap<Table, u64> {
         out.insert(table, n);
     }
     out.insert(Table::Rejects, m.sum("weir_rejected_total"));
+    out.insert(Table::Metrics, m.get("weir_spool_rows_total{table=\"metrics\"}"));
     out
 }
 
@@ -58,7 +61,7 @@ fn accept_all(dir: &Path, config: &str) -> (WeirServe, BTreeMap<Table, u64>) {
 
 /// Rows in the line tables of the spool.
 fn spool_lines(spool: &Path) -> u64 {
-    Table::ALL.iter().map(|&t| row_count(spool, t) as u64).sum()
+    Table::LINES.iter().map(|&t| row_count(spool, t) as u64).sum()
 }
 
 /// The node's WAL segments in the spool.
@@ -78,7 +81,8 @@ fn assert_each_line_once(spool: &Path, expected: &BTreeMap<Table, u64>) {
         .map(|&t| (t, row_count(spool, t) as u64))
         .collect();
     assert_eq!(&got, expected, "rows per table");
-    assert_eq!(got.values().sum::<u64>(), LINES);
+    assert!(got[&Table::Metrics] > 0, "the app lines carry l2met metrics");
+    assert_eq!(Table::LINES.iter().map(|t| got[t]).sum::<u64>(), LINES);
     // Every generated request has its own accept time and client port: a request replayed
     // twice would show up as a repeated key.
     let mut keys = HashSet::new();
@@ -275,6 +279,164 @@ fn a_torn_wal_tail_loses_only_its_last_frame_and_says_so() {
         LINES - lost
     );
     assert!(stderr.contains("torn or corrupt frame"), "{stderr}");
-    let rows: u64 = Table::ALL.iter().map(|&t| row_count(&weir.spool, t) as u64).sum();
+    let rows: u64 = Table::LINES
+        .iter()
+        .map(|&t| row_count(&weir.spool, t) as u64)
+        .sum();
     assert_eq!(rows, LINES - lost);
+}
+
+/// The spool of a server that published every line it received in small files (files of a
+/// second, in four rounds, so each partition has several) and was then killed: `dir/spool`
+/// holds the files and the WAL segments of every line (one open segment per worker), which a
+/// restart must skip entirely. Returns the rows each table must end with.
+fn killed_with_small_files(dir: &Path) -> BTreeMap<Table, u64> {
+    let mut weir = WeirServe::start(dir, "[store]\nrotate_age = \"1s\"\n");
+    for round in 1..=4 {
+        send_mix(weir.tcp, 20 + round, LINES / 4);
+        let sent = round * LINES / 4;
+        let until = deadline();
+        while spool_lines(&weir.spool) < sent {
+            assert!(Instant::now() < until, "{sent} rows not published in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let expected = wait_all_accepted(&weir);
+    weir.kill9();
+    assert_eq!(spool_lines(&weir.spool), LINES);
+    assert!(
+        !segments(&weir.spool).is_empty(),
+        "the WAL holds the published lines"
+    );
+    expected
+}
+
+/// A copy of the folder `from` (spool, config) at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+}
+
+/// `weir spool compact SPOOL`, with `WEIR_CRASH_IN_COMPACTION=crash` when given: whether it
+/// succeeded, and its stdout and stderr.
+fn spool_compact(spool: &Path, crash: Option<&str>) -> (bool, String) {
+    let mut cmd = std::process::Command::new(weir_e2e::weir_bin());
+    cmd.args(["spool", "compact"])
+        .arg(spool)
+        .stdin(std::process::Stdio::null());
+    if let Some(step) = crash {
+        cmd.env("WEIR_CRASH_IN_COMPACTION", step);
+    }
+    let out = cmd.output_within(PROCESS_TIMEOUT).expect("weir spool compact");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The Parquet files of the line tables and their temporaries (`*.parquet.tmp`).
+fn parquet_files(spool: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<PathBuf> = ["requests", "tcp", "app", "rejects"]
+        .iter()
+        .map(|t| spool.join(t))
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.to_string_lossy().contains(".parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// The compaction of a killed server's spool, aborted at each of its steps by the
+/// `WEIR_CRASH_IN_COMPACTION` fail point, then finished by `finish`: weir counts every row once
+/// after the crash, and after `finish` and a restart (which replays the WAL, skipping every
+/// line since the compacted files hold them) and SIGTERM the spool holds every line once, for
+/// weir, for pyarrow and for `weir spool check`.
+fn a_crash_during_compaction(finish: &str) {
+    let base = tempfile::tempdir().unwrap();
+    let expected = killed_with_small_files(base.path());
+    let published = LINES;
+    for crash in ["written", "published", "deleted"] {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("copy");
+        copy_dir(base.path(), &dir);
+        let spool = dir.join("spool");
+        let files_before = parquet_files(&spool).len();
+        let (ok, out) = spool_compact(&spool, Some(crash));
+        assert!(!ok && out.contains("WEIR_CRASH_IN_COMPACTION"), "{crash}: {out}");
+        assert_eq!(
+            spool_lines(&spool),
+            published,
+            "{crash}: weir counts each row once"
+        );
+        let (ok, report) = spool_check(&spool);
+        assert!(ok, "{crash}: {report}");
+        let files = parquet_files(&spool);
+        let temporaries = files
+            .iter()
+            .filter(|f| f.to_string_lossy().ends_with(".compacted.parquet.tmp"))
+            .count();
+        let (published_now, deleted) = match crash {
+            "written" => (false, 0),
+            "published" => (true, 0),
+            _ => (true, 1),
+        };
+        assert_eq!(temporaries, usize::from(!published_now), "{crash}: {files:?}");
+        assert_eq!(
+            files.len() - temporaries,
+            files_before + usize::from(published_now) - deleted,
+            "{crash}: what a reader listing the folders finds"
+        );
+        assert_eq!(
+            report.contains("interrupted compaction: "),
+            published_now,
+            "{crash}: {report}"
+        );
+        if finish == "compact" {
+            let (ok, out) = spool_compact(&spool, None);
+            assert!(ok, "{crash}: {out}");
+            assert!(
+                out.contains("finished an interrupted compaction"),
+                "{crash}: {out}"
+            );
+            assert_eq!(spool_lines(&spool), published, "{crash}");
+        }
+        let m = recover_and_check(&dir, published, &expected);
+        let skipped = m.get("weir_wal_replayed_lines_total{outcome=\"already_published\"}");
+        assert_eq!(
+            skipped, published,
+            "{crash}: the compacted files' rows are skipped"
+        );
+        pyarrow_counts(&spool, LINES);
+        let (ok, report) = spool_check(&spool);
+        assert!(
+            ok && !report.contains("interrupted compaction")
+                && report.contains("temporaries a restart sweeps: 0"),
+            "{crash}: {report}"
+        );
+    }
+}
+
+#[test]
+fn a_crash_during_compaction_is_finished_by_the_next_compaction() {
+    a_crash_during_compaction("compact");
+}
+
+#[test]
+fn a_crash_during_compaction_is_finished_by_the_next_serve_start() {
+    a_crash_during_compaction("serve");
 }

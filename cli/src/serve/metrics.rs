@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use weir_aggregate::exposition::{status_class_names, timer_names, Exposition};
+use weir_aggregate::l2met::{L2metLive, L2MET_QUANTILES};
 use weir_ingest::listen::ReceiverCounters;
 use weir_ingest::router::Router;
-use weir_model::RejectReason;
+use weir_model::{MetricKind, RejectReason};
 use weir_store::Table;
 
 /// Every metric weir exports, by name.
@@ -38,6 +39,8 @@ pub enum Name {
     SpoolErrors,
     /// Batches waiting for the pipeline.
     QueueDepth,
+    /// Memory of the batches waiting for the pipeline.
+    QueueBytes,
     /// TCP connections accepted / open.
     TcpConnections,
     /// TCP connections open now.
@@ -54,6 +57,10 @@ pub enum Name {
     TailSessions,
     /// Sources evicted from the router.
     SourcesEvicted,
+    /// Lines shed from the recent rings to stay within `router.max_bytes`.
+    RouterShedLines,
+    /// Memory the recent rings hold, as counted against `router.max_bytes`.
+    RouterRecentBytes,
     /// Per-source lines.
     SourceLines,
     /// Per-source lines dropped from tails.
@@ -86,6 +93,8 @@ pub enum Name {
     DiskBreakerOpened,
     /// Rows in memory not yet in a published file.
     SpoolHeldRows,
+    /// `measure#`/`count#`/`sample#` pairs that were not valid metrics.
+    L2metInvalid,
 }
 
 impl Name {
@@ -103,14 +112,18 @@ impl Name {
             Name::SpoolBytes => "weir_spool_bytes_total",
             Name::SpoolErrors => "weir_spool_errors_total",
             Name::QueueDepth => "weir_pipeline_queue_batches",
+            Name::QueueBytes => "weir_pipeline_queue_bytes",
             Name::TcpConnections => "weir_tcp_connections_total",
             Name::TcpOpen => "weir_tcp_connections_open",
             Name::TcpRefused => "weir_tcp_refused_total",
             Name::TcpTimedOut => "weir_tcp_timed_out_total",
             Name::TailsRefused => "weir_tails_refused_total",
+            Name::L2metInvalid => "weir_l2met_invalid_total",
             Name::RouterSources => "weir_router_sources",
             Name::TailSessions => "weir_tail_sessions",
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
+            Name::RouterShedLines => "weir_router_shed_lines_total",
+            Name::RouterRecentBytes => "weir_router_recent_bytes",
             Name::SourceLines => "weir_source_lines_total",
             Name::SourceDrops => "weir_source_dropped_total",
             Name::KernelUdp => "weir_kernel_udp_datagrams",
@@ -152,7 +165,7 @@ pub struct Metrics {
     accepted: [IntCounter; 3],
     rejected: Vec<IntCounter>,
     dropped: [IntCounter; 3],
-    spool_rows: [IntCounter; 4],
+    spool_rows: [IntCounter; Table::ALL.len()],
     /// Parquet files published.
     pub spool_files: IntCounter,
     /// Bytes of the Parquet files published.
@@ -161,17 +174,26 @@ pub struct Metrics {
     pub spool_errors: IntCounter,
     /// Batches waiting for the pipeline.
     pub queue_depth: IntGauge,
+    /// Memory of the batches waiting for the pipeline, as bounded by `ingest.queue_bytes`.
+    pub queue_bytes: IntGauge,
     tcp_connections: IntCounter,
     tcp_open: IntGauge,
     tcp_refused: IntCounter,
     tcp_timed_out: IntCounter,
     /// Tail requests refused with 503 past `router.max_tails`.
     pub tails_refused: IntCounter,
+    /// l2met pairs that were not valid metrics (kept as plain fields of their line).
+    pub l2met_invalid: IntCounter,
     sources: IntGauge,
     sessions: IntGauge,
     evicted: IntCounter,
+    router_shed: IntCounter,
+    router_recent_bytes: IntGauge,
     source_lines: IntCounterVec,
     source_drops: IntCounterVec,
+    /// The sources of the last render's per-source series: those the router evicted since
+    /// leave `/metrics` (and start again from the router's new count if they come back).
+    exposed_sources: std::sync::Mutex<std::collections::HashSet<String>>,
     kernel_udp: IntGaugeVec,
     /// Bytes appended to the WAL.
     pub wal_bytes: IntCounter,
@@ -352,6 +374,11 @@ impl Metrics {
             spool_bytes: counter(&r, Name::SpoolBytes, "Bytes of Parquet files published."),
             spool_errors: counter(&r, Name::SpoolErrors, "Spool write failures."),
             queue_depth: gauge(&r, Name::QueueDepth, "Batches waiting for the pipeline."),
+            queue_bytes: gauge(
+                &r,
+                Name::QueueBytes,
+                "Memory of the batches waiting for the pipeline (bounded by ingest.queue_bytes).",
+            ),
             tcp_connections: counter(&r, Name::TcpConnections, "TCP connections accepted."),
             tcp_open: gauge(&r, Name::TcpOpen, "TCP connections open."),
             tcp_refused: counter(
@@ -369,6 +396,11 @@ impl Metrics {
                 Name::TailsRefused,
                 "Tail requests refused (HTTP 503) because router.max_tails sessions were open.",
             ),
+            l2met_invalid: counter(
+                &r,
+                Name::L2metInvalid,
+                "measure#, count# and sample# pairs of app lines whose value is not a number (kept as plain fields, not metrics).",
+            ),
             sources: gauge(&r, Name::RouterSources, "Sources tracked by the router."),
             sessions: gauge(&r, Name::TailSessions, "Open tail sessions."),
             evicted: counter(
@@ -376,8 +408,19 @@ impl Metrics {
                 Name::SourcesEvicted,
                 "Sources evicted to stay within max_sources.",
             ),
+            router_shed: counter(
+                &r,
+                Name::RouterShedLines,
+                "Lines shed from the recent rings (the backlog of tail -n) to stay within router.max_bytes.",
+            ),
+            router_recent_bytes: gauge(
+                &r,
+                Name::RouterRecentBytes,
+                "Memory the recent rings hold, as counted against router.max_bytes.",
+            ),
             source_lines: counter_vec(&r, Name::SourceLines, "Lines per source.", &["source"]),
             source_drops: counter_vec(&r, Name::SourceDrops, "Tail drops per source.", &["source"]),
+            exposed_sources: Default::default(),
             kernel_udp,
             registry: r,
         }
@@ -391,7 +434,7 @@ impl Metrics {
             (Table::Requests, None) => self.accepted[0].inc_by(n),
             (Table::Tcp, None) => self.accepted[1].inc_by(n),
             (Table::App, None) => self.accepted[2].inc_by(n),
-            (Table::Rejects, None) => {}
+            (Table::Rejects | Table::Metrics, None) => {}
         }
     }
 
@@ -445,12 +488,23 @@ impl Metrics {
         self.sources.set(stats.sources as i64);
         self.sessions.set(stats.sessions as i64);
         sync(&self.evicted, stats.evictions);
+        sync(&self.router_shed, stats.shed);
+        self.router_recent_bytes.set(stats.recent_bytes as i64);
         sync(&self.dropped[DropStage::TailOverflow as usize], stats.drops);
+        let mut live = std::collections::HashSet::new();
         for s in router.sources() {
             let label = s.key.to_string();
             sync(&self.source_lines.with_label_values(&[&label]), s.lines);
             sync(&self.source_drops.with_label_values(&[&label]), s.drops);
+            live.insert(label);
         }
+        let mut exposed = self.exposed_sources.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in exposed.difference(&live) {
+            let _ = self.source_lines.remove_label_values(&[gone]);
+            let _ = self.source_drops.remove_label_values(&[gone]);
+        }
+        *exposed = live;
+        drop(exposed);
         if let Some(k) = weir_ingest::listen::kernel_udp_drops() {
             self.kernel_udp
                 .with_label_values(&["in_datagrams"])
@@ -551,6 +605,9 @@ impl Metrics {
                 vec![counter_metric(&[], e.overflowed())],
             ));
             families.extend(traffic_families(e));
+        });
+        windows.with_l2met(weir_model::time::now_micros(), |l| {
+            families.extend(l2met_families(l))
         });
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
@@ -692,10 +749,141 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
     out
 }
 
+/// The live l2met metrics: a summary per measure (p50/p95/p99 of the last closed window, count
+/// and sum of all), a counter per count, a gauge per sample; labels `app` and `source`. With the
+/// count of what `max_series` left out and of late measures.
+fn l2met_families(l: &L2metLive) -> Vec<MetricFamily> {
+    let mut out = vec![
+        family(
+            "weir_l2met_overflow_total",
+            "l2met values left out of /metrics because http.max_series series were kept (their rows are in the metrics table).",
+            MetricType::COUNTER,
+            vec![counter_metric(&[], l.overflowed())],
+        ),
+        family(
+            "weir_l2met_late_total",
+            "l2met measures whose window had closed: in their series' count and sum, not in its quantiles.",
+            MetricType::COUNTER,
+            vec![counter_metric(&[], l.late())],
+        ),
+    ];
+    let series = l.series();
+    for group in series.chunk_by(|a, b| a.family == b.family) {
+        let first = group[0];
+        let (kind, help) = match first.kind {
+            MetricKind::Measure => (
+                MetricType::SUMMARY,
+                "p50, p95 and p99 over the last closed window; count and sum of every value",
+            ),
+            MetricKind::Count => (MetricType::COUNTER, "running total"),
+            MetricKind::Sample => (MetricType::GAUGE, "newest value"),
+        };
+        let metrics = group
+            .iter()
+            .map(|s| {
+                let key = [("app", s.app.as_str()), ("source", s.source.as_str())];
+                match s.kind {
+                    MetricKind::Measure => {
+                        let mut summary = proto::Summary::default();
+                        summary.set_sample_count(s.count);
+                        summary.set_sample_sum(s.sum);
+                        if let Some(q) = s.quantiles() {
+                            let quantiles = L2MET_QUANTILES
+                                .iter()
+                                .zip(q)
+                                .map(|(&at, v)| {
+                                    let mut p = proto::Quantile::default();
+                                    p.set_quantile(at);
+                                    p.set_value(v);
+                                    p
+                                })
+                                .collect();
+                            summary.set_quantile(quantiles);
+                        }
+                        let mut m = proto::Metric::default();
+                        m.set_label(labels(&key));
+                        m.set_summary(summary);
+                        m
+                    }
+                    MetricKind::Count => {
+                        let mut c = proto::Counter::default();
+                        c.set_value(s.sum);
+                        let mut m = proto::Metric::default();
+                        m.set_label(labels(&key));
+                        m.set_counter(c);
+                        m
+                    }
+                    MetricKind::Sample => gauge_metric(&key, s.level.map_or(0.0, |(_, v)| v)),
+                }
+            })
+            .collect();
+        let name = match first.kind {
+            MetricKind::Count => format!("{}_total", first.family),
+            _ => first.family.clone(),
+        };
+        out.push(family(
+            &name,
+            &format!("l2met {} {}: {help}.", first.kind.name(), first.name),
+            kind,
+            metrics,
+        ));
+    }
+    out
+}
+
 /// Raises a counter to a total kept elsewhere (counters only go up).
 fn sync(c: &IntCounter, total: u64) {
     let have = c.get();
     if total > have {
         c.inc_by(total - have);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_aggregate::WindowConfig;
+    use weir_ingest::router::{RouterConfig, SourceRef};
+    use weir_ingest::{parse_line_str, ParseOptions};
+
+    use super::*;
+    use crate::serve::windows::LiveWindows;
+
+    /// A source the router evicts leaves `/metrics`; when it sends again it is back, counted
+    /// from its new lines.
+    #[test]
+    fn evicted_sources_leave_the_per_source_series_and_come_back() {
+        let router = Router::new(RouterConfig {
+            max_sources: 2,
+            ..RouterConfig::default()
+        });
+        let windows = LiveWindows::new(WindowConfig::default(), 1, vec![10], 100, None).unwrap();
+        let (metrics, receivers) = (Metrics::new(), ReceiverCounters::default());
+        let send = |host: &str, n: usize| {
+            for _ in 0..n {
+                let text = format!("<14>Nov 30 12:00:00 {host} app: hello");
+                let line = parse_line_str(&text, &ParseOptions::default());
+                router.publish_line(SourceRef::from_header(&line.header), &line, 0);
+            }
+        };
+        let series = |text: &str, host: &str| {
+            text.lines()
+                .find(|l| l.starts_with("weir_source_lines_total{") && l.contains(&format!("\"{host}/")))
+                .map(|l| l.rsplit_once(' ').unwrap().1.to_owned())
+        };
+        send("a", 3);
+        send("b", 1);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(series(&text, "a").as_deref(), Some("3"));
+        send("c", 1);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(series(&text, "a"), None, "evicted:\n{text}");
+        assert_eq!(series(&text, "c").as_deref(), Some("1"));
+        send("a", 2);
+        let text = metrics.render(&receivers, &router, &windows, &[]);
+        assert_eq!(
+            series(&text, "a").as_deref(),
+            Some("2"),
+            "back, from its new lines"
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! always maps to the same lane, so its lines keep their order), appends each batch to its own
 //! write-ahead log stream ([`WalWriter`], one write per batch) before anything counts it, then
 //! parses each message (the one path from a batch to rows, [`for_each_line`], which WAL replay
-//! takes too), appends it to the worker's own [`SpoolWriter`], add HTTP requests to the worker's own window
-//! aggregator (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
+//! takes too), appends it (and an app line's l2met metrics) to the worker's own [`SpoolWriter`],
+//! adds HTTP requests to the worker's own window aggregator and l2met metrics to the shared
+//! live ones (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
 //! worker publishes Parquet files as they fill or age (`rotate_age`, checked at least once a
 //! second even when no traffic comes), and at shutdown drains the queue and publishes
 //! everything it holds before it ends. The receive loops never wait for any of this. After each
@@ -25,7 +26,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use weir_aggregate::WindowAggregator;
-use weir_ingest::listen::Batch;
+use weir_ingest::listen::{Batch, QueueBytes};
 use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
@@ -57,7 +58,13 @@ pub struct PipelineContext {
     pub wal: Option<WalOptions>,
     /// The disk breaker the workers share.
     pub breaker: Arc<DiskBreaker>,
+    /// The memory bound of the queues: each batch is released once processed.
+    pub queued: Arc<QueueBytes>,
 }
+
+/// A spent batch goes back to the receivers only up to this size; a larger one (a burst of
+/// long UDP datagrams) is freed, so the pool of spent batches stays small.
+const RECYCLE_MAX_BYTES: usize = 256 << 10;
 
 /// What a worker did, when it ends.
 #[derive(Debug, Default)]
@@ -162,7 +169,11 @@ fn worker(
                 failure.get_or_insert(e);
             }
             drop(aggregator);
-            let _ = recycle.try_send(batch);
+            ctx.queued.release(&batch);
+            ctx.metrics.queue_bytes.set(ctx.queued.held() as i64);
+            if batch.weight() <= RECYCLE_MAX_BYTES {
+                let _ = recycle.try_send(batch);
+            }
         }
         if let Err(e) = writer.write_held() {
             ctx.metrics.spool_errors.inc();
@@ -350,6 +361,7 @@ pub fn process(
     // Counted per batch, not per line: one atomic add per table and reason a batch.
     let mut parsed = [0u64; Table::ALL.len()];
     let mut rejects: Vec<(weir_model::RejectReason, u64)> = Vec::new();
+    let mut invalid_metrics = 0;
     let mut failure = None;
     if wal_position.is_none() {
         writer.clear_wal_position();
@@ -378,6 +390,22 @@ pub fn process(
             ctx.metrics.spool_errors.inc();
             failure.get_or_insert(e);
         }
+        if let Record::App(a) = &line.record {
+            if a.kind == weir_model::AppKind::Plain {
+                let ts = line
+                    .record
+                    .event_time(meta.received_at)
+                    .unwrap_or(batch.received_at);
+                invalid_metrics += u64::from(ctx.windows.add_metrics(line.header.app, ts, a.message).invalid);
+            }
+        }
+        match writer.append_metrics(line, meta) {
+            Ok(n) => parsed[Table::Metrics.index()] += u64::from(n),
+            Err(e) => {
+                ctx.metrics.spool_errors.inc();
+                failure.get_or_insert(e);
+            }
+        }
         ctx.router
             .publish_line(SourceRef::from_header(&line.header), line, batch.received_at);
     });
@@ -386,12 +414,15 @@ pub fn process(
         if p > 0 {
             ctx.metrics.spooled(table, p);
         }
-        if p > 0 && table != Table::Rejects {
+        if p > 0 && !matches!(table, Table::Rejects | Table::Metrics) {
             ctx.metrics.parsed(table, None, p);
         }
     }
     for (reason, n) in rejects {
         ctx.metrics.parsed(Table::Rejects, Some(reason), n);
+    }
+    if invalid_metrics > 0 {
+        ctx.metrics.l2met_invalid.inc_by(invalid_metrics);
     }
     failure
 }

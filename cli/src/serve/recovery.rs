@@ -1,4 +1,5 @@
-//! Crash recovery at start, before any receiver runs: the temporaries a killed run left are
+//! Crash recovery at start, before any receiver runs: a compaction that was interrupted is
+//! finished (`weir_store::compact::finish_pending`), the temporaries a killed run left are
 //! swept, then the WAL segments it left are replayed through [`for_each_line`], the path live
 //! lines take, into Parquet, published, and deleted.
 //!
@@ -14,9 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use weir_ingest::ParseOptions;
+use weir_store::compact;
 use weir_store::partition::Partition;
 use weir_store::wal::{self, SegmentName};
-use weir_store::{SpoolOptions, SpoolWriter, StoreError};
+use weir_store::{SpoolOptions, SpoolWriter, StoreError, Table};
 
 use super::metrics::Metrics;
 use super::pipeline::for_each_line;
@@ -38,6 +40,9 @@ pub struct Recovered {
     pub torn_bytes: u64,
     /// Temporaries swept.
     pub swept: usize,
+    /// Files an interrupted compaction left: inputs already in a compacted file, and
+    /// temporaries of one never published; all removed.
+    pub compaction_leftovers: usize,
     /// Parquet files published by the replay.
     pub files: usize,
     /// How long it took.
@@ -56,8 +61,13 @@ impl Recovered {
     }
 }
 
-/// Sweeps `node`'s temporaries in the spool, then replays and deletes the node's WAL segments
-/// in `wal_dir`, counting on `metrics` and logging every torn segment.
+/// Finishes interrupted compactions and sweeps `node`'s temporaries in the spool, then replays
+/// and deletes the node's WAL segments in `wal_dir`, counting on `metrics` and logging every
+/// torn segment.
+///
+/// The spool's compaction lock is held until the published WAL positions are read: a
+/// `weir spool compact` at work on a partition is waited for, and none deletes a file while
+/// they are read. The replay itself runs unlocked; it only adds files.
 pub fn recover(
     parse: &ParseOptions,
     spool: &SpoolOptions,
@@ -65,8 +75,13 @@ pub fn recover(
     metrics: &Metrics,
 ) -> anyhow::Result<Recovered> {
     let started = Instant::now();
+    let lock = compact::SpoolLock::exclusive(&spool.root, || {
+        println!("weir: waiting for `weir spool compact` to finish its partition")
+    })?;
+    let leftovers = compact::finish_pending(&spool.root, spool.fsync)?;
     let mut done = Recovered {
         swept: wal::sweep_temporaries(&spool.root, &spool.node)?.len(),
+        compaction_leftovers: leftovers.superseded.len() + leftovers.temporaries.len(),
         ..Recovered::default()
     };
     let segments = wal::list_segments(wal_dir, &spool.node)?;
@@ -84,6 +99,7 @@ pub fn recover(
         segments.len()
     );
     let published = wal::published_positions(&spool.root, &spool.node, oldest.boot)?;
+    drop(lock);
     let mut streams: Vec<(String, Vec<SegmentName>)> = Vec::new();
     for seg in segments {
         // A segment whose header is torn holds no frame: read_segment reports it below.
@@ -165,21 +181,37 @@ fn replay_stream(
                     .record
                     .event_time(meta.received_at)
                     .unwrap_or(batch.received_at);
-                key.1 = spool.root.join(table.name()).join(Partition::of(time).dir());
-                if published.get(&key).is_some_and(|&p| p >= position) {
+                let hour = Partition::of(time).dir();
+                // A line's own row and its metrics rows are in two partitions, each published
+                // on its own: each is skipped only where a published file already holds it.
+                let mut published_in = |t: Table| {
+                    key.1 = spool.root.join(t.name()).join(&hour);
+                    published.get(&key).is_some_and(|&p| p >= position)
+                };
+                let line_done = published_in(table);
+                let metrics_done = published_in(Table::Metrics);
+                writer.set_wal_position(position);
+                if line_done {
                     done.skipped += 1;
                     metrics.wal_replay_skipped.inc();
-                    return;
-                }
-                writer.set_wal_position(position);
-                match writer.append(line, meta) {
-                    Ok(()) => {
-                        done.replayed += 1;
-                        metrics.wal_replayed.inc();
-                        metrics.spooled(table, 1);
+                } else {
+                    match writer.append(line, meta) {
+                        Ok(()) => {
+                            done.replayed += 1;
+                            metrics.wal_replayed.inc();
+                            metrics.spooled(table, 1);
+                        }
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
                     }
-                    Err(e) => {
-                        failed.get_or_insert(e);
+                }
+                if !metrics_done {
+                    match writer.append_metrics(line, meta) {
+                        Ok(n) => metrics.spooled(Table::Metrics, u64::from(n)),
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                        }
                     }
                 }
             });

@@ -5,6 +5,9 @@
 //! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top`, and into
 //! the spool's `windows` table. Workers' partial rows are never merged here: readers merge.
 //!
+//! The l2met metrics of app lines (`measure#`, `count#`, `sample#`) are aggregated here too,
+//! in one [`L2metLive`] the workers share, for `/metrics`.
+//!
 //! The closer reads time from tokio's clock, so tests drive it with `tokio::time::pause()`.
 
 use std::collections::VecDeque;
@@ -14,7 +17,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use weir_aggregate::exposition::Exposition;
+use weir_aggregate::l2met::{L2metConfig, L2metLive};
 use weir_aggregate::{WindowAggregator, WindowConfig, WindowCounters};
+use weir_ingest::l2met::{for_each_metric, MetricScan};
 use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
 use weir_store::windows::WindowsWriter;
 
@@ -74,6 +79,9 @@ pub struct LiveWindows {
     config: WindowConfig,
     workers: Vec<Arc<Mutex<WindowAggregator>>>,
     closed: Mutex<Closed>,
+    /// The l2met metrics of app lines, shared by the workers (locked only for a line that has
+    /// some), windowed like the requests.
+    l2met: Mutex<L2metLive>,
 }
 
 impl LiveWindows {
@@ -88,7 +96,14 @@ impl LiveWindows {
         let workers = (0..workers.max(1))
             .map(|_| WindowAggregator::new(config.clone()).map(|a| Arc::new(Mutex::new(a))))
             .collect::<Result<_, _>>()?;
+        let l2met = L2metLive::new(L2metConfig {
+            window: Micros::from(config.window_secs) * 1_000_000,
+            lateness: config.lateness,
+            sigfig: config.sigfig,
+            max_series: max_exposed,
+        })?;
         Ok(LiveWindows {
+            l2met: Mutex::new(l2met),
             closed: Mutex::new(Closed {
                 exposition: Exposition::new(buckets_ms, config.sigfig, max_exposed),
                 recent: VecDeque::new(),
@@ -108,6 +123,22 @@ impl LiveWindows {
     pub fn with_breaker(self, breaker: Arc<DiskBreaker>, metrics: Arc<Metrics>) -> LiveWindows {
         lock(&self.closed).breaker = Some((breaker, metrics));
         self
+    }
+
+    /// Adds the l2met metrics of an app line of `app` whose time is `ts`; says how many
+    /// metric-looking pairs were not valid metrics.
+    pub fn add_metrics(&self, app: Option<&str>, ts: Micros, message: &str) -> MetricScan {
+        let mut live = None;
+        for_each_metric(message, |m| {
+            live.get_or_insert_with(|| lock(&self.l2met)).add(app, ts, &m);
+        })
+    }
+
+    /// Calls `f` with the live l2met metrics, their windows closed as of `now` first.
+    pub fn with_l2met<R>(&self, now: Micros, f: impl FnOnce(&L2metLive) -> R) -> R {
+        let mut live = lock(&self.l2met);
+        live.seal(now);
+        f(&live)
     }
 
     /// The configuration.
