@@ -30,7 +30,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The HTTP API.
     pub http: HttpConfig,
-    /// Drains: apps whose lines are forwarded to another syslog server (`[[drain]]`).
+    /// Drains: apps whose lines are forwarded to a syslog server or an HTTPS endpoint
+    /// (`[[drain]]`).
     #[serde(rename = "drain")]
     pub drains: Vec<DrainConfig>,
 }
@@ -41,12 +42,19 @@ pub struct Config {
 pub struct DrainConfig {
     /// The app, as `weir tail --app` matches it.
     pub app: String,
-    /// `syslog+tcp://HOST:PORT` (RFC 5424, octet-counted) or `syslog+udp://HOST:PORT`.
+    /// `syslog+tcp://HOST:PORT` (RFC 5424, octet-counted), `syslog+udp://HOST:PORT`, or
+    /// `https://[USER:PASSWORD@]HOST[:PORT]/PATH` (`http://` too): batches of RFC 5424 messages
+    /// POSTed as `application/logplex-1`, with basic auth from the userinfo.
     pub url: String,
-    /// Lines held while the server is unreachable; past that the oldest are dropped, and counted
+    /// Lines held while the server is unreachable, besides the write or batch being retried
+    /// (up to 256 lines over TCP, 500 over HTTPS); past that the oldest are dropped, and counted
     /// in band (`Error L10`) when it is back.
     #[serde(default = "default_drain_buffer")]
     pub buffer: usize,
+    /// HTTPS drains: a PEM file of the CA certificates to trust instead of the bundled Mozilla
+    /// roots (a private CA, or a test's self-signed one). Verification stays on.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_drain_buffer() -> usize {
@@ -372,15 +380,24 @@ buckets_ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 # weir query keep every series.
 max_series = 2000
 
-# Drains forward one app's lines (as `weir tail --app` matches it) to another syslog server, as
-# RFC 5424: octet-counted frames over TCP (syslog+tcp://) or one datagram a line (syslog+udp://).
-# Each has its own buffer of `buffer` lines: while its server is unreachable the oldest lines are
-# dropped, and `Error L10 (output buffer overflow): N messages dropped since T` is sent first when
-# it is back. Repeat the table for more drains.
+# Drains forward one app's lines (as `weir tail --app` matches it) as RFC 5424: to a syslog server
+# as octet-counted frames over TCP (syslog+tcp://) or one datagram a line (syslog+udp://), or to
+# an HTTPS endpoint as Heroku's HTTPS drains do (https://, or http:// behind a TLS-terminating
+# proxy): POSTs of application/logplex-1 batches (up to 500 messages or 1 MiB, sent at most 1 s
+# after their first line) with Logplex-Msg-Count, Logplex-Frame-Id and Logplex-Drain-Token
+# headers, basic auth from the URL's user:password, certificates checked against the bundled
+# Mozilla roots or `ca_file`; a batch not answered 2xx is sent again with backoff.
+# Each has its own buffer of `buffer` lines (besides the write or batch being retried): while its
+# server is unreachable the oldest lines are dropped, and `Error L10 (output buffer overflow): N
+# messages dropped since T` is sent first when it is back. Repeat the table for more drains.
 # [[drain]]
 # app = "web"
 # url = "syslog+tcp://127.0.0.1:6514"
 # buffer = 1024
+# [[drain]]
+# app = "web"
+# url = "https://user:token@logs.example.com/drain"
+# ca_file = "/etc/weir/private-ca.pem"
 "#;
 
 impl Config {
@@ -400,7 +417,12 @@ impl Config {
     /// Checks what the types alone do not.
     pub fn check(&self) -> anyhow::Result<()> {
         for d in &self.drains {
-            crate::serve::drain::Target::parse(&d.url).map_err(anyhow::Error::msg)?;
+            let target = crate::serve::drain::Target::parse(&d.url).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(
+                d.ca_file.is_none() || matches!(target, crate::serve::drain::Target::Http(_)),
+                "drain for {:?}: ca_file applies to https:// drains only",
+                d.app
+            );
             anyhow::ensure!(d.buffer > 0, "drain for {:?}: buffer must be at least 1", d.app);
         }
         anyhow::ensure!(
@@ -537,8 +559,19 @@ mod tests {
     fn commented_keys_of_the_default_parse() {
         let text = DEFAULT_TOML
             .replace("# log_format =", "log_format =")
-            .replace("# haproxy_config =", "haproxy_config =");
+            .replace("# haproxy_config =", "haproxy_config =")
+            .replace("# [[drain]]", "[[drain]]");
+        let text = ["app", "url", "buffer", "ca_file"]
+            .iter()
+            .fold(text, |t, k| t.replace(&format!("# {k} ="), &format!("{k} =")));
         let c = Config::parse(&text).unwrap();
+        assert_eq!(c.drains.len(), 2);
+        assert_eq!(c.drains[0].ca_file, None);
+        assert_eq!(c.drains[1].buffer, 1024);
+        assert_eq!(
+            c.drains[1].ca_file.as_deref(),
+            Some(Path::new("/etc/weir/private-ca.pem"))
+        );
         assert!(c.ingest.log_format.unwrap().starts_with("%ci:%cp [%tr]"));
         assert_eq!(
             c.ingest.haproxy_config,
@@ -587,6 +620,14 @@ mod tests {
         assert!(Config::parse("[store]\nzstd_level = 40\n").is_err());
         assert!(Config::parse("[store]\nrotate_age = \"soon\"\n").is_err());
         assert!(Config::parse("[ingest]\nudp = [\"nope\"]\n").is_err());
+        let drain = |extra: &str| Config::parse(&format!("[[drain]]\napp = \"web\"\n{extra}"));
+        assert!(drain("url = \"https://h/\"\nca_file = \"ca.pem\"\n").is_ok());
+        let e = drain("url = \"syslog+tcp://h:6514\"\nca_file = \"ca.pem\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("https:// drains only"), "{e:#}");
+        let e = drain("url = \"https://h/\"\nbuffer = 0\n").unwrap_err();
+        assert!(format!("{e:#}").contains("at least 1"), "{e:#}");
+        let e = drain("url = \"gopher://h:70\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("https://HOST"), "{e:#}");
     }
 
     #[test]

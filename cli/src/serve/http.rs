@@ -50,8 +50,10 @@ pub struct ApiState {
 pub struct DrainInfo {
     /// The app it forwards.
     pub app: String,
-    /// Where to.
+    /// Where to (its password masked).
     pub url: String,
+    /// Its id (an HTTPS drain's `Logplex-Drain-Token`).
+    pub id: String,
     /// Its buffer, in lines.
     pub buffer: usize,
     /// Its counters.
@@ -102,12 +104,15 @@ async fn sources(State(s): State<ApiState>) -> Response {
         serde_json::json!({
             "source": format!("drain:{}", d.url),
             "drain": d.url,
+            "id": d.id,
             "app": d.app,
             "buffer": d.buffer,
             "sent": n(&d.stats.sent),
             "dropped": n(&d.stats.dropped),
             "notices": n(&d.stats.notices),
             "connects": n(&d.stats.connects),
+            "errors": n(&d.stats.errors),
+            "batches": n(&d.stats.batches),
             "connected": d.stats.connected.load(std::sync::atomic::Ordering::Relaxed),
         })
     }));

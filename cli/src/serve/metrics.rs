@@ -551,30 +551,39 @@ impl Metrics {
             ),
         ]);
         if !drains.is_empty() {
-            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-            let per = |f: &dyn Fn(&super::drain::DrainStats) -> u64| {
-                drains
+            type Field = fn(&super::drain::DrainStats) -> &std::sync::atomic::AtomicU64;
+            let counters: [(&str, &str, Field); 5] = [
+                ("weir_drain_sent_total", "Lines a drain sent.", |s| &s.sent),
+                (
+                    "weir_drain_dropped_total",
+                    "Lines a drain dropped from its full buffer (told in band with Error L10).",
+                    |s| &s.dropped,
+                ),
+                ("weir_drain_notices_total", "Error L10 notices a drain sent.", |s| &s.notices),
+                (
+                    "weir_drain_errors_total",
+                    "A drain's failed attempts: connections refused or timed out, TLS failures, failed writes, HTTP answers other than 2xx.",
+                    |s| &s.errors,
+                ),
+                (
+                    "weir_drain_batches_total",
+                    "Batches an HTTPS drain's endpoint took (answered 2xx).",
+                    |s| &s.batches,
+                ),
+            ];
+            for (name, help, field) in counters {
+                let samples = drains
                     .iter()
                     .map(|d| {
-                        counter_metric(&[("drain", d.url.as_str()), ("app", d.app.as_str())], f(&d.stats))
+                        let labels = [("drain", d.url.as_str()), ("app", d.app.as_str())];
+                        counter_metric(&labels, field(&d.stats).load(Ordering::Relaxed))
                     })
-                    .collect::<Vec<_>>()
-            };
-            families.push(family(
-                "weir_drain_sent_total",
-                "Lines a drain sent.",
-                MetricType::COUNTER,
-                per(&|s| n(&s.sent)),
-            ));
-            families.push(family(
-                "weir_drain_dropped_total",
-                "Lines a drain dropped from its full buffer (told in band with Error L10).",
-                MetricType::COUNTER,
-                per(&|s| n(&s.dropped)),
-            ));
+                    .collect();
+                families.push(family(name, help, MetricType::COUNTER, samples));
+            }
             families.push(family(
                 "weir_drain_connected",
-                "Whether a drain is connected to its server.",
+                "Whether a drain is connected to its server (HTTPS: whether its endpoint took the last batch).",
                 MetricType::GAUGE,
                 drains
                     .iter()

@@ -330,16 +330,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let drains: Vec<drain::Drain> = config
         .drains
         .iter()
-        .map(|d| {
-            drain::Drain::start(
-                &router,
-                &d.app,
-                &d.url,
-                d.buffer,
-                &config.node,
-                drain_stop.clone(),
-            )
-        })
+        .map(|d| drain::Drain::start(&router, d, &config.node, drain_stop.clone()))
         .collect::<anyhow::Result<_>>()?;
     let drain_stats: Arc<Vec<http::DrainInfo>> = Arc::new(
         drains
@@ -347,6 +338,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             .map(|d| http::DrainInfo {
                 app: d.app.clone(),
                 url: d.url.clone(),
+                id: d.id.clone(),
                 buffer: d.buffer,
                 stats: d.stats.clone(),
             })
