@@ -1,8 +1,8 @@
 //! The spool opens as it is in pyarrow, DuckDB and Spark, with the same rows and types.
 //!
 //! A `weir gen --kind mix` file (HAProxy HTTP and TCP logs, events, application lines) with a
-//! few unparseable lines appended is imported, and the spool's five tables (`requests`, `tcp`,
-//! `app`, `rejects`, `windows`) are read by `pyarrow.dataset` (hive partitioning), DuckDB
+//! few unparseable lines appended is imported, and the spool's six tables (`requests`, `tcp`,
+//! `app`, `rejects`, `windows`, `metrics`) are read by `pyarrow.dataset` (hive partitioning), DuckDB
 //! (`read_parquet(..., hive_partitioning = true)`) and Spark (`spark.read.parquet`, local mode,
 //! one session for every table). For each table and reader the test checks:
 //! - the row count, and the `date`/`hour` partition columns;
@@ -32,13 +32,14 @@ import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset as ds, duckdb
 from pyspark.sql import SparkSession
 
 spool = sys.argv[1]
-TABLES = ["requests", "tcp", "app", "rejects", "windows"]
+TABLES = ["requests", "tcp", "app", "rejects", "windows", "metrics"]
 TYPED = {
     "requests": ["ts", "status", "client_port", "bytes_read", "backend", "req_headers", "fields"],
     "tcp": ["ts", "client_port", "bytes_read", "total_ms", "termination_state", "fields"],
     "app": ["ts", "severity", "message", "fields"],
     "rejects": ["received_at", "reason", "raw"],
     "windows": ["window_start", "window_secs", "requests", "total_mean", "status_counts", "total_hist"],
+    "metrics": ["ts", "kind", "name", "value", "unit", "source"],
 }
 # The same questions in each SQL dialect: {us} is a timestamp's microseconds since the epoch,
 # {msize} a map's and {lsize} a list's length, {explode} a list's items as rows.
@@ -74,6 +75,11 @@ VALUES = {
         ("total_hist_n", "select sum(b.n) from (select {explode}(total_hist) as b from t)"),
         ("status_entries", "select sum({msize}(status_counts)) from t"),
         ("min_start", "select {us}(min(window_start)) from t"),
+    ],
+    "metrics": [
+        ("kinds", "select count(distinct kind) from t"),
+        ("measure_sum", "select round(sum(value), 3) from t where kind = 'measure'"),
+        ("with_source", "select count(*) from t where source is not null"),
     ],
 }
 
@@ -184,8 +190,17 @@ fn expected(log: &[u8]) -> Value {
     let (mut requests, mut tcp, mut app, mut rejects) = (0i64, 0i64, 0i64, 0i64);
     let (mut min_ts, mut max_ts, mut sum_status, mut sum_bytes, mut sum_port) = (i64::MAX, i64::MIN, 0, 0, 0);
     let (mut tcp_min_ts, mut tcp_bytes, mut raw_bytes) = (i64::MAX, 0, 0);
+    let (mut metrics, mut measure_sum, mut with_source) = (0i64, 0f64, 0i64);
     for raw in log.strip_suffix(b"\n").unwrap_or(log).split(|&b| b == b'\n') {
-        match parse_line(raw, &opts).record {
+        let line = parse_line(raw, &opts);
+        weir_ingest::l2met::LineMetrics::of_line(&line).for_each(|m| {
+            metrics += 1;
+            if m.kind == weir_model::MetricKind::Measure {
+                measure_sum += m.value;
+            }
+            with_source += i64::from(m.source.is_some());
+        });
+        match line.record {
             Record::Http(r) => {
                 requests += 1;
                 min_ts = min_ts.min(r.accept_ts);
@@ -214,6 +229,8 @@ fn expected(log: &[u8]) -> Value {
         "rejects": {"count": rejects, "raw_bytes": [raw_bytes]},
         // Every request is in exactly one window row.
         "windows": {"requests": [requests]},
+        "metrics": {"count": metrics, "kinds": [3], "measure_sum": [(measure_sum * 1000.0).round() / 1000.0],
+                    "with_source": [with_source]},
     })
 }
 
@@ -232,6 +249,8 @@ fn types(reader: &str) -> Value {
             "windows": {"window_start": "timestamp[us, tz=UTC]", "window_secs": "int32", "requests": "int64",
                         "total_mean": "double", "status_counts": "map<int32, int64 ('status_counts')>",
                         "total_hist": "list<item: struct<ms: int32 not null, n: int64 not null>>"},
+            "metrics": {"ts": "timestamp[us, tz=UTC]", "kind": "string", "name": "string", "value": "double",
+                        "unit": "string", "source": "string"},
         }),
         "duckdb" => json!({
             "requests": {"ts": "TIMESTAMP WITH TIME ZONE", "status": "SMALLINT", "client_port": "INTEGER",
@@ -245,6 +264,8 @@ fn types(reader: &str) -> Value {
             "windows": {"window_start": "TIMESTAMP WITH TIME ZONE", "window_secs": "INTEGER", "requests": "BIGINT",
                         "total_mean": "DOUBLE", "status_counts": "MAP(INTEGER, BIGINT)",
                         "total_hist": "STRUCT(ms INTEGER, n BIGINT)[]"},
+            "metrics": {"ts": "TIMESTAMP WITH TIME ZONE", "kind": "VARCHAR", "name": "VARCHAR", "value": "DOUBLE",
+                        "unit": "VARCHAR", "source": "VARCHAR"},
         }),
         _ => json!({
             "requests": {"ts": "timestamp", "status": "smallint", "client_port": "int", "bytes_read": "bigint",
@@ -256,6 +277,8 @@ fn types(reader: &str) -> Value {
             "windows": {"window_start": "timestamp", "window_secs": "int", "requests": "bigint",
                         "total_mean": "double", "status_counts": "map<int,bigint>",
                         "total_hist": "array<struct<ms:int,n:bigint>>"},
+            "metrics": {"ts": "timestamp", "kind": "string", "name": "string", "value": "double",
+                        "unit": "string", "source": "string"},
         }),
     }
 }
@@ -291,7 +314,7 @@ fn check(spool: &Path, want: &Value) {
         Command::new("python3").args(["-c", READERS]).arg(spool),
     ))
     .expect("the reader script prints JSON");
-    for table in ["requests", "tcp", "app", "rejects", "windows"] {
+    for table in ["requests", "tcp", "app", "rejects", "windows", "metrics"] {
         let reference = &got["pyarrow"][table];
         assert!(
             reference["count"].as_i64().unwrap() > 0,
