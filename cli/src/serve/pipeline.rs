@@ -76,6 +76,7 @@ pub fn start(
     recycle: flume::Sender<Batch>,
 ) -> anyhow::Result<Vec<JoinHandle<WorkerEnd>>> {
     let mut handles = Vec::new();
+    let latch = Latch::new(lanes.len());
     for (i, rx) in lanes.into_iter().enumerate() {
         let mut writer = SpoolWriter::create(ctx.spool.clone())?;
         let wal = match &ctx.wal {
@@ -91,10 +92,11 @@ pub fn start(
         };
         let (ctx, recycle) = (ctx.clone(), recycle.clone());
         let windows = ctx.windows.aggregator(i);
+        let running = Running(Some(latch.clone()));
         handles.push(
             std::thread::Builder::new()
                 .name(format!("weir-pipeline-{i}"))
-                .spawn(move || worker(ctx, writer, wal, &windows, rx, recycle))?,
+                .spawn(move || worker(ctx, writer, wal, &windows, rx, recycle, running))?,
         );
     }
     Ok(handles)
@@ -107,6 +109,7 @@ fn worker(
     windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
+    running: Running,
 ) -> WorkerEnd {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
@@ -190,26 +193,36 @@ fn worker(
     account_held(&ctx.metrics, 0, held_seen);
     // A stop tries the disk once more, breaker or not: every partition is tried.
     writer.resume();
-    if let Err(e) = writer.publish_all() {
-        // The WAL's segments stay: the next start replays the lines they hold.
-        let left = writer.unpublished_rows();
-        ctx.metrics.spool_errors.inc();
-        ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
-        account_files(&ctx.metrics, writer.stats(), published);
-        account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
-        tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
-        return WorkerEnd {
-            stats: writer.stats().clone(),
-            unwritten: left,
-        };
-    }
-    match writer.finish() {
+    let end = match writer.publish_all() {
+        Err(e) => {
+            // The WAL's segments stay: the next start replays the lines they hold.
+            let left = writer.unpublished_rows();
+            ctx.metrics.spool_errors.inc();
+            ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
+            account_files(&ctx.metrics, writer.stats(), published);
+            account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
+            tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
+            let end = WorkerEnd {
+                stats: writer.stats().clone(),
+                unwritten: left,
+            };
+            drop(writer);
+            running.done_and_wait();
+            return end;
+        }
+        Ok(()) => writer.finish(),
+    };
+    // The files this worker's rows went into may be in another worker's hands at this moment:
+    // its WAL segments are released once every worker's writer has finished, the last one
+    // publishing every file.
+    running.done_and_wait();
+    match end {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
             account_lost(&ctx.metrics, stats.lost_rows, lost_seen);
-            // Every row is published: the stream's segments are no longer needed.
             if let Some(w) = wal {
-                match w.finish() {
+                let oldest = ctx.spool.files.oldest_unpublished_wal_position(w.stream());
+                match w.finish(oldest) {
                     Ok(s) => {
                         account_wal(&ctx.metrics, s, wal_seen);
                         if let Some(g) = &wal_disk {
@@ -228,6 +241,55 @@ fn worker(
             ctx.metrics.spool_errors.inc();
             tracing::error!(error = %e, "flushing the spool at shutdown failed");
             WorkerEnd::default()
+        }
+    }
+}
+
+/// Counts the pipeline workers whose spool writer has not finished; each worker waits, at its
+/// stop, for all of them before it releases its WAL segments.
+struct Latch {
+    running: Mutex<usize>,
+    all_done: std::sync::Condvar,
+}
+
+impl Latch {
+    fn new(workers: usize) -> Arc<Latch> {
+        Arc::new(Latch {
+            running: Mutex::new(workers),
+            all_done: std::sync::Condvar::new(),
+        })
+    }
+
+    fn count_down(&self) -> std::sync::MutexGuard<'_, usize> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        *running = running.saturating_sub(1);
+        if *running == 0 {
+            self.all_done.notify_all();
+        }
+        running
+    }
+}
+
+/// One worker's place in the [`Latch`]; a worker that ends without
+/// [`Running::done_and_wait`] (a panic) counts down when this is dropped.
+struct Running(Option<Arc<Latch>>);
+
+impl Running {
+    /// This worker's writer has finished (or was dropped); waits for the others.
+    fn done_and_wait(mut self) {
+        if let Some(latch) = self.0.take() {
+            let mut running = latch.count_down();
+            while *running > 0 {
+                running = latch.all_done.wait(running).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(latch) = self.0.take() {
+            drop(latch.count_down());
         }
     }
 }
