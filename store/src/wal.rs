@@ -952,6 +952,33 @@ mod tests {
         assert_eq!(published.ranges("b3.w1", &second_hour), [(5, 5)]);
     }
 
+    /// A file of an earlier version names one stream and its highest position: every line of
+    /// the stream and the partition up to it is published.
+    #[test]
+    fn a_footer_of_an_earlier_version_reads_as_a_range_from_zero() {
+        use crate::schema::TableSchema;
+        use parquet::file::properties::WriterProperties;
+
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("tcp/date=2026-11-22/hour=01");
+        std::fs::create_dir_all(&part).unwrap();
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                parquet::file::metadata::KeyValue::new(META_STREAM.to_owned(), "b2.w0".to_owned()),
+                parquet::file::metadata::KeyValue::new(META_POSITION.to_owned(), "42".to_owned()),
+            ]))
+            .build();
+        let file = File::create(part.join("n1-b2-000001.parquet")).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, crate::Table::Tcp.schema(), Some(props)).unwrap();
+        w.write(&arrow_array::RecordBatch::new_empty(crate::Table::Tcp.schema()))
+            .unwrap();
+        w.close().unwrap();
+        let published = published_ranges(dir.path(), "n1", 2).unwrap();
+        assert_eq!(published.ranges("b2.w0", &part), [(0, 42)]);
+        assert!(published.contains("b2.w0", &part, 0) && !published.contains("b2.w0", &part, 43));
+    }
+
     /// Two writers of two streams fill one file of a partition between them: the file lists
     /// both streams' ranges, each stream's segments stay pinned until it is published, and a
     /// replay would skip exactly the lines it holds.
