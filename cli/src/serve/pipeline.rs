@@ -8,15 +8,18 @@
 //! aggregator (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
 //! worker publishes Parquet files as they fill or age (`rotate_age`, checked at least once a
 //! second even when no traffic comes), and at shutdown drains the queue and publishes
-//! everything it holds before it ends. The receive loops never wait for any of this. After each
-//! batch and tick a worker deletes the WAL segments whose rows are all published, and syncs its
-//! stream when `fsync_interval` has passed.
+//! everything it holds before it ends. The receive loops never wait for any of this. The
+//! workers' writers share the spool's open files (a partition's rows of every worker fill one
+//! file), so a worker's rows may be published by another: after each batch and tick a worker
+//! deletes the WAL segments whose rows are all published, whoever published them, and syncs its
+//! stream when `fsync_interval` has passed; at a stop it waits for every worker's writer to
+//! finish (the last publishes the shared files) before it deletes the rest.
 //!
 //! A failed disk write (a full disk) goes to the workers' shared [`DiskBreaker`]: while it is
 //! open a worker does not append to the WAL (the lines are counted as unlogged) and its spool
 //! writer holds rows in memory; every line is still parsed, aggregated and routed. The worker
-//! the breaker picks probes the disk (a small file) and writes what it holds; when that works
-//! every worker writes its held rows at its next batch or tick.
+//! the breaker picks probes the disk (a small file) and writes what the shared files hold; when
+//! that works every worker writes the held rows it finds at its next batch or tick.
 //!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
