@@ -256,14 +256,38 @@ fn key_dim(s: &str) -> Result<KeyDim, UsageError> {
 
 /// `--where KEY=VALUE,...`.
 pub fn filters(list: &[String]) -> Result<Vec<(KeyDim, String)>, UsageError> {
+    key_values(list, key_dim)
+}
+
+/// `--where KEY=VALUE,...` with the keys `key` reads.
+fn key_values<K>(
+    list: &[String],
+    key: impl Fn(&str) -> Result<K, UsageError>,
+) -> Result<Vec<(K, String)>, UsageError> {
     list.iter()
         .map(|f| {
             let (k, v) = f
                 .split_once('=')
                 .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
-            Ok((key_dim(k)?, v.trim().to_owned()))
+            Ok((key(k)?, v.trim().to_owned()))
         })
         .collect()
+}
+
+/// `--since`, `--until`, and `--every` in whole seconds.
+type RangeAndEvery = (Option<Micros>, Option<Micros>, Option<u32>);
+
+/// `--since`, `--until` and `--every` (whole seconds).
+fn range_and_every(args: &Args, now: Micros) -> Result<RangeAndEvery, UsageError> {
+    let every = match args.every {
+        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
+            return Err(UsageError("--every: use a whole number of seconds".into()))
+        }
+        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
+        None => None,
+    };
+    let at = |flag, v: &Option<String>| v.as_deref().map(|s| instant(flag, s, now)).transpose();
+    Ok((at("--since", &args.since)?, at("--until", &args.until)?, every))
 }
 
 /// The query an `Args` asks for.
@@ -280,24 +304,10 @@ fn spec(args: &Args, now: Micros) -> Result<QuerySpec, UsageError> {
             args.timer
         ))
     })?;
-    let every = match args.every {
-        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
-            return Err(UsageError("--every: use a whole number of seconds".into()))
-        }
-        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
-        None => None,
-    };
+    let (since, until, every) = range_and_every(args, now)?;
     Ok(QuerySpec {
-        since: args
-            .since
-            .as_deref()
-            .map(|s| instant("--since", s, now))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| instant("--until", s, now))
-            .transpose()?,
+        since,
+        until,
         by,
         every,
         filters,
@@ -321,35 +331,12 @@ fn metric_spec(args: &Args, name: &str, now: Micros) -> Result<crate::metric_que
             "--apdex-t applies to request times, not to --metric".into(),
         ));
     }
-    let filters = args
-        .filters
-        .iter()
-        .map(|f| {
-            let (k, v) = f
-                .split_once('=')
-                .ok_or_else(|| UsageError(format!("--where {f:?}: expected KEY=VALUE")))?;
-            Ok((dim(k)?, v.trim().to_owned()))
-        })
-        .collect::<Result<_, UsageError>>()?;
-    let every = match args.every {
-        Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
-            return Err(UsageError("--every: use a whole number of seconds".into()))
-        }
-        Some(d) => Some(u32::try_from(d.as_secs()).unwrap_or(u32::MAX)),
-        None => None,
-    };
+    let filters = key_values(&args.filters, dim)?;
+    let (since, until, every) = range_and_every(args, now)?;
     Ok(crate::metric_query::MetricSpec {
         name: name.to_owned(),
-        since: args
-            .since
-            .as_deref()
-            .map(|s| instant("--since", s, now))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|s| instant("--until", s, now))
-            .transpose()?,
+        since,
+        until,
         by: args.by.iter().map(|d| dim(d)).collect::<Result<_, _>>()?,
         every,
         filters,

@@ -585,8 +585,8 @@ pub fn send_mix(tcp: SocketAddr, seed: u64, count: u64) {
     );
 }
 
-/// The rows of the line tables as pyarrow.dataset counts them.
-pub fn pyarrow_counts(spool: &Path, want: u64) {
+/// Whether python3 has pyarrow; without it, a note that the caller skips (a failure under CI).
+pub fn pyarrow_here() -> bool {
     let here = Command::new("python3")
         .args(["-c", "import pyarrow"])
         .stdin(Stdio::null())
@@ -594,6 +594,13 @@ pub fn pyarrow_counts(spool: &Path, want: u64) {
         .is_ok_and(|o| o.status.success());
     if !here {
         crate::support::skip_unless_ci("python3 with pyarrow");
+    }
+    here
+}
+
+/// The rows of the line tables as pyarrow.dataset counts them.
+pub fn pyarrow_counts(spool: &Path, want: u64) {
+    if !pyarrow_here() {
         return;
     }
     let script = "import sys, pyarrow.dataset as ds\n\

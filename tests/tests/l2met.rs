@@ -205,13 +205,7 @@ fn l2met_measures_counts_and_samples_reach_metrics_the_metrics_table_and_query()
 /// pyarrow reads the `metrics` table: a row per metric sent, values, units and sources as
 /// written; and the `app` table: a row per line.
 fn pyarrow_metrics(spool: &std::path::Path) {
-    let here = Command::new("python3")
-        .args(["-c", "import pyarrow"])
-        .stdin(Stdio::null())
-        .output_within(PROCESS_TIMEOUT)
-        .is_ok_and(|o| o.status.success());
-    if !here {
-        skip_unless_ci("python3 with pyarrow");
+    if !serve_support::pyarrow_here() {
         return;
     }
     let script = r#"
