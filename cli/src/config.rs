@@ -178,7 +178,8 @@ pub struct HttpConfig {
     /// Bounds of the timer histograms on `/metrics`, in milliseconds.
     pub buckets_ms: Vec<u64>,
     /// The most (frontend, backend, server) label sets of the traffic metrics on `/metrics`;
-    /// the requests of more are counted under `(overflow)`.
+    /// the requests of more are counted under `(overflow)`. The live l2met series have a bound
+    /// of the same size.
     pub max_series: usize,
 }
 
@@ -377,7 +378,8 @@ listen = "127.0.0.1:9514"
 buckets_ms = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
 # The most (frontend, backend, server) label sets of the traffic metrics on /metrics (each has a
 # histogram per timer); requests of more are counted under "(overflow)". Windows, the spool and
-# weir query keep every series.
+# weir query keep every series. The live l2met series (weir_l2met_*) are bounded by the same
+# number; values of more are counted in weir_l2met_overflow_total.
 max_series = 2000
 
 # Drains forward one app's lines (as `weir tail --app` matches it) as RFC 5424: to a syslog server
