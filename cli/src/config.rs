@@ -162,9 +162,9 @@ pub struct StoreConfig {
     /// before rows become a row group.
     #[serde(deserialize_with = "de_bytes")]
     pub build_buffer: u64,
-    /// Memory each pipeline worker keeps of the rows of its unpublished files, so that a file
-    /// that fails (a full disk) is written again from memory; past it the largest partition
-    /// is published early.
+    /// Memory per pipeline worker (the workers share their files, and the sum) for the rows of
+    /// unpublished files, so that a file that fails (a full disk) is written again from
+    /// memory; past it the file holding the most is published early.
     #[serde(deserialize_with = "de_bytes")]
     pub retry_buffer: u64,
 }
@@ -364,10 +364,10 @@ wal_segment_size = "64MiB"
 # (each worker gets an equal share). Rows are weighed as their line plus 128 bytes; a partition
 # is written as a row group at 131,072 rows or when its worker's share is full, largest first.
 build_buffer = "128MiB"
-# Each pipeline worker keeps the rows of its unpublished Parquet files in memory up to this much,
-# so that a file that fails on a full disk is written again from memory once space returns, and
-# no row is lost. Past it the largest partition's file is published early (smaller files at
-# high rates); while the disk stays full, the oldest held rows past it are dropped (counted in
+# The rows of unpublished Parquet files are kept in memory up to this much per pipeline worker
+# (the workers share their files, and the sum), so that a file that fails on a full disk is
+# written again from memory once space returns, and no row is lost. Past it the file holding
+# the most is published early (smaller files at high rates); while the disk stays full, the oldest held rows past it are dropped (counted in
 # weir_dropped_total{stage="spool"}).
 retry_buffer = "64MiB"
 

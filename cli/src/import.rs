@@ -6,7 +6,9 @@
 //! one table (`requests`, `tcp`, `app`, `rejects`), and the summary printed at the end adds up
 //! to the number of lines read. Each worker also aggregates its HTTP requests into tumbling
 //! windows ([`WindowAggregator`]); the partial rows of every worker go into the `windows` table,
-//! where readers merge them.
+//! where readers merge them. Due windows are closed after each chunk, unless the chunk reopened
+//! windows (a log out of time order): those stay open while there is room, so that late
+//! requests are merged in memory rather than written as a correction row each.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -157,6 +159,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
 
+    // The workers' writers share one set of open files: a partition's rows fill one file
+    // whichever workers parsed them.
+    let spool = SpoolOptions {
+        sequence: seq.clone(),
+        zstd_level: args.zstd_level,
+        rotate_age: None,
+        ..SpoolOptions::new(&args.spool, &node, &run_id)
+    };
     let (workers, read) = for_each_chunk(
         &inputs,
         threads,
@@ -166,12 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ..Chunking::default()
         },
         |_| Worker {
-            writer: SpoolWriter::create(SpoolOptions {
-                sequence: seq.clone(),
-                zstd_level: args.zstd_level,
-                rotate_age: None,
-                ..SpoolOptions::new(&args.spool, &node, &run_id)
-            }),
+            writer: SpoolWriter::create(spool.clone()),
             windows: WindowAggregator::new(window_config.clone())
                 .expect("the window configuration was checked above"),
             window_rows: 0,
@@ -186,6 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 peer: None,
             };
             let mut failed = None;
+            let late_before = w.windows.counters().late;
             let add = |line: &Line<'_>| {
                 if failed.is_some() {
                     return;
@@ -212,8 +218,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if let Some(e) = failed {
                 w.writer = Err(e);
             }
-            let rows = w.windows.close_due();
-            hand_over(w, rows);
+            // Windows that late requests reopened stay open, merging the next late requests,
+            // while half of `max_series` has room: a log out of time order then writes a
+            // correction row per window and series, not one per late request and chunk.
+            let reopened = w.windows.counters().late > late_before;
+            if !reopened || w.windows.open_series() >= window_config.max_series / 2 {
+                let rows = w.windows.close_due();
+                hand_over(w, rows);
+            }
         },
         |n| bar.inc(n),
     );

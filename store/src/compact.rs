@@ -37,7 +37,7 @@ use parquet::file::properties::WriterProperties;
 use crate::error::StoreError;
 use crate::file::sync_dir;
 use crate::schema::{Table, TableSchema, SPOOL_FORMAT_VERSION};
-use crate::wal::{META_POSITION, META_STREAM};
+use crate::wal::{META_POSITION, META_RANGES_PREFIX, META_STREAM};
 use crate::windows::WINDOWS;
 
 /// How a compacted file's name ends; no writer's file name does (theirs end in a sequence
@@ -49,7 +49,7 @@ pub const COMPACTED_SUFFIX: &str = ".compacted.parquet";
 pub const META_COMPACTED_FROM: &str = "weir.compacted_from";
 
 /// The footer key of a compacted file holding the WAL position records of its inputs, one
-/// `<source file name>\t<stream>\t<position>` a line, the source being the file that first
+/// `<source file name>\t<stream>\t<first>-<last>` a line, the source being the file that first
 /// published those rows (see [`WalRecord`]).
 pub const META_WAL_POSITIONS: &str = "weir.wal_positions";
 
@@ -344,68 +344,105 @@ fn remove(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// The rows of one file that first published them came from WAL `stream` up to `position`.
-/// A compacted file keeps the records of every file it holds the rows of (see
-/// [`crate::wal::published_positions`]).
+/// The rows of one file that first published them hold the lines of WAL `stream` from `first`
+/// to `last` (of their partition). A compacted file keeps the records of every file it holds
+/// the rows of (see [`crate::wal::published_ranges`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WalRecord {
     /// The name of the file that first published the rows (`<node>-<boot>-<seq>.parquet`).
     pub source: String,
     /// The WAL stream.
     pub stream: String,
-    /// The highest position among the rows.
-    pub position: u64,
+    /// The first position of the range.
+    pub first: u64,
+    /// The last position of the range.
+    pub last: u64,
 }
 
-/// The WAL records of the file named `name` with footer `kv`: its own tag (a writer's file) or
-/// the records it carries (a compacted file).
+/// `first-last` ranges, comma-separated; a bare number is a range from 0 (the records of
+/// earlier versions).
+fn parse_ranges(text: &str) -> impl Iterator<Item = (u64, u64)> + '_ {
+    text.split(',').filter_map(|r| match r.split_once('-') {
+        Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+        None => Some((0, r.parse().ok()?)),
+    })
+}
+
+/// The WAL records of the file named `name` with footer `kv`: its own ranges (a writer's file)
+/// or the records it carries (a compacted file).
 pub fn wal_records(name: &str, kv: &[KeyValue]) -> Vec<WalRecord> {
     if let Some(lines) = find(kv, META_WAL_POSITIONS) {
         return lines
             .lines()
-            .filter_map(|l| {
+            .flat_map(|l| {
                 let mut parts = l.split('\t');
-                let (source, stream, position) = (parts.next()?, parts.next()?, parts.next()?);
-                Some(WalRecord {
-                    source: source.to_owned(),
-                    stream: stream.to_owned(),
-                    position: position.parse().ok()?,
-                })
+                let (source, stream, ranges) = (parts.next(), parts.next(), parts.next());
+                let (Some(source), Some(stream), Some(ranges)) = (source, stream, ranges) else {
+                    return Vec::new();
+                };
+                parse_ranges(ranges)
+                    .map(|(first, last)| WalRecord {
+                        source: source.to_owned(),
+                        stream: stream.to_owned(),
+                        first,
+                        last,
+                    })
+                    .collect()
             })
             .collect();
     }
-    match (
+    let mut out = Vec::new();
+    if let (Some(stream), Some(last)) = (
         find(kv, META_STREAM),
         find(kv, META_POSITION).and_then(|p| p.parse().ok()),
     ) {
-        (Some(stream), Some(position)) => vec![WalRecord {
+        out.push(WalRecord {
             source: name.to_owned(),
             stream: stream.to_owned(),
-            position,
-        }],
-        _ => Vec::new(),
+            first: 0,
+            last,
+        });
     }
+    for e in kv {
+        let (Some(stream), Some(value)) = (e.key.strip_prefix(META_RANGES_PREFIX), &e.value) else {
+            continue;
+        };
+        out.extend(parse_ranges(value).map(|(first, last)| WalRecord {
+            source: name.to_owned(),
+            stream: stream.to_owned(),
+            first,
+            last,
+        }));
+    }
+    out
 }
 
-/// Keeps, of records with the same stream and the same writer (the source name less its
-/// sequence number), the highest: all a replay reads, so the records of a partition compacted
-/// again and again stay as few as its writers.
+/// Merges, of records with the same stream and the same writer (the source name less its
+/// sequence number), the ranges that overlap or touch: all a replay reads, so the records of a
+/// partition compacted again and again stay about as few as its writers.
 fn merge_records(records: Vec<WalRecord>) -> Vec<WalRecord> {
-    let mut best: BTreeMap<(String, String), WalRecord> = BTreeMap::new();
+    let mut by: BTreeMap<(String, String), Vec<WalRecord>> = BTreeMap::new();
     for r in records {
         let writer = r
             .source
             .rsplit_once('-')
             .map_or(r.source.as_str(), |(w, _)| w)
             .to_owned();
-        let e = best
-            .entry((writer, r.stream.clone()))
-            .or_insert_with(|| r.clone());
-        if r.position > e.position {
-            *e = r;
-        }
+        by.entry((writer, r.stream.clone())).or_default().push(r);
     }
-    best.into_values().collect()
+    let mut out = Vec::new();
+    for (_, mut v) in by {
+        v.sort_by_key(|r| (r.first, r.last));
+        let mut merged: Vec<WalRecord> = Vec::with_capacity(v.len());
+        for r in v {
+            match merged.last_mut() {
+                Some(m) if r.first <= m.last.saturating_add(1) => m.last = m.last.max(r.last),
+                _ => merged.push(r),
+            }
+        }
+        out.extend(merged);
+    }
+    out
 }
 
 /// How compacted files are written.
@@ -541,7 +578,7 @@ pub fn compact_partition(
     if !records.is_empty() {
         let lines: Vec<String> = records
             .iter()
-            .map(|r| format!("{}\t{}\t{}", r.source, r.stream, r.position))
+            .map(|r| format!("{}\t{}\t{}-{}", r.source, r.stream, r.first, r.last))
             .collect();
         writer.append_key_value_metadata(KeyValue::new(META_WAL_POSITIONS.to_owned(), lines.join("\n")));
     }
@@ -666,7 +703,7 @@ fn fail_point(step: &str) {
 mod tests {
     use super::*;
     use crate::testutil::{at, http, line};
-    use crate::wal::published_positions;
+    use crate::wal::published_ranges;
     use crate::{RecordMeta, SpoolOptions, SpoolWriter};
     use arrow_array::{Array, Int32Array, TimestampMicrosecondArray};
     use proptest::prelude::*;
@@ -770,7 +807,7 @@ mod tests {
             for f in &inputs {
                 before.extend(rows_of(f).0);
             }
-            let positions = published_positions(dir.path(), "n1", 1).unwrap();
+            let positions = published_ranges(dir.path(), "n1", 1).unwrap();
 
             let done = compact_partition(&part, &options()).unwrap().unwrap();
 
@@ -789,7 +826,7 @@ mod tests {
             let kv = footer(&done.path).unwrap();
             prop_assert_eq!(compacted_from(&kv), names(&inputs));
             prop_assert_eq!(find(&kv, "weir.table"), Some("requests"));
-            prop_assert_eq!(published_positions(dir.path(), "n1", 1).unwrap(), positions);
+            prop_assert_eq!(published_ranges(dir.path(), "n1", 1).unwrap(), positions);
         }
     }
 
@@ -804,7 +841,7 @@ mod tests {
             let part = write_files(dir.path(), "b1", &files);
             let inputs = published_files(&part.dir).unwrap();
             let saved: Vec<Vec<u8>> = inputs.iter().map(|f| std::fs::read(f).unwrap()).collect();
-            let positions = published_positions(dir.path(), "n1", 1).unwrap();
+            let positions = published_ranges(dir.path(), "n1", 1).unwrap();
             let done = compact_partition(&part, &options()).unwrap().unwrap();
             // Lay the folder out as the crash would have left it.
             let restore = match crash {
@@ -824,7 +861,7 @@ mod tests {
             }
             assert_eq!(request_rows(dir.path()), 5, "{crash}");
             assert_eq!(
-                published_positions(dir.path(), "n1", 1).unwrap(),
+                published_ranges(dir.path(), "n1", 1).unwrap(),
                 positions,
                 "{crash}"
             );
@@ -882,8 +919,8 @@ mod tests {
         write_files(dir.path(), "b2", &[vec![(2, 3)], vec![(3, 4)]]);
         let inputs = published_files(&part.dir).unwrap();
         assert_eq!(inputs.len(), 3);
-        let positions = published_positions(dir.path(), "n1", 1).unwrap();
-        assert_eq!(positions.len(), 2, "two streams: {positions:?}");
+        let positions = published_ranges(dir.path(), "n1", 1).unwrap();
+        assert_eq!(positions.streams(), 2, "two streams: {positions:?}");
         let second = compact_partition(&part, &options()).unwrap().unwrap();
         assert_eq!(second.rows, 4);
         let kv = footer(&second.path).unwrap();
@@ -892,13 +929,13 @@ mod tests {
         assert_eq!(
             records
                 .iter()
-                .map(|r| (r.stream.as_str(), r.position))
+                .map(|r| (r.stream.as_str(), r.first, r.last))
                 .collect::<Vec<_>>(),
-            [("b1.w0", 1), ("b2.w0", 1)]
+            [("b1.w0", 0, 1), ("b2.w0", 0, 1)]
         );
-        assert_eq!(published_positions(dir.path(), "n1", 1).unwrap(), positions);
+        assert_eq!(published_ranges(dir.path(), "n1", 1).unwrap(), positions);
         // A start newer than b1 reads only b2's record.
-        assert_eq!(published_positions(dir.path(), "n1", 2).unwrap().len(), 1);
+        assert_eq!(published_ranges(dir.path(), "n1", 2).unwrap().streams(), 1);
         // A single file is left alone.
         assert_eq!(compact_partition(&part, &options()).unwrap(), None);
     }

@@ -3,11 +3,31 @@
 //! A published file is never written again. The temporary name starts with a dot because
 //! pyarrow, R's arrow and Spark skip hidden files when they list a dataset, so a live spool stays
 //! readable while files are being written.
+//!
+//! Small batches (a partition's share of a writer's memory budget, when lines hop between many
+//! hours) are not made row groups at once: each column chunk of a Parquet row group has a fixed
+//! cost (a zstd context, a dictionary, statistics) that dwarfs a few hundred rows. They are
+//! spilled instead to a hidden file of Arrow IPC streams beside it (`.<name>.spill`, opened
+//! only to append or read, so a waiting partition holds no file descriptor), which costs about a
+//! copy, and become one sorted row group when the spill holds a row group's worth of rows, or
+//! when the file is published.
+//!
+//! A file may be filled by several writers (see `pool`): each batch comes with the writer that
+//! added it and the WAL lines it holds ([`WalRange`]), and the published footer lists every
+//! stream's ranges, so that a replay skips exactly the lines the file holds. A batch is first
+//! *pending* (in memory only: a writer on hold does not touch the disk), then written; with
+//! `keep_copies` (serve) a copy stays in memory until the file is published, so that a file that
+//! fails (a full disk) is written again from memory ([`OpenFile::abandon`]).
 
+use std::collections::VecDeque;
 use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -29,100 +49,375 @@ pub struct PublishedFile {
     pub bytes: u64,
 }
 
+/// A file just published: its final path, rows and bytes.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub(crate) path: PathBuf,
+    pub(crate) rows: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Published {
+    /// The spool's record of it, as a file of `table`.
+    pub(crate) fn of(self, table: Table) -> PublishedFile {
+        PublishedFile {
+            table,
+            path: self.path,
+            rows: self.rows,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// WAL lines of one stream in one batch of a partition: every line of the stream in that
+/// partition with a position from `first` to `last` is in the batch (a writer's builder of a
+/// partition takes all of them between two flushes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WalRange {
+    pub(crate) stream: Arc<str>,
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+}
+
+/// A sorted batch on its way into a file, with the writer that added it and its weight (as its
+/// rows weighed in the builders).
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) batch: RecordBatch,
+    pub(crate) weight: usize,
+    pub(crate) writer: u64,
+}
+
+impl Group {
+    pub(crate) fn rows(&self) -> u64 {
+        self.batch.num_rows() as u64
+    }
+}
+
+/// Rows of a writer that leave a file's memory: written with no copy kept, published, dropped
+/// over the retry bound, or lost with a failed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Released {
+    pub(crate) writer: u64,
+    pub(crate) rows: u64,
+    pub(crate) weight: usize,
+}
+
+impl From<&Group> for Released {
+    fn from(g: &Group) -> Released {
+        Released {
+            writer: g.writer,
+            rows: g.rows(),
+            weight: g.weight,
+        }
+    }
+}
+
 /// A Parquet file being written.
 pub(crate) struct OpenFile {
-    table: Table,
+    root: PathBuf,
     tmp: PathBuf,
     path: PathBuf,
-    /// `None` once published (or after a failure), so that `Drop` knows what to clean up.
+    spill_path: PathBuf,
+    schema: SchemaRef,
+    props: WriterProperties,
+    /// Rows per row group; batches of less than a quarter of it are spilled.
+    row_group_rows: usize,
+    /// `None` until the first row group, and once published (or after a failure).
     writer: Option<ArrowWriter<File>>,
-    rows: u64,
+    /// Rows in the spill file (none: no spill file).
+    spilled: usize,
+    /// Rows on disk, spilled ones included.
+    written: u64,
+    /// Batches not yet on disk, oldest first.
+    pending: VecDeque<Group>,
+    /// Copies of the batches on disk, oldest first, with `keep_copies`.
+    copies: VecDeque<Group>,
+    keep_copies: bool,
+    /// Rows on disk with no copy in memory, per writer: lost if the file fails.
+    uncopied: Vec<(u64, u64)>,
+    /// The WAL lines of every batch added, in the order added.
+    wal: Vec<WalRange>,
+    published: bool,
 }
 
 impl std::fmt::Debug for OpenFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenFile")
             .field("tmp", &self.tmp)
-            .field("rows", &self.rows)
+            .field("written", &self.written)
+            .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
 }
 
 impl OpenFile {
-    /// Creates `dir/.<name>.tmp`, to be published as `dir/<name>`.
+    /// A file to be written as `dir/.<name>.tmp` and published as `dir/<name>`, `dir` being
+    /// created below `root` when needed; nothing is created on disk before the first write.
     pub(crate) fn create(
-        table: Table,
+        root: &Path,
         dir: &Path,
         name: &str,
         schema: SchemaRef,
         props: WriterProperties,
-    ) -> Result<OpenFile, StoreError> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(StoreError::io("create", &tmp))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(props))?;
-        Ok(OpenFile {
-            table,
-            tmp,
-            path,
-            writer: Some(writer),
-            rows: 0,
-        })
+        row_group_rows: usize,
+        keep_copies: bool,
+    ) -> OpenFile {
+        OpenFile {
+            root: root.to_owned(),
+            path: dir.join(name),
+            tmp: dir.join(format!(".{name}.tmp")),
+            spill_path: dir.join(format!(".{name}.spill")),
+            schema,
+            props,
+            row_group_rows,
+            writer: None,
+            spilled: 0,
+            written: 0,
+            pending: VecDeque::new(),
+            copies: VecDeque::new(),
+            keep_copies,
+            uncopied: Vec::new(),
+            wal: Vec::new(),
+            published: false,
+        }
     }
 
-    /// Writes `batch` as one complete row group.
-    pub(crate) fn write_row_group(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        let Some(w) = self.writer.as_mut() else {
+    /// Adds a sorted batch, in memory until [`OpenFile::write_pending`], with the WAL lines it
+    /// holds.
+    pub(crate) fn add(&mut self, group: Group, wal: Option<WalRange>) {
+        self.pending.push_back(group);
+        self.wal.extend(wal);
+    }
+
+    /// Writes the pending batches: each as one complete row group, or spilled when it is
+    /// small. Returns the rows that left memory (no copy kept). A failure leaves the file half
+    /// written: the caller abandons it.
+    pub(crate) fn write_pending(&mut self, fsync: bool) -> Result<Vec<Released>, StoreError> {
+        if self.published {
             return Err(StoreError::Io {
                 op: "write",
                 path: self.tmp.clone(),
-                source: std::io::Error::other("file already closed"),
+                source: std::io::Error::other("file already published"),
             });
+        }
+        let mut released = Vec::new();
+        if self.pending.is_empty() {
+            return Ok(released);
+        }
+        if let Some(dir) = self.path.parent() {
+            crate::file::ensure_dir(&self.root, dir, fsync)?;
+        }
+        while let Some(group) = self.pending.front() {
+            let batch = group.batch.clone();
+            if batch.num_rows() * 4 >= self.row_group_rows {
+                self.write_parquet(&batch)?;
+            } else {
+                self.spill(&batch)?;
+            }
+            self.written += batch.num_rows() as u64;
+            let Some(group) = self.pending.pop_front() else {
+                break;
+            };
+            if self.keep_copies {
+                self.copies.push_back(group);
+            } else {
+                self.uncopy(group.writer, group.rows());
+                released.push(Released::from(&group));
+            }
+        }
+        Ok(released)
+    }
+
+    /// Adds `batch` and writes it at once (the `windows` writer's files, which have no WAL and
+    /// keep no copies).
+    pub(crate) fn write_batch(&mut self, batch: RecordBatch, fsync: bool) -> Result<(), StoreError> {
+        self.add(
+            Group {
+                batch,
+                weight: 0,
+                writer: 0,
+            },
+            None,
+        );
+        self.write_pending(fsync).map(|_| ())
+    }
+
+    fn uncopy(&mut self, writer: u64, rows: u64) {
+        match self.uncopied.iter_mut().find(|(w, _)| *w == writer) {
+            Some((_, n)) => *n += rows,
+            None => self.uncopied.push((writer, rows)),
+        }
+    }
+
+    fn write_parquet(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let w = match self.writer.as_mut() {
+            Some(w) => w,
+            None => {
+                let file = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&self.tmp)
+                    .map_err(StoreError::io("create", &self.tmp))?;
+                let w = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))?;
+                self.writer.insert(w)
+            }
         };
         w.write(batch)?;
         // One sorted batch per row group keeps `sorting_columns` true and leaves no encoded
         // pages buffered between batches.
         w.flush()?;
-        self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
-    /// Adds a key-value pair to the footer written at publication.
-    pub(crate) fn append_metadata(&mut self, key: &str, value: &str) {
-        if let Some(w) = self.writer.as_mut() {
-            w.append_key_value_metadata(KeyValue::new(key.to_owned(), value.to_owned()));
+    fn spill(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let path = &self.spill_path;
+        let file = File::options()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(StoreError::io("append", path))?;
+        let mut w = StreamWriter::try_new(BufWriter::new(file), &self.schema)?;
+        w.write(batch)?;
+        w.finish()?;
+        w.into_inner()?.flush().map_err(StoreError::io("append", path))?;
+        self.spilled += batch.num_rows();
+        if self.spilled >= self.row_group_rows {
+            self.drain_spill()?;
+        }
+        Ok(())
+    }
+
+    /// Turns the spilled batches into one sorted row group.
+    fn drain_spill(&mut self) -> Result<(), StoreError> {
+        if self.spilled == 0 {
+            return Ok(());
+        }
+        let path = &self.spill_path;
+        let file = File::open(path).map_err(StoreError::io("open", path))?;
+        let mut input = BufReader::new(file);
+        let mut batches = Vec::new();
+        // Each spill is a stream of its own; a stream's reader stops right after its end
+        // marker, where the next one starts.
+        while !input.fill_buf().map_err(StoreError::io("read", path))?.is_empty() {
+            for b in StreamReader::try_new(&mut input, None)? {
+                batches.push(b?);
+            }
+        }
+        let batch = arrow_select::concat::concat_batches(&self.schema, &batches)?;
+        let batch = crate::writer::sort_by_time(batch)?;
+        self.write_parquet(&batch)?;
+        self.spilled = 0;
+        let _ = std::fs::remove_file(&self.spill_path);
+        Ok(())
+    }
+
+    /// After a failed write or publication: removes what is on disk; the copies become pending
+    /// again, before the batches that were pending, and the rows on disk with no copy are
+    /// returned, lost. The file can be written again from the start.
+    pub(crate) fn abandon(&mut self) -> Vec<(u64, u64)> {
+        self.remove_temporaries();
+        self.written = 0;
+        while let Some(g) = self.copies.pop_back() {
+            self.pending.push_front(g);
+        }
+        std::mem::take(&mut self.uncopied)
+    }
+
+    fn remove_temporaries(&mut self) {
+        if self.spilled > 0 || self.spill_path.exists() {
+            let _ = std::fs::remove_file(&self.spill_path);
+        }
+        self.spilled = 0;
+        if !self.published {
+            self.writer.take();
+            let _ = std::fs::remove_file(&self.tmp);
         }
     }
 
-    /// Rows written so far.
-    pub(crate) fn rows(&self) -> u64 {
-        self.rows
+    /// Drops the oldest batch kept in memory, for a writer over its retry bound: a copy first
+    /// (its rows stay in the file, lost only if the file fails), else a pending batch (lost).
+    /// Returns the rows released and whether they are lost.
+    pub(crate) fn drop_oldest(&mut self) -> Option<(Released, bool)> {
+        if let Some(g) = self.copies.pop_front() {
+            self.uncopy(g.writer, g.rows());
+            return Some((Released::from(&g), false));
+        }
+        let g = self.pending.pop_front()?;
+        Some((Released::from(&g), true))
     }
 
-    /// Bytes written to the file so far.
+    /// The batches in memory (pending or copies).
+    pub(crate) fn held(&self) -> impl Iterator<Item = &Group> {
+        self.pending.iter().chain(self.copies.iter())
+    }
+
+    /// Weight of the batches in memory.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held().map(|g| g.weight).sum()
+    }
+
+    /// Whether batches wait to be written.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether the file holds no row at all (an abandoned file with nothing to write again).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.written == 0 && self.pending.is_empty()
+    }
+
+    /// The WAL lines of the batches added.
+    pub(crate) fn wal_ranges(&self) -> &[WalRange] {
+        &self.wal
+    }
+
+    /// Whether the file holds a file descriptor (its Parquet file is open).
+    pub(crate) fn holds_descriptor(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Rows in the file, written or pending.
+    pub(crate) fn rows(&self) -> u64 {
+        self.written + self.pending.iter().map(Group::rows).sum::<u64>()
+    }
+
+    /// Bytes written to the Parquet file so far (spilled rows are not counted: they are fewer
+    /// than a row group).
     pub(crate) fn bytes(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.bytes_written() as u64)
     }
 
-    /// Writes the footer and moves the file to its final name, durably when `fsync`. A
-    /// failure before the rename removes the temporary: nothing of it is in the spool, and the
-    /// caller may write its rows again. The rename is the point of no return; a failed fsync of
-    /// the folder after it is not an error, since writing the rows again would publish them
-    /// twice (the file is in place; only a power cut in the next moments could lose its name).
-    pub(crate) fn publish(mut self, fsync: bool) -> Result<PublishedFile, StoreError> {
+    /// Writes the spilled rows, the footer (with the WAL ranges of its rows, per stream) and
+    /// moves the file to its final name, durably when `fsync`. Every batch must be written
+    /// first ([`OpenFile::write_pending`]). A failure before the rename leaves nothing of the
+    /// file in the spool (the caller abandons it, to write it again). The rename is the point of
+    /// no return; a failed fsync of the folder after it is not an error, since writing the rows
+    /// again would publish them twice (the file is in place; only a power cut in the next
+    /// moments could lose its name).
+    pub(crate) fn publish(&mut self, fsync: bool) -> Result<Published, StoreError> {
+        if self.published || !self.pending.is_empty() {
+            return Err(StoreError::Io {
+                op: "publish",
+                path: self.tmp.clone(),
+                source: std::io::Error::other("file already published, or rows not written"),
+            });
+        }
+        self.drain_spill()?;
+        for (key, value) in wal_metadata(&self.wal) {
+            if let Some(w) = self.writer.as_mut() {
+                w.append_key_value_metadata(KeyValue::new(key, value));
+            }
+        }
         let Some(w) = self.writer.take() else {
             return Err(StoreError::Io {
                 op: "publish",
                 path: self.tmp.clone(),
-                source: std::io::Error::other("file already closed"),
+                source: std::io::Error::other("nothing was written"),
             });
         };
         let tmp = self.tmp.clone();
-        let written = (|| {
+        let bytes = (|| {
             let file = w.into_inner()?;
             if fsync {
                 file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
@@ -130,38 +425,112 @@ impl OpenFile {
             let bytes = file.metadata().map_err(StoreError::io("stat", &tmp))?.len();
             drop(file);
             std::fs::rename(&tmp, &self.path).map_err(StoreError::io("rename", &tmp))?;
-            Ok(bytes)
-        })();
-        let bytes = match written {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
+            Ok::<_, StoreError>(bytes)
+        })()?;
+        self.published = true;
         if fsync {
             if let Some(dir) = self.path.parent() {
                 let _ = sync_dir(dir);
             }
         }
         crash_after_publish();
-        Ok(PublishedFile {
-            table: self.table,
+        Ok(Published {
             path: self.path.clone(),
-            rows: self.rows,
+            rows: self.written,
             bytes,
         })
+    }
+
+    /// After [`OpenFile::publish`]: every batch still in memory leaves it.
+    pub(crate) fn release_published(&mut self) -> Vec<Released> {
+        let released = self.copies.iter().map(Released::from).collect();
+        self.copies.clear();
+        self.uncopied.clear();
+        released
     }
 }
 
 impl Drop for OpenFile {
     /// A file dropped unpublished (an error, or a writer dropped without `finish`) removes its
-    /// temporary: it was never part of the spool.
+    /// temporaries: it was never part of the spool.
     fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        self.remove_temporaries();
+    }
+}
+
+/// The footer entries naming the WAL lines a file holds: one key per stream,
+/// `weir.wal_ranges.<stream>`, whose value lists `first-last` ranges (merged when adjacent),
+/// comma-separated (see [`crate::wal::published_ranges`]).
+fn wal_metadata(ranges: &[WalRange]) -> Vec<(String, String)> {
+    let mut by_stream: Vec<(&str, Vec<(u64, u64)>)> = Vec::new();
+    for r in ranges.iter().filter(|r| !r.stream.is_empty()) {
+        match by_stream.iter_mut().find(|(s, _)| *s == &*r.stream) {
+            Some((_, v)) => v.push((r.first, r.last)),
+            None => by_stream.push((&r.stream, vec![(r.first, r.last)])),
         }
     }
+    by_stream
+        .into_iter()
+        .map(|(stream, mut v)| {
+            v.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+            for (first, last) in v {
+                match merged.last_mut() {
+                    Some(m) if first <= m.1.saturating_add(1) => m.1 = m.1.max(last),
+                    _ => merged.push((first, last)),
+                }
+            }
+            let value = merged
+                .iter()
+                .map(|(a, b)| format!("{a}-{b}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            (format!("{}{stream}", crate::wal::META_RANGES_PREFIX), value)
+        })
+        .collect()
+}
+
+/// Threads that [`publish_many`] uses at most, and the files each takes at least.
+const PUBLISH_THREADS: usize = 8;
+const PUBLISH_FILES_PER_THREAD: usize = 16;
+
+/// Publishes many files (the end of an import), each with its label, on several threads when
+/// there are many: each thread waits on its fsyncs, which the disk serves together. Each file
+/// comes back with its outcome.
+pub(crate) fn publish_many<T: Send>(
+    files: Vec<(T, OpenFile)>,
+    fsync: bool,
+) -> Vec<(T, OpenFile, Result<Published, StoreError>)> {
+    let publish = |files: Vec<(T, OpenFile)>| -> Vec<(T, OpenFile, Result<Published, StoreError>)> {
+        files
+            .into_iter()
+            .map(|(label, mut file)| {
+                let published = file.publish(fsync);
+                (label, file, published)
+            })
+            .collect()
+    };
+    let threads = files
+        .len()
+        .div_ceil(PUBLISH_FILES_PER_THREAD)
+        .min(PUBLISH_THREADS);
+    if threads <= 1 {
+        return publish(files);
+    }
+    let mut shares: Vec<Vec<(T, OpenFile)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, f) in files.into_iter().enumerate() {
+        shares[i % threads].push(f);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| s.spawn(|| publish(share)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("publishing thread panicked"))
+            .collect()
+    })
 }
 
 /// A test hook for crash tests: with `WEIR_CRASH_AFTER_PUBLISH=N` in the environment, the

@@ -5,10 +5,11 @@
 //! [`weir_model::Line`] into the Arrow builders of its table, with [`weir_ingest::kv`] splitting
 //! application messages into `key=value` fields; [`partition`] picks the `date=/hour=` folder; [`writer`]'s
 //! [`SpoolWriter`] buffers rows per table and hour, sorts each row group by time, and hands them
-//! to a `file` that is written as a hidden temporary and published atomically; [`reader`] lists
-//! and decodes published files. [`wal`] is the write-ahead log `serve` appends every batch to
-//! before parsing it, and reads back after a crash. [`compact`] merges a partition's files into
-//! one, atomically, for `weir spool compact`.
+//! to a `file` that is written as a hidden temporary and published atomically; the `pool` of
+//! open files lets the writers of one spool fill one file per partition between them;
+//! [`reader`] lists and decodes published files. [`wal`] is the write-ahead log `serve` appends
+//! every batch to before parsing it, and reads back after a crash. [`compact`] merges a
+//! partition's files into one, atomically, for `weir spool compact`.
 //!
 //! ```text
 //! <spool>/FORMAT
@@ -26,6 +27,7 @@ pub mod compact;
 mod error;
 mod file;
 pub mod partition;
+mod pool;
 pub mod reader;
 mod rows;
 pub mod schema;
@@ -39,4 +41,4 @@ pub use error::StoreError;
 pub use file::PublishedFile;
 pub use reader::{read_file, read_table, table_files};
 pub use schema::{Table, TableSchema, SPOOL_FORMAT_VERSION};
-pub use writer::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter};
+pub use writer::{OpenFiles, RecordMeta, SpoolOptions, SpoolStats, SpoolWriter};

@@ -7,10 +7,10 @@
 //! `<spool>/wal/`: an 8-byte magic, the stream label (which worker of which start wrote it),
 //! then frames of `[len u32][crc32 u32][payload]`, one frame per batch. Each line has a
 //! position, `seq << 32 | line number in its segment`, which grows along a stream; the spool
-//! writer records in every Parquet file the highest position of its rows
-//! ([`crate::SpoolWriter::set_wal_position`]), so replay skips what was already published
-//! ([`published_positions`]) and a segment can be deleted once every partition it fed is
-//! published ([`WalWriter::release`]).
+//! writer records in every Parquet file the ranges of positions its rows hold, per stream
+//! ([`crate::SpoolWriter::set_wal_position`]; a file may hold rows of several streams), so
+//! replay skips exactly what was already published ([`published_ranges`]) and a segment can be
+//! deleted once every file it fed is published ([`WalWriter::release`]).
 //!
 //! [`read_segment`] returns every whole frame and stops at the first torn or corrupt one (a
 //! short header, a short payload, a bad checksum), reporting how many bytes it skipped.
@@ -43,10 +43,16 @@ const MAX_FRAME: u32 = 1 << 30;
 /// of long UDP datagrams) is freed once written, so a writer holds at most this much.
 pub const FRAME_BUFFER_KEPT: usize = 1 << 20;
 
-/// The Parquet key-value metadata naming the WAL stream a file's rows came from.
+/// The Parquet key-value metadata naming the WAL stream a file's rows came from, in files of
+/// earlier versions (one stream a file).
 pub const META_STREAM: &str = "weir.wal_stream";
-/// The Parquet key-value metadata holding the highest WAL position of a file's rows.
+/// The Parquet key-value metadata holding the highest WAL position of a file's rows, in files of
+/// earlier versions: every line of the stream and the partition up to it is published.
 pub const META_POSITION: &str = "weir.wal_position";
+/// The prefix of the Parquet key-value metadata listing, for one WAL stream (the rest of the
+/// key), the positions a file's rows hold: `first-last` ranges, comma-separated. Every line of
+/// the stream and the partition in a range is in the file.
+pub const META_RANGES_PREFIX: &str = "weir.wal_ranges.";
 
 /// Where and how a [`WalWriter`] writes.
 #[derive(Debug, Clone)]
@@ -209,11 +215,12 @@ impl WalWriter {
         Ok(released as usize)
     }
 
-    /// After every row appended was published (a clean stop): syncs, closes and deletes every
-    /// segment of this stream.
-    pub fn finish(mut self) -> Result<WalStats, StoreError> {
+    /// At a clean stop: syncs and closes the current segment and deletes every segment whose
+    /// rows are all published, as [`WalWriter::release`] does (all of them when
+    /// `oldest_unpublished` is `None`); the others stay for the next start to replay.
+    pub fn finish(mut self, oldest_unpublished: Option<u64>) -> Result<WalStats, StoreError> {
         self.close_current()?;
-        self.release(None)?;
+        self.release(oldest_unpublished)?;
         Ok(self.stats)
     }
 
@@ -544,16 +551,72 @@ fn decode_batch(payload: &[u8]) -> Option<Batch> {
     c.0.is_empty().then_some(batch)
 }
 
-/// The highest WAL position published per (stream, partition folder), read from the footers of
-/// the Parquet files under `spool` whose rows were first published by `node` in start
-/// `min_boot` or later (only those can hold rows of the segments left from that start on): a
-/// writer's file tells by its name, a compacted file by the records it keeps of its inputs
-/// ([`crate::compact::wal_records`]), which are read like those inputs' own footers.
-pub fn published_positions(
-    spool: &Path,
-    node: &str,
-    min_boot: u64,
-) -> Result<HashMap<(String, PathBuf), u64>, StoreError> {
+/// The WAL positions published, per stream and partition folder, read from the footers of
+/// the Parquet files under a spool ([`published_ranges`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedRanges {
+    /// Sorted, disjoint, merged `(first, last)` ranges per stream and partition folder.
+    ranges: HashMap<String, HashMap<PathBuf, Vec<(u64, u64)>>>,
+}
+
+impl PublishedRanges {
+    fn add(&mut self, stream: String, dir: PathBuf, first: u64, last: u64) {
+        self.ranges
+            .entry(stream)
+            .or_default()
+            .entry(dir)
+            .or_default()
+            .push((first, last));
+    }
+
+    fn merge(&mut self) {
+        for v in self.ranges.values_mut().flat_map(|d| d.values_mut()) {
+            v.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+            for &(first, last) in v.iter() {
+                match merged.last_mut() {
+                    Some(m) if first <= m.1.saturating_add(1) => m.1 = m.1.max(last),
+                    _ => merged.push((first, last)),
+                }
+            }
+            *v = merged;
+        }
+    }
+
+    /// Whether a published file of the partition folder `dir` holds the line of `stream` at
+    /// `position`.
+    pub fn contains(&self, stream: &str, dir: &Path, position: u64) -> bool {
+        let v = self.ranges(stream, dir);
+        let i = v.partition_point(|&(first, _)| first <= position);
+        i > 0 && v[i - 1].1 >= position
+    }
+
+    /// The ranges of `stream` in `dir`, sorted and merged.
+    pub fn ranges(&self, stream: &str, dir: &Path) -> &[(u64, u64)] {
+        self.ranges
+            .get(stream)
+            .and_then(|d| d.get(dir))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// How many streams have published ranges.
+    pub fn streams(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether no published file records a WAL position.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+}
+
+/// The WAL positions published per (stream, partition folder), read from the footers of the
+/// Parquet files under `spool` whose rows were first published by `node` in start `min_boot`
+/// or later (only those can hold rows of the segments left from that start on): a writer's file
+/// tells by its name, a compacted file by the records it keeps of its inputs
+/// ([`crate::compact::wal_records`]), which are read like those inputs' own footers. Files of
+/// earlier versions, which record a stream's highest position, count as a range from 0.
+pub fn published_ranges(spool: &Path, node: &str, min_boot: u64) -> Result<PublishedRanges, StoreError> {
     let wanted = |name: &str| {
         name.strip_prefix(node)
             .and_then(|n| n.strip_prefix("-b"))
@@ -561,7 +624,7 @@ pub fn published_positions(
             .and_then(|b| b.parse::<u64>().ok())
             .is_some_and(|b| b >= min_boot)
     };
-    let mut out: HashMap<(String, PathBuf), u64> = HashMap::new();
+    let mut out = PublishedRanges::default();
     for table in crate::Table::ALL {
         for path in crate::table_files(spool, table)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
@@ -576,20 +639,24 @@ pub fn published_positions(
                 if !wanted(&record.source) {
                     continue;
                 }
-                let e = out.entry((record.stream, dir.to_owned())).or_default();
-                *e = (*e).max(record.position);
+                out.add(record.stream, dir.to_owned(), record.first, record.last);
             }
         }
     }
+    out.merge();
     Ok(out)
 }
 
-/// Removes the hidden `*.tmp` files that the writers of `node` leave under `dir` when killed (a
-/// Parquet file being written, `FORMAT` or a boot counter being replaced); returns their paths.
+/// Removes the hidden `*.tmp` and `*.spill` files that the writers of `node` leave under `dir`
+/// when killed (a Parquet file being written and its spilled rows, `FORMAT` or a boot counter
+/// being replaced); returns their paths.
 /// Other nodes' temporaries (a spool may be shared) and every other file are left alone.
 pub fn sweep_temporaries(dir: &Path, node: &str) -> Result<Vec<PathBuf>, StoreError> {
     let ours = |name: &str| {
-        let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        let Some(inner) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp").or_else(|| n.strip_suffix(".spill")))
+        else {
             return false;
         };
         let inner = inner
@@ -718,7 +785,7 @@ mod tests {
         let due = hourly.sync_deadline().expect("unsynced frames");
         assert!(due > Instant::now() + Duration::from_secs(3000));
         // Closing a segment always syncs it.
-        assert_eq!(hourly.finish().unwrap().syncs, 1);
+        assert_eq!(hourly.finish(None).unwrap().syncs, 1);
     }
 
     #[test]
@@ -745,7 +812,7 @@ mod tests {
             1,
             "the open segment stays"
         );
-        let stats = w.finish().unwrap();
+        let stats = w.finish(None).unwrap();
         assert_eq!(stats.released, 4);
         assert!(list_segments(&wal, "n1").unwrap().is_empty());
     }
@@ -815,6 +882,7 @@ mod tests {
         std::fs::create_dir_all(&part).unwrap();
         let names = [
             ".n1-b2-000001.parquet.tmp",
+            ".n1-b2-000002.parquet.spill",
             ".n12-b2-000001.parquet.tmp",
             "n1-b2-3.parquet",
             "c.tmp",
@@ -830,16 +898,17 @@ mod tests {
             dir.path().join(".FORMAT.n1-b2-0.tmp"),
             dir.path().join(".boot-n1.tmp"),
             part.join(".n1-b2-000001.parquet.tmp"),
+            part.join(".n1-b2-000002.parquet.spill"),
         ];
         want.sort();
         assert_eq!(removed, want);
-        for kept in &names[1..] {
+        for kept in &names[2..] {
             assert!(part.join(kept).exists(), "{kept}");
         }
     }
 
     #[test]
-    fn published_files_carry_their_stream_and_highest_position() {
+    fn published_files_carry_the_ranges_of_their_rows() {
         use crate::testutil::{at, http, line};
         use crate::{RecordMeta, SpoolOptions, SpoolWriter};
         use weir_model::Record;
@@ -864,18 +933,99 @@ mod tests {
         assert_eq!(w.stats().files.len(), 1);
         assert_eq!(w.oldest_unpublished_wal_position(), Some(5));
         let first_hour = w.stats().files[0].path.parent().unwrap().to_owned();
-        let published = published_positions(dir.path(), "n1", 4).unwrap();
-        assert_eq!(
-            published,
-            HashMap::from([(("b3.w1".to_owned(), first_hour.clone()), 4)])
-        );
+        let published = published_ranges(dir.path(), "n1", 4).unwrap();
+        assert_eq!(published.ranges("b3.w1", &first_hour), [(3, 4)]);
+        assert!(published.contains("b3.w1", &first_hour, 4));
+        assert!(!published.contains("b3.w1", &first_hour, 7));
         // Files of older starts are not read.
-        assert!(published_positions(dir.path(), "n1", 5).unwrap().is_empty());
+        assert!(published_ranges(dir.path(), "n1", 5).unwrap().is_empty());
         w.publish_all().unwrap();
         assert_eq!(w.oldest_unpublished_wal_position(), None);
-        let published = published_positions(dir.path(), "n1", 1).unwrap();
-        assert_eq!(published.len(), 2);
-        assert_eq!(published[&("b3.w1".to_owned(), first_hour)], 7);
+        let published = published_ranges(dir.path(), "n1", 1).unwrap();
+        assert_eq!(published.ranges("b3.w1", &first_hour), [(3, 4), (7, 7)]);
+        let second_hour = dir
+            .path()
+            .join("requests")
+            .join(crate::partition::Partition::of(at(hour)).dir());
+        assert_eq!(published.ranges("b3.w1", &second_hour), [(5, 5)]);
+    }
+
+    /// A file of an earlier version names one stream and its highest position: every line of
+    /// the stream and the partition up to it is published.
+    #[test]
+    fn a_footer_of_an_earlier_version_reads_as_a_range_from_zero() {
+        use crate::schema::TableSchema;
+        use parquet::file::properties::WriterProperties;
+
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("tcp/date=2026-11-22/hour=01");
+        std::fs::create_dir_all(&part).unwrap();
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                parquet::file::metadata::KeyValue::new(META_STREAM.to_owned(), "b2.w0".to_owned()),
+                parquet::file::metadata::KeyValue::new(META_POSITION.to_owned(), "42".to_owned()),
+            ]))
+            .build();
+        let file = File::create(part.join("n1-b2-000001.parquet")).unwrap();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(file, crate::Table::Tcp.schema(), Some(props)).unwrap();
+        w.write(&arrow_array::RecordBatch::new_empty(crate::Table::Tcp.schema()))
+            .unwrap();
+        w.close().unwrap();
+        let published = published_ranges(dir.path(), "n1", 2).unwrap();
+        assert_eq!(published.ranges("b2.w0", &part), [(0, 42)]);
+        assert!(published.contains("b2.w0", &part, 0) && !published.contains("b2.w0", &part, 43));
+    }
+
+    /// Two writers of two streams fill one file of a partition between them: the file lists
+    /// both streams' ranges, each stream's segments stay pinned until it is published, and a
+    /// replay would skip exactly the lines it holds.
+    #[test]
+    fn a_file_filled_by_two_writers_records_both_streams() {
+        use crate::testutil::{at, http, line};
+        use crate::{RecordMeta, SpoolOptions, SpoolWriter};
+        use weir_model::Record;
+
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            row_group_rows: 2,
+            ..SpoolOptions::new(dir.path(), "n1", "b4")
+        };
+        let mut a = SpoolWriter::create(opts.clone()).unwrap();
+        let mut b = SpoolWriter::create(opts).unwrap();
+        a.set_wal_stream("b4.w0");
+        b.set_wal_stream("b4.w1");
+        let hour = 3_600_000;
+        let meta = RecordMeta::default();
+        // Stream w0: 10 and 11 in the first hour (a row group), 12 in the second, 13 in the
+        // first again (buffered). Stream w1: 20 and 21 in the first hour (a row group).
+        for (position, ms) in [(10, 0), (11, 1), (12, hour), (13, 2)] {
+            a.set_wal_position(position);
+            a.append(&line(Record::Http(http(at(ms))), b"x"), &meta).unwrap();
+        }
+        for (position, ms) in [(20, 3), (21, 4)] {
+            b.set_wal_position(position);
+            b.append(&line(Record::Http(http(at(ms))), b"x"), &meta).unwrap();
+        }
+        assert_eq!(a.oldest_unpublished_wal_position(), Some(10));
+        assert_eq!(b.oldest_unpublished_wal_position(), Some(20));
+        // b publishes every idle file, a's rows with its own: a's first-hour row group is
+        // published, its buffered rows (12, 13) are not.
+        b.publish_all().unwrap();
+        assert_eq!(b.oldest_unpublished_wal_position(), None);
+        assert_eq!(a.oldest_unpublished_wal_position(), Some(12));
+        assert_eq!(b.stats().files.len(), 1);
+        let first_hour = b.stats().files[0].path.parent().unwrap().to_owned();
+        let published = published_ranges(dir.path(), "n1", 4).unwrap();
+        assert_eq!(published.ranges("b4.w0", &first_hour), [(10, 11)]);
+        assert_eq!(published.ranges("b4.w1", &first_hour), [(20, 21)]);
+        assert!(!published.contains("b4.w0", &first_hour, 13));
+        let sa = a.finish().unwrap();
+        let sb = b.finish().unwrap();
+        assert_eq!(sa.files.len() + sb.files.len(), 3);
+        let published = published_ranges(dir.path(), "n1", 4).unwrap();
+        assert_eq!(published.ranges("b4.w0", &first_hour), [(10, 11), (13, 13)]);
     }
 
     proptest! {

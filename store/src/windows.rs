@@ -10,7 +10,11 @@
 //! [`WindowsWriter`] buffers rows per hour partition of their window start and publishes each
 //! partition as one Parquet file (hidden temporary, fsync, rename, fsync the folder) when its
 //! oldest row is `rotate_age` old and at [`WindowsWriter::finish`]; rows are few (one per series
-//! and window), so files stay small and a file per partition and period is enough.
+//! and window), so files stay small and a file per partition and period is enough. An import
+//! (no `rotate_age`) of a log in no time order makes many more rows (each late request reopens
+//! its window as a correction row), spread over many hours: there the writer keeps a file open
+//! per partition and writes the largest partitions' rows into them, a row group at a time, when
+//! the rows pass the memory budget, so the files stay one per partition.
 //! [`read_windows`] reads the table back for `weir query`, opening only the `date=/hour=`
 //! partitions that can hold windows of the asked range.
 
@@ -35,7 +39,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::StoreError;
-use crate::file::{ensure_dir, sync_dir};
+use crate::file::{ensure_dir, publish_many, sync_dir, OpenFile, Published};
 use crate::partition::Partition;
 use crate::schema::{map_field, timestamp_type};
 use crate::writer::{spool_file_properties, SpoolOptions};
@@ -366,6 +370,24 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
 /// all partitions, the older partitions are published.
 pub const MAX_PENDING_ROWS: usize = 16_384;
 
+/// An estimate of the memory a row holds: the struct, its strings and vectors with their
+/// allocations' overhead, and their items.
+fn row_weight(r: &WindowRow) -> usize {
+    const ALLOCATION: usize = 32;
+    let buckets: usize = r.distributions.iter().map(|d| d.buckets.len()).sum();
+    let strings = r.node.len() + r.key.frontend.len() + r.key.backend.len() + r.key.server.len();
+    let terminations: usize = r
+        .termination_counts
+        .iter()
+        .map(|(t, _)| 24 + 8 + t.len() + ALLOCATION)
+        .sum();
+    std::mem::size_of::<WindowRow>()
+        + strings
+        + 13 * ALLOCATION
+        + 16 * (buckets + r.status_counts.len())
+        + terminations
+}
+
 /// A published `windows` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowFile {
@@ -377,6 +399,16 @@ pub struct WindowFile {
     pub bytes: u64,
 }
 
+impl From<Published> for WindowFile {
+    fn from(p: Published) -> WindowFile {
+        WindowFile {
+            path: p.path,
+            rows: p.rows,
+            bytes: p.bytes,
+        }
+    }
+}
+
 /// Writes window rows into `<spool>/windows/date=/hour=/<node>-<boot>-<seq>.parquet`.
 #[derive(Debug)]
 pub struct WindowsWriter {
@@ -384,6 +416,13 @@ pub struct WindowsWriter {
     props: WriterProperties,
     /// Rows per partition, with when the first of them came.
     pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<WindowRow>)>,
+    /// Rows in `pending`, and their weight ([`row_weight`]).
+    pending_rows: usize,
+    pending_bytes: usize,
+    /// Without `rotate_age` (an import), the files being filled, a row group at a time, with
+    /// when each was last written to.
+    open: std::collections::BTreeMap<Partition, (u64, OpenFile)>,
+    writes: u64,
     published: Vec<WindowFile>,
 }
 
@@ -396,6 +435,10 @@ impl WindowsWriter {
             opts,
             props,
             pending: std::collections::BTreeMap::new(),
+            pending_rows: 0,
+            pending_bytes: 0,
+            open: std::collections::BTreeMap::new(),
+            writes: 0,
             published: Vec::new(),
         })
     }
@@ -403,6 +446,12 @@ impl WindowsWriter {
     /// Buffers rows; they are published by [`WindowsWriter::rotate_aged`] or
     /// [`WindowsWriter::finish`], or as soon as a partition holds [`MAX_PENDING_ROWS`], which
     /// bounds the memory a long import holds (the error is that publish's).
+    ///
+    /// Without `rotate_age` (an import, whose spool nobody reads before it ends), a full
+    /// partition, and the largest ones while the rows weigh more than `max_buffered_bytes`,
+    /// become a row group of the partition's open file instead: a log whose requests come back
+    /// to hundreds of hours fills a file per hour, not a file per visit, in row groups as large
+    /// as the budget allows (each column chunk of a row group costs a zstd context).
     pub fn append(&mut self, rows: &[WindowRow]) -> Result<(), StoreError> {
         self.append_owned(rows.to_vec())
     }
@@ -410,7 +459,9 @@ impl WindowsWriter {
     /// [`WindowsWriter::append`], taking the rows instead of copying them.
     pub fn append_owned(&mut self, rows: Vec<WindowRow>) -> Result<(), StoreError> {
         let mut full = Vec::new();
+        self.pending_rows += rows.len();
         for r in rows {
+            self.pending_bytes += row_weight(&r);
             let p = Partition::of(r.window_start);
             let (_, pending) = self
                 .pending
@@ -421,9 +472,26 @@ impl WindowsWriter {
                 full.push(p);
             }
         }
+        if self.opts.rotate_age.is_none() {
+            for p in full {
+                self.write_group(p)?;
+            }
+            while self.pending_bytes > self.opts.max_buffered_bytes {
+                let Some(largest) = self
+                    .pending
+                    .iter()
+                    .max_by_key(|(_, (_, rows))| rows.len())
+                    .map(|(p, _)| *p)
+                else {
+                    break;
+                };
+                self.write_group(largest)?;
+            }
+            return Ok(());
+        }
         // Rows that come late for an older partition would wait there until the end: once the
         // writer holds that many rows in all, every partition but the newest is published.
-        if self.pending_rows() >= MAX_PENDING_ROWS {
+        if self.pending_rows >= MAX_PENDING_ROWS {
             let newest = self.pending.keys().next_back().copied();
             full.extend(self.pending.keys().copied().filter(|p| Some(*p) != newest));
         }
@@ -435,14 +503,68 @@ impl WindowsWriter {
         Ok(())
     }
 
+    /// Writes a partition's pending rows as a row group of its open file (opening one, and
+    /// publishing the file written least recently when `max_open_files` hold a descriptor).
+    fn write_group(&mut self, p: Partition) -> Result<(), StoreError> {
+        let Some((_, mut rows)) = self.pending.remove(&p) else {
+            return Ok(());
+        };
+        self.pending_rows -= rows.len();
+        self.pending_bytes -= rows.iter().map(row_weight).sum::<usize>();
+        rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
+        self.writes += 1;
+        let mut file = match self.open.remove(&p) {
+            Some((_, file)) => file,
+            None => {
+                let descriptors = self.open.values().filter(|(_, f)| f.holds_descriptor()).count();
+                if descriptors >= self.opts.max_open_files {
+                    let lru = self
+                        .open
+                        .iter()
+                        .filter(|(_, (_, f))| f.holds_descriptor())
+                        .min_by_key(|(_, (used, _))| *used)
+                        .map(|(p, _)| *p);
+                    if let Some((_, mut file)) = lru.and_then(|lru| self.open.remove(&lru)) {
+                        self.published.push(file.publish(self.opts.fsync)?.into());
+                    }
+                }
+                let dir = self.opts.root.join(WINDOWS).join(p.dir());
+                OpenFile::create(
+                    &self.opts.root,
+                    &dir,
+                    &self.file_name(),
+                    schema(),
+                    self.props.clone(),
+                    self.opts.row_group_rows,
+                    false,
+                )
+            }
+        };
+        file.write_batch(batch(&rows)?, self.opts.fsync)?;
+        if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
+            self.published.push(file.publish(self.opts.fsync)?.into());
+        } else {
+            self.open.insert(p, (self.writes, file));
+        }
+        Ok(())
+    }
+
+    fn file_name(&self) -> String {
+        let seq = self
+            .opts
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot)
+    }
+
     /// The rows buffered and not yet published.
     pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
         self.pending.values().flat_map(|(_, rows)| rows.iter())
     }
 
-    /// Rows buffered and not yet published.
+    /// Rows buffered and not yet published (nor written to an open file).
     pub fn pending_rows(&self) -> usize {
-        self.pending.values().map(|(_, r)| r.len()).sum()
+        self.pending_rows
     }
 
     /// Publishes the partitions whose first buffered row is `rotate_age` old.
@@ -466,7 +588,18 @@ impl WindowsWriter {
     pub fn finish(mut self) -> Result<Vec<WindowFile>, StoreError> {
         let all: Vec<Partition> = self.pending.keys().copied().collect();
         for p in all {
-            self.publish(p)?;
+            if self.open.contains_key(&p) {
+                self.write_group(p)?;
+            } else {
+                self.publish(p)?;
+            }
+        }
+        let open = std::mem::take(&mut self.open)
+            .into_values()
+            .map(|(_, f)| ((), f))
+            .collect();
+        for (_, _, published) in publish_many(open, self.opts.fsync) {
+            self.published.push(published?.into());
         }
         Ok(self.published)
     }
@@ -480,14 +613,12 @@ impl WindowsWriter {
         let Some((_, mut rows)) = self.pending.remove(&p) else {
             return Ok(());
         };
+        self.pending_rows -= rows.len();
+        self.pending_bytes -= rows.iter().map(row_weight).sum::<usize>();
         rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
         let dir = self.opts.root.join(WINDOWS).join(p.dir());
         ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
-        let seq = self
-            .opts
-            .sequence
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
+        let name = self.file_name();
         let (path, tmp) = (dir.join(&name), dir.join(format!(".{name}.tmp")));
         let written = (|| {
             let file = std::fs::File::create(&tmp).map_err(StoreError::io("create", &tmp))?;
@@ -516,6 +647,8 @@ impl WindowsWriter {
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 // The rows stay buffered for the next attempt.
+                self.pending_rows += rows.len();
+                self.pending_bytes += rows.iter().map(row_weight).sum::<usize>();
                 self.pending.insert(p, (std::time::Instant::now(), rows));
                 Err(e)
             }
@@ -919,6 +1052,37 @@ mod tests {
         assert_eq!(
             read_windows(dir.path(), None, None).unwrap().len(),
             MAX_PENDING_ROWS + 1
+        );
+    }
+
+    #[test]
+    fn an_import_fills_one_file_per_partition_in_row_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000_000;
+        let one = row_weight(&row(0, "be"));
+        let mut w = WindowsWriter::new(SpoolOptions {
+            fsync: false,
+            rotate_age: None,
+            // Room for ten rows: rows for 50 hours come back to each hour again and again.
+            max_buffered_bytes: 10 * one,
+            ..SpoolOptions::new(dir.path(), "n1", "b1")
+        })
+        .unwrap();
+        let hours = 50;
+        for round in 0..8 {
+            let rows: Vec<WindowRow> = (0..hours)
+                .map(|h| row(h * hour + round * 10_000_000, "be"))
+                .collect();
+            w.append_owned(rows).unwrap();
+            assert!(w.pending_bytes <= 10 * one);
+        }
+        assert!(w.published().is_empty(), "files stay open until the end");
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), hours as usize);
+        assert!(files.iter().all(|f| f.rows == 8));
+        assert_eq!(
+            read_windows(dir.path(), None, None).unwrap().len(),
+            8 * hours as usize
         );
     }
 

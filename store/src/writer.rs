@@ -4,10 +4,23 @@
 //! (`date=YYYY-MM-DD/hour=HH` of the event time; rows without one use `received_at`, else the
 //! writer's clock). A partition's builders become one sorted row group when they hold
 //! `row_group_rows` rows, or earlier when the writer's buffered bytes pass
-//! `max_buffered_bytes` (the largest partition goes first). Row groups go into that partition's
-//! open file, which is published when it passes `rotate_rows` / `rotate_bytes`, when it is older
-//! than `rotate_age`, when more than `max_open_partitions` partitions are open (the least recently
-//! used goes), and at [`SpoolWriter::finish`].
+//! `max_buffered_bytes`: then the partition holding the most goes, so a log whose lines hop
+//! between hundreds of hours (a shuffled file, a host with a skewed clock, logs merged from
+//! several balancers) is written in row groups of its partitions' share of the budget, not a
+//! file per hop. Row groups go into the partition's file, taken from the spool's
+//! [`OpenFiles`], which every writer made from clones of one [`SpoolOptions`] shares: a
+//! partition's rows from any writer fill about one file. A file is published when it passes
+//! `rotate_rows` / `rotate_bytes`, when its oldest row is older than `rotate_age`, when more than
+//! `max_open_files` are open (the least recently used goes), and when the last writer sharing
+//! it finishes ([`SpoolWriter::finish`]).
+//!
+//! With a write-ahead log, each row group carries the WAL range of its rows (every line of the
+//! writer's stream and the partition between its first and last position), and a published file
+//! lists the ranges of every writer that filled it; until then the pool pins the first position
+//! of each range, so that [`SpoolWriter::oldest_unpublished_wal_position`] keeps every segment
+//! a file still needs. A write that fails (a full disk) abandons its file, whose row groups are
+//! kept in memory (with [`SpoolOptions::retry_bytes`]) and written again when the disk works;
+//! a writer on hold writes nothing, its row groups wait in memory in their files.
 //!
 //! Rows are sorted by time within each row group (a stable sort, so equal times keep their
 //! arrival order), and each file records this in its `sorting_columns`. A log is written in the
@@ -21,8 +34,10 @@
 //!
 //! Several writers may share one spool (one per import worker): they must share the
 //! [`SpoolOptions::sequence`] counter, or use distinct `node`/`boot` names, so that file names
-//! `<node>-<boot>-<seq>.parquet` never collide.
+//! `<node>-<boot>-<seq>.parquet` never collide; made from clones of one [`SpoolOptions`], they
+//! also share its open files.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,8 +59,10 @@ use weir_ingest::l2met::LineMetrics;
 use weir_model::{Line, Micros, Record};
 
 use crate::error::StoreError;
-use crate::file::{ensure_dir, sync_dir, OpenFile, PublishedFile};
+use crate::file::{publish_many, sync_dir, Group, OpenFile, PublishedFile, WalRange};
 use crate::partition::Partition;
+pub use crate::pool::OpenFiles;
+use crate::pool::{CheckedOut, Key, Slot};
 use crate::rows::TableRows;
 use crate::schema::{Table, TableSchema, SPOOL_FORMAT_VERSION};
 
@@ -75,16 +92,20 @@ pub struct SpoolOptions {
     pub rotate_age: Option<Duration>,
     /// Bound on the bytes held in Arrow builders across all partitions of this writer.
     pub max_buffered_bytes: usize,
-    /// Bound on partitions with buffered rows or an open file; past it the least recently used
-    /// is published.
-    pub max_open_partitions: usize,
+    /// Bound on the files holding a file descriptor (their Parquet file open; a file that has
+    /// only spilled rows holds none) across the writers sharing [`SpoolOptions::files`]; past
+    /// it the least recently used is published.
+    pub max_open_files: usize,
+    /// The files being filled, shared by the writers made from clones of these options.
+    pub files: Arc<OpenFiles>,
     /// fsync files and folders on publish (on by default; tests may turn it off).
     pub fsync: bool,
     /// Keep a copy of each row group in memory until its file is published, up to this many
-    /// bytes (weighed as in `max_buffered_bytes`) across the writer's partitions, so that a file that
-    /// fails (a full disk) is written again from memory instead of losing its rows. Past the
-    /// bound a healthy writer publishes its largest partition early; a holding one drops its
-    /// oldest rows, counted in [`SpoolStats::lost_rows`]. `None` (the default, as `import`
+    /// bytes (weighed as in `max_buffered_bytes`) per writer sharing [`SpoolOptions::files`]
+    /// (the bound is their sum, across the shared files), so that a file that fails (a full
+    /// disk) is written again from memory instead of losing its rows. Past the bound a healthy
+    /// writer publishes the file holding the most early; a holding one drops that file's oldest
+    /// rows, counted in [`SpoolStats::lost_rows`]. `None` (the default, as `import`
     /// wants: it stops at the first error) keeps only the row groups not yet written.
     pub retry_bytes: Option<usize>,
 }
@@ -103,7 +124,8 @@ impl SpoolOptions {
             rotate_bytes: 128 * 1024 * 1024,
             rotate_age: Some(Duration::from_secs(300)),
             max_buffered_bytes: 128 * 1024 * 1024,
-            max_open_partitions: 32,
+            max_open_files: 256,
+            files: Arc::new(OpenFiles::default()),
             fsync: true,
             retry_bytes: None,
         }
@@ -135,10 +157,10 @@ impl SpoolOptions {
         if self.row_group_rows == 0
             || self.rotate_rows == 0
             || self.rotate_bytes == 0
-            || self.max_open_partitions == 0
+            || self.max_open_files == 0
         {
             return bad(
-                "row_group_rows/rotate_rows/rotate_bytes/max_open_partitions",
+                "row_group_rows/rotate_rows/rotate_bytes/max_open_files",
                 "must be > 0".into(),
             );
         }
@@ -200,44 +222,35 @@ const ROW_OVERHEAD_BYTES: usize = 128;
 /// Builder bytes a `metrics` row is weighed at (its line's bytes are weighed once, in `app`).
 const METRIC_ROW_BYTES: usize = 96;
 
+/// What a partition with buffered rows costs beyond its rows (its builders' structs, empty).
+const PARTITION_OVERHEAD_BYTES: usize = 8 * 1024;
+
+/// Passes of [`SpoolWriter::flush_all`] that skip partitions whose file another writer holds.
+const FLUSH_PASSES: usize = 4;
+
 /// How often (in appends) `rotate_age` is checked, to keep `Instant::now` off the hot path.
 const AGE_CHECK_EVERY: u64 = 4096;
 
-/// The rows of one table and hour not yet published.
+/// The rows of one table and hour not yet handed to a file.
 #[derive(Debug)]
 struct PartitionState {
     rows: TableRows,
     buffered_rows: usize,
+    /// Weight of the rows plus [`PARTITION_OVERHEAD_BYTES`].
     buffered_bytes: usize,
-    file: Option<OpenFile>,
-    /// When the oldest unpublished row of this partition arrived.
+    /// When the oldest buffered row arrived.
     since: Instant,
-    last_append: u64,
-    /// WAL positions of the oldest and newest unpublished rows, when the writer is given them.
+    /// WAL positions of the oldest and newest buffered rows, when the writer is given them.
     wal_first: Option<u64>,
     wal_last: Option<u64>,
-    /// Sorted row groups not yet in a published file, oldest first: the first `in_file` are
-    /// in the open file (copies kept for a retry), the rest wait to be written.
-    held: Vec<(RecordBatch, usize)>,
-    held_bytes: usize,
-    in_file: usize,
-    /// Rows in the open file with no copy in `held`: lost if the file fails.
-    file_only_rows: u64,
 }
 
-impl PartitionState {
-    fn held_rows(&self) -> u64 {
-        self.held.iter().map(|(b, _)| b.num_rows() as u64).sum()
-    }
-}
-
-type Key = (Table, Partition);
-
-/// The open partitions: a short list (at most `max_open_partitions`) searched from the one used
-/// last, which is the hit for nearly every line of a log. Cheaper than hashing the key per line.
+/// The partitions with buffered rows. The one used last is checked first, which is the hit
+/// for nearly every line of a log in time order; a shuffled log goes through the index.
 #[derive(Debug, Default)]
 struct Partitions {
     open: Vec<(Key, PartitionState)>,
+    index: HashMap<Key, usize>,
     last: usize,
 }
 
@@ -247,19 +260,9 @@ impl Partitions {
         if self.open.get(self.last).is_some_and(|(k, _)| k == key) {
             return Some(self.last);
         }
-        let i = self.open.iter().position(|(k, _)| k == key)?;
+        let i = *self.index.get(key)?;
         self.last = i;
         Some(i)
-    }
-
-    fn contains_key(&mut self, key: &Key) -> bool {
-        self.position(key).is_some()
-    }
-
-    #[inline]
-    fn get_mut(&mut self, key: &Key) -> Option<&mut PartitionState> {
-        let i = self.position(key)?;
-        Some(&mut self.open[i].1)
     }
 
     #[inline]
@@ -269,6 +272,7 @@ impl Partitions {
             None => {
                 self.open.push((key, new()));
                 self.last = self.open.len() - 1;
+                self.index.insert(key, self.last);
                 self.last
             }
         };
@@ -277,8 +281,13 @@ impl Partitions {
 
     fn remove(&mut self, key: &Key) -> Option<PartitionState> {
         let i = self.position(key)?;
+        self.index.remove(key);
+        let (_, state) = self.open.swap_remove(i);
+        if let Some((moved, _)) = self.open.get(i) {
+            self.index.insert(*moved, i);
+        }
         self.last = 0;
-        Some(self.open.swap_remove(i).1)
+        Some(state)
     }
 
     fn iter(&self) -> impl Iterator<Item = (&Key, &PartitionState)> {
@@ -287,10 +296,6 @@ impl Partitions {
 
     fn keys(&self) -> impl Iterator<Item = &Key> {
         self.open.iter().map(|(k, _)| k)
-    }
-
-    fn len(&self) -> usize {
-        self.open.len()
     }
 }
 
@@ -303,12 +308,14 @@ pub struct SpoolWriter {
     buffered_bytes: usize,
     appends: u64,
     stats: SpoolStats,
-    wal_stream: Option<String>,
+    /// This writer's id in [`SpoolOptions::files`].
+    id: u64,
+    wal_stream: Option<Arc<str>>,
     wal_position: Option<u64>,
-    /// Bytes of `held` row groups across partitions.
-    held_bytes: usize,
     /// No disk writes: row groups are held in memory (see [`SpoolWriter::hold`]).
     holding: bool,
+    /// Whether this writer has left [`SpoolOptions::files`] (at `finish`).
+    left: bool,
 }
 
 impl SpoolWriter {
@@ -321,6 +328,7 @@ impl SpoolWriter {
             .iter()
             .map(|&t| writer_properties(t, opts.zstd_level, opts.row_group_rows))
             .collect::<Result<_, _>>()?;
+        let id = opts.files.join(opts.retry_bytes.unwrap_or(0));
         Ok(SpoolWriter {
             opts,
             props,
@@ -328,10 +336,11 @@ impl SpoolWriter {
             buffered_bytes: 0,
             appends: 0,
             stats: SpoolStats::default(),
+            id,
             wal_stream: None,
             wal_position: None,
-            held_bytes: 0,
             holding: false,
+            left: false,
         })
     }
 
@@ -354,31 +363,30 @@ impl SpoolWriter {
         self.holding
     }
 
-    /// Rows in memory that are in no published file yet: in the builders, or held as row
-    /// groups (written into an open file or not).
+    /// Rows of this writer in memory that are in no published file yet: in its builders, or
+    /// held as row groups of the spool's open files (written into one or not).
     pub fn unpublished_rows(&self) -> u64 {
-        self.partitions
-            .iter()
-            .map(|(_, p)| p.held_rows() + p.buffered_rows as u64)
-            .sum()
+        let buffered: u64 = self.partitions.iter().map(|(_, p)| p.buffered_rows as u64).sum();
+        buffered + self.opts.files.held_rows(self.id)
     }
 
-    /// Writes every held row group that is not yet in a file, then publishes what is due for
-    /// rotation; a no-op while holding. A server calls this when its disk works again.
+    /// Writes every held row group of the spool's open files that is not yet on disk, then
+    /// publishes what is due for rotation; a no-op while holding. A server calls this when its
+    /// disk works again.
     pub fn write_held(&mut self) -> Result<(), StoreError> {
         if self.holding {
             return Ok(());
         }
-        let waiting: Vec<Key> = self
-            .partitions
-            .iter()
-            .filter(|(_, p)| p.held.len() > p.in_file)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in waiting {
-            self.flush_partition(key)?;
+        let mut first_error = None;
+        for (key, out) in self.opts.files.take_pending() {
+            if let Err(e) = self.settle(key, out) {
+                first_error.get_or_insert(e);
+            }
         }
-        self.rotate_aged()
+        if let Err(e) = self.rotate_aged() {
+            first_error.get_or_insert(e);
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Forgets the WAL position: the lines appended next were not logged.
@@ -388,9 +396,9 @@ impl SpoolWriter {
     }
 
     /// Names the write-ahead log stream the lines come from; every file published from now on
-    /// records it with the highest position of its rows (see [`crate::wal`]).
+    /// records the positions of its rows of that stream (see [`crate::wal`]).
     pub fn set_wal_stream(&mut self, stream: impl Into<String>) {
-        self.wal_stream = Some(stream.into());
+        self.wal_stream = Some(Arc::from(stream.into()));
     }
 
     /// The WAL position of the line appended next (positions must grow along a stream).
@@ -399,10 +407,14 @@ impl SpoolWriter {
         self.wal_position = Some(position);
     }
 
-    /// The lowest WAL position among the rows not yet published, `None` when every row given a
-    /// position is published: the WAL segments before it can go.
+    /// The lowest WAL position of this writer's stream among the rows not yet published
+    /// (in its builders, or in any open file of the spool, whoever holds it), `None` when every
+    /// row given a position is published: the WAL segments before it can go.
     pub fn oldest_unpublished_wal_position(&self) -> Option<u64> {
-        self.partitions.iter().filter_map(|(_, p)| p.wal_first).min()
+        let buffered = self.partitions.iter().filter_map(|(_, p)| p.wal_first).min();
+        let stream = self.wal_stream.as_deref().unwrap_or("");
+        let in_files = self.opts.files.oldest_unpublished_wal_position(stream);
+        buffered.into_iter().chain(in_files).min()
     }
 
     /// Appends one line to its table. Rows become visible in the spool when their file is
@@ -468,31 +480,18 @@ impl SpoolWriter {
     ) -> Result<(), StoreError> {
         let table = key.0;
         self.appends += 1;
-        // The row is kept whatever happens to the partition made room for: a failed write
-        // holds rows, it does not drop them.
-        let mut first_error = None;
-        if !self.partitions.contains_key(&key) {
-            first_error = self.make_room().err();
-        }
-        let appends = self.appends;
-        let p = self.partitions.get_or_insert_with(key, || PartitionState {
-            rows: TableRows::new(table),
-            buffered_rows: 0,
-            buffered_bytes: 0,
-            file: None,
-            since: Instant::now(),
-            last_append: appends,
-            wal_first: None,
-            wal_last: None,
-            held: Vec::new(),
-            held_bytes: 0,
-            in_file: 0,
-            file_only_rows: 0,
+        let mut added = 0;
+        let p = self.partitions.get_or_insert_with(key, || {
+            added = PARTITION_OVERHEAD_BYTES;
+            PartitionState {
+                rows: TableRows::empty(table),
+                buffered_rows: 0,
+                buffered_bytes: PARTITION_OVERHEAD_BYTES,
+                since: Instant::now(),
+                wal_first: None,
+                wal_last: None,
+            }
         });
-        if p.buffered_rows == 0 && p.file.is_none() && p.held.is_empty() {
-            p.since = Instant::now();
-        }
-        p.last_append = appends;
         if let Some(position) = self.wal_position {
             p.wal_first.get_or_insert(position);
             p.wal_last = Some(position);
@@ -501,17 +500,22 @@ impl SpoolWriter {
         p.buffered_rows += rows;
         p.buffered_bytes += weight;
         let full = p.buffered_rows >= self.opts.row_group_rows;
-        self.buffered_bytes += weight;
+        self.buffered_bytes += weight + added;
         self.stats.rows[table.index()] += rows as u64;
+        // The row is kept whatever happens to its file: a failed write holds rows, it does not
+        // drop them.
+        let mut first_error = None;
         let mut note = |r: Result<(), StoreError>| {
             if let Err(e) = r {
                 first_error.get_or_insert(e);
             }
         };
+        let mut flushed = full;
         if full {
             note(self.flush_partition(key));
         }
         while self.buffered_bytes > self.opts.max_buffered_bytes {
+            flushed = true;
             let Some(largest) = self
                 .partitions
                 .iter()
@@ -520,19 +524,22 @@ impl SpoolWriter {
             else {
                 break;
             };
-            // A failed flush still moves the rows out of the builders, into `held`.
+            // A flush takes the rows out of the builders whatever happens to the disk.
             note(self.flush_partition(largest));
         }
-        note(self.trim_held());
+        // Rows are held in the files only by a flush.
+        if flushed {
+            note(self.trim_held());
+        }
         if self.opts.rotate_age.is_some() && self.appends.is_multiple_of(AGE_CHECK_EVERY) {
             note(self.rotate_aged());
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Publishes every partition whose oldest unpublished row is older than `rotate_age`. The
-    /// writer checks this every few thousand appends; a server also calls it from a timer so that
-    /// a quiet spool still publishes.
+    /// Publishes every file whose oldest row is older than `rotate_age`, after handing this
+    /// writer's rows of that age to their files. The writer checks this every few thousand
+    /// appends; a server also calls it from a timer so that a quiet spool still publishes.
     pub fn rotate_aged(&mut self) -> Result<(), StoreError> {
         let Some(age) = self.opts.rotate_age else {
             return Ok(());
@@ -541,35 +548,42 @@ impl SpoolWriter {
             return Ok(());
         }
         let now = Instant::now();
-        let aged: Vec<Key> = self
+        let mut aged: Vec<Key> = self
             .partitions
             .iter()
             .filter(|(_, p)| now.duration_since(p.since) >= age)
             .map(|(k, _)| *k)
             .collect();
-        for key in aged {
-            self.publish_partition(key)?;
-        }
-        Ok(())
-    }
-
-    /// Publishes everything buffered so far, leaving the writer usable (a server calls this
-    /// before deleting the WAL segment the rows came from).
-    pub fn publish_all(&mut self) -> Result<(), StoreError> {
-        let mut keys: Vec<Key> = self.partitions.keys().copied().collect();
-        keys.sort_unstable();
-        // Every partition is tried, even after one fails: the others may still fit.
+        aged.sort_unstable();
         let mut first_error = None;
-        for key in keys {
-            if let Err(e) = self.publish_partition(key) {
+        for key in aged {
+            if let Err(e) = self.flush_partition(key) {
                 first_error.get_or_insert(e);
-                self.holding = false;
             }
         }
-        if first_error.is_some() {
-            self.holding = true;
+        if let Err(e) = self.publish_idle(age) {
+            first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Publishes everything buffered so far, with every file of the spool's other writers not
+    /// in their hands at the moment, leaving the writer usable (a server calls this before
+    /// deleting the WAL segment the rows came from). Every file is tried, even after one
+    /// fails: the others may still fit; a failure leaves the writer holding.
+    pub fn publish_all(&mut self) -> Result<(), StoreError> {
+        let holding = self.holding;
+        let flushed = self.flush_all();
+        if holding {
+            return flushed;
+        }
+        self.holding = false;
+        let published = self.publish_idle(Duration::ZERO);
+        let result = flushed.and(published);
+        if result.is_err() {
+            self.holding = true;
+        }
+        result
     }
 
     /// What was written so far.
@@ -577,208 +591,303 @@ impl SpoolWriter {
         &self.stats
     }
 
-    /// Publishes everything (a holding writer tries once more) and returns what was written.
+    /// Hands everything buffered to the spool's files (a holding writer tries the disk once
+    /// more) and returns what this writer wrote. The last of the writers sharing
+    /// [`SpoolOptions::files`] to finish publishes every file; the files it publishes are in its
+    /// stats.
     pub fn finish(mut self) -> Result<SpoolStats, StoreError> {
         self.holding = false;
-        self.publish_all()?;
+        let flushed = self.flush_all();
+        self.left = true;
+        let last = self.opts.files.leave(self.opts.retry_bytes.unwrap_or(0));
+        flushed?;
+        if last {
+            self.holding = false;
+            self.publish_idle(Duration::ZERO)?;
+        }
         Ok(std::mem::take(&mut self.stats))
     }
 
-    /// Before a new partition opens: publishes the least recently used one when at the bound.
-    fn make_room(&mut self) -> Result<(), StoreError> {
-        if self.partitions.len() < self.opts.max_open_partitions {
-            return Ok(());
-        }
-        if let Some(lru) = self
-            .partitions
-            .iter()
-            .min_by_key(|(_, p)| p.last_append)
-            .map(|(k, _)| *k)
-        {
-            self.publish_partition(lru)?;
-        }
-        Ok(())
-    }
-
-    /// Turns the partition's buffered rows into one sorted row group, held in memory; unless
-    /// the writer is holding, writes the held row groups into the partition's open file and
-    /// publishes it if it is due for rotation. A failure abandons the file (its rows stay
-    /// held, to be written again) and puts the writer on hold.
-    fn flush_partition(&mut self, key: Key) -> Result<(), StoreError> {
-        let Some(p) = self.partitions.get_mut(&key) else {
-            return Ok(());
-        };
-        if p.buffered_rows > 0 {
-            let (table, _) = key;
-            // Held row groups are weighed as their rows were in the builders.
-            let size = p.buffered_bytes;
-            self.buffered_bytes -= p.buffered_bytes;
-            p.buffered_bytes = 0;
-            p.buffered_rows = 0;
-            let batch = sort_by_time(RecordBatch::try_new(table.schema(), p.rows.finish())?)?;
-            p.held.push((batch, size));
-            p.held_bytes += size;
-            self.held_bytes += size;
-        }
-        if self.holding || p.held.len() == p.in_file {
-            return Ok(());
-        }
-        let written = self.write_partition(key);
-        if written.is_err() {
-            self.abandon_file(key);
-        }
-        written
-    }
-
-    /// Writes the partition's held row groups not yet in its open file (creating it), then
-    /// publishes the file if it passed `rotate_rows` / `rotate_bytes`.
-    fn write_partition(&mut self, key: Key) -> Result<(), StoreError> {
-        let (table, partition) = key;
-        let retry = self.opts.retry_bytes.is_some();
-        let Some(p) = self.partitions.get_mut(&key) else {
-            return Ok(());
-        };
-        if p.file.is_none() {
-            let dir = self.opts.root.join(table.name()).join(partition.dir());
-            ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
-            let seq = self.opts.sequence.fetch_add(1, Ordering::Relaxed);
-            let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
-            let props = self.props[table.index()].clone();
-            p.file = Some(OpenFile::create(table, &dir, &name, table.schema(), props)?);
-        }
-        let Some(file) = p.file.as_mut() else {
-            return Ok(());
-        };
-        while p.in_file < p.held.len() {
-            file.write_row_group(&p.held[p.in_file].0)?;
-            p.in_file += 1;
-        }
-        if !retry {
-            // No copies kept: the file is the only place of these rows from now on.
-            for (batch, _) in p.held.drain(..) {
-                p.file_only_rows += batch.num_rows() as u64;
-            }
-            self.held_bytes -= p.held_bytes;
-            p.held_bytes = 0;
-            p.in_file = 0;
-        }
-        if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
-            self.publish_file(key)?;
-        }
-        Ok(())
-    }
-
-    /// Publishes the partition's open file; its rows leave `held`, its WAL range is released.
-    fn publish_file(&mut self, key: Key) -> Result<(), StoreError> {
-        let Some(p) = self.partitions.get_mut(&key) else {
-            return Ok(());
-        };
-        let Some(mut file) = p.file.take() else {
-            return Ok(());
-        };
-        // Every row of the partition is in the file (callers flush and write first), so the
-        // file's highest WAL position is the partition's.
-        debug_assert_eq!((p.in_file, p.buffered_rows), (p.held.len(), 0));
-        tag_wal(&mut file, self.wal_stream.as_deref(), p.wal_last);
-        let published = file.publish(self.opts.fsync);
-        let Some(p) = self.partitions.get_mut(&key) else {
-            return Ok(());
-        };
-        match published {
-            Ok(f) => {
-                self.stats.files.push(f);
-                self.held_bytes -= p.held_bytes;
-                p.held.clear();
-                p.held_bytes = 0;
-                p.in_file = 0;
-                p.file_only_rows = 0;
-                // Callers flush the builders first; if rows were left there, the WAL stays
-                // pinned from the file's first row (conservative: nothing unpublished is freed).
-                if p.buffered_rows == 0 {
-                    p.wal_first = None;
-                    p.wal_last = None;
+    /// Hands every buffered partition to its file, in partition order. A partition whose file
+    /// another writer is filling at the moment (writers finishing together walk the same
+    /// partitions) waits for a later pass rather than opening a second file; the last pass
+    /// opens one.
+    fn flush_all(&mut self) -> Result<(), StoreError> {
+        let mut keys: Vec<Key> = self.partitions.keys().copied().collect();
+        keys.sort_unstable();
+        let mut first_error = None;
+        for _ in 0..FLUSH_PASSES {
+            let mut busy = Vec::new();
+            for key in keys {
+                match self.flush_partition_unless_busy(key, true) {
+                    Ok(true) => {}
+                    Ok(false) => busy.push(key),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
                 }
+            }
+            keys = busy;
+            if keys.is_empty() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        for key in keys {
+            if let Err(e) = self.flush_partition(key) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Publishes the spool's idle files whose oldest row is at least `age` old, writing their
+    /// held row groups first; a no-op while holding. Every file is tried; a failure leaves its
+    /// file in the pool with its rows held, and the writer holding.
+    fn publish_idle(&mut self, age: Duration) -> Result<(), StoreError> {
+        if self.holding {
+            return Ok(());
+        }
+        let files = self.opts.files.clone();
+        let mut first_error = None;
+        let mut ready = Vec::new();
+        for (key, mut out) in files.take_aged(age) {
+            match self.write_out(&mut out.file) {
+                Ok(()) => ready.push((key, out)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    self.put_back(key, out);
+                }
+            }
+        }
+        let ready: Vec<((Key, Instant), OpenFile)> = ready
+            .into_iter()
+            .filter_map(|(key, out)| {
+                if out.file.is_empty() {
+                    self.put_back(key, out);
+                    None
+                } else {
+                    Some(((key, out.since), out.file))
+                }
+            })
+            .collect();
+        for ((key, since), mut file, published) in publish_many(ready, self.opts.fsync) {
+            match published {
+                Ok(f) => {
+                    files.published(&file.release_published(), file.wal_ranges());
+                    files.closed(key);
+                    self.stats.files.push(f.of(key.0));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    self.abandon(&mut file);
+                    self.put_back(key, CheckedOut { file, since });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Turns the partition's buffered rows into one sorted row group of its file (publishing
+    /// the file if that makes it due for rotation) and forgets the partition.
+    fn flush_partition(&mut self, key: Key) -> Result<(), StoreError> {
+        self.flush_partition_unless_busy(key, false).map(|_| ())
+    }
+
+    /// [`SpoolWriter::flush_partition`]; with `unless_busy`, does nothing and answers `false`
+    /// when every file of the partition is in another writer's hands. The rows leave the
+    /// builders whatever happens to the disk: a failed write holds them in their file.
+    fn flush_partition_unless_busy(&mut self, key: Key, unless_busy: bool) -> Result<bool, StoreError> {
+        if !self.partitions.index.contains_key(&key) {
+            return Ok(true);
+        }
+        let files = self.opts.files.clone();
+        let slot = files.check_out(key);
+        if unless_busy && matches!(slot, Slot::Busy) {
+            return Ok(false);
+        }
+        let Some(mut p) = self.partitions.remove(&key) else {
+            return Ok(true);
+        };
+        self.buffered_bytes -= p.buffered_bytes;
+        let (table, partition) = key;
+        let mut out = match slot {
+            Slot::Idle(out) => *out,
+            Slot::Busy | Slot::Free => {
+                files.claim(key);
+                let dir = self.opts.root.join(table.name()).join(partition.dir());
+                let seq = self.opts.sequence.fetch_add(1, Ordering::Relaxed);
+                let name = format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot);
+                let file = OpenFile::create(
+                    &self.opts.root,
+                    &dir,
+                    &name,
+                    table.schema(),
+                    self.props[table.index()].clone(),
+                    self.opts.row_group_rows,
+                    self.opts.retry_bytes.is_some(),
+                );
+                CheckedOut { file, since: p.since }
+            }
+        };
+        out.since = out.since.min(p.since);
+        let batch = match RecordBatch::try_new(table.schema(), p.rows.finish())
+            .map_err(StoreError::from)
+            .and_then(sort_by_time)
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                self.stats.lost_rows += p.buffered_rows as u64;
+                self.put_back(key, out);
+                return Err(e);
+            }
+        };
+        // Positions given with no stream named still pin (in the unnamed stream), but are not
+        // recorded in the file.
+        let wal = match (p.wal_first, p.wal_last) {
+            (Some(first), Some(last)) => Some(WalRange {
+                stream: self.wal_stream.clone().unwrap_or_else(|| Arc::from("")),
+                first,
+                last,
+            }),
+            _ => None,
+        };
+        let group = Group {
+            batch,
+            weight: p.buffered_bytes - PARTITION_OVERHEAD_BYTES,
+            writer: self.id,
+        };
+        files.added(self.id, group.rows(), group.weight, wal.as_ref());
+        out.file.add(group, wal);
+        self.settle(key, out).map(|()| true)
+    }
+
+    /// After rows were added to a checked-out file: unless holding, writes them and publishes
+    /// the file if it is due for rotation; the file goes back to the pool otherwise, and the
+    /// pool's least recently used file is published when too many hold a descriptor.
+    fn settle(&mut self, key: Key, mut out: CheckedOut) -> Result<(), StoreError> {
+        if self.holding {
+            self.put_back(key, out);
+            return Ok(());
+        }
+        if let Err(e) = self.write_out(&mut out.file) {
+            self.put_back(key, out);
+            return Err(e);
+        }
+        if out.file.rows() >= self.opts.rotate_rows || out.file.bytes() >= self.opts.rotate_bytes {
+            return self.publish_out(key, out);
+        }
+        match self.opts.files.check_in(key, out, self.opts.max_open_files) {
+            Some((lru_key, lru)) => self.publish_out(lru_key, lru),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a checked-out file's pending row groups; a failure abandons what it has on disk
+    /// (its rows are held to be written again) and puts the writer on hold.
+    fn write_out(&mut self, file: &mut OpenFile) -> Result<(), StoreError> {
+        match file.write_pending(self.opts.fsync) {
+            Ok(released) => {
+                self.opts.files.released(&released);
                 Ok(())
             }
             Err(e) => {
-                self.abandon_file(key);
+                self.abandon(file);
                 Err(e)
             }
         }
     }
 
-    /// After a failed write: the open file is dropped (its temporary removed), its held row
-    /// groups wait to be written into a new one, rows with no copy are counted lost, and the
-    /// writer holds.
-    fn abandon_file(&mut self, key: Key) {
-        self.holding = true;
-        if let Some(p) = self.partitions.get_mut(&key) {
-            p.file = None;
-            p.in_file = 0;
-            self.stats.lost_rows += std::mem::take(&mut p.file_only_rows);
+    /// Writes and publishes a checked-out file: its rows leave memory and its WAL ranges are
+    /// released. A failure leaves it in the pool, abandoned, with its rows held.
+    fn publish_out(&mut self, key: Key, mut out: CheckedOut) -> Result<(), StoreError> {
+        if let Err(e) = self.write_out(&mut out.file) {
+            self.put_back(key, out);
+            return Err(e);
+        }
+        if out.file.is_empty() {
+            self.put_back(key, out);
+            return Ok(());
+        }
+        match out.file.publish(self.opts.fsync) {
+            Ok(f) => {
+                let files = &self.opts.files;
+                files.published(&out.file.release_published(), out.file.wal_ranges());
+                files.closed(key);
+                self.stats.files.push(f.of(key.0));
+                Ok(())
+            }
+            Err(e) => {
+                self.abandon(&mut out.file);
+                self.put_back(key, out);
+                Err(e)
+            }
         }
     }
 
-    /// Keeps held row groups within [`SpoolOptions::retry_bytes`]: a writer that can write
-    /// publishes its largest partition; a holding one drops the oldest row group of its
-    /// largest partition (the copy of a row group already in a file first costs nothing yet).
+    /// After a failed write: the file's temporaries are removed, its copies wait to be written
+    /// again, rows with no copy are counted lost, and the writer holds.
+    fn abandon(&mut self, file: &mut OpenFile) {
+        self.holding = true;
+        for (_, rows) in file.abandon() {
+            self.stats.lost_rows += rows;
+        }
+    }
+
+    /// Returns a checked-out file to the pool without evicting another; a file left with no
+    /// row (abandoned with nothing to write again) is dropped instead.
+    fn put_back(&mut self, key: Key, out: CheckedOut) {
+        let files = &self.opts.files;
+        if out.file.is_empty() {
+            files.unpin(out.file.wal_ranges());
+            files.closed(key);
+            return;
+        }
+        let evicted = files.check_in(key, out, usize::MAX);
+        debug_assert!(evicted.is_none());
+    }
+
+    /// Keeps the row groups held in memory within the retry budget of the writers sharing the
+    /// spool's files ([`SpoolOptions::retry_bytes`] each): a writer that can write publishes the
+    /// file holding the most; a holding one drops that file's oldest row group (the copy of a
+    /// row group already on disk first costs nothing yet), counted lost.
     fn trim_held(&mut self) -> Result<(), StoreError> {
-        let Some(bound) = self.opts.retry_bytes else {
+        if self.opts.retry_bytes.is_none() {
             return Ok(());
-        };
-        while self.held_bytes > bound {
-            let Some(largest) = self
-                .partitions
-                .iter()
-                .max_by_key(|(_, p)| p.held_bytes)
-                .map(|(k, _)| *k)
-            else {
+        }
+        let files = self.opts.files.clone();
+        let mut first_error = None;
+        while files.over_retry_budget() {
+            let Some((key, mut out)) = files.take_most_held() else {
                 break;
             };
             if !self.holding {
-                self.publish_partition(largest)?;
+                if let Err(e) = self.publish_out(key, out) {
+                    first_error.get_or_insert(e);
+                }
                 continue;
             }
-            let Some(p) = self.partitions.get_mut(&largest) else {
+            let Some((released, lost)) = out.file.drop_oldest() else {
+                self.put_back(key, out);
                 break;
             };
-            if p.held.is_empty() {
-                break;
+            files.released(&[released]);
+            if lost {
+                self.stats.lost_rows += released.rows;
             }
-            let (oldest, size) = p.held.remove(0);
-            p.held_bytes -= size;
-            self.held_bytes -= size;
-            if p.in_file > 0 {
-                p.in_file -= 1;
-                p.file_only_rows += oldest.num_rows() as u64;
-            } else {
-                self.stats.lost_rows += oldest.num_rows() as u64;
-            }
+            self.put_back(key, out);
         }
-        Ok(())
-    }
-
-    /// Writes the partition's rows and publishes its file, forgetting the partition; while
-    /// holding, or when the write fails, the partition stays with its rows held.
-    fn publish_partition(&mut self, key: Key) -> Result<(), StoreError> {
-        self.flush_partition(key)?;
-        if self.holding {
-            return Ok(());
-        }
-        self.publish_file(key)?;
-        if let Some(p) = self.partitions.remove(&key) {
-            self.held_bytes -= p.held_bytes;
-        }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-/// Records in a file about to be published which WAL stream its rows came from and the
-/// highest position among them, so that a replay after a crash skips them.
-fn tag_wal(file: &mut OpenFile, stream: Option<&str>, last: Option<u64>) {
-    if let (Some(stream), Some(last)) = (stream, last) {
-        file.append_metadata(crate::wal::META_STREAM, stream);
-        file.append_metadata(crate::wal::META_POSITION, &last.to_string());
+impl Drop for SpoolWriter {
+    /// A writer dropped without `finish` (an error) stops counting as a sharer of the spool's
+    /// files; its buffered rows are not written.
+    fn drop(&mut self) {
+        if !self.left {
+            self.opts.files.leave(self.opts.retry_bytes.unwrap_or(0));
+        }
     }
 }
 
@@ -1388,8 +1497,10 @@ mod tests {
         };
         let shared = o.sequence.clone();
         let mut a = SpoolWriter::create(o.clone()).unwrap();
+        // Its own open files, the sequence shared: two files in one partition.
         let mut b = SpoolWriter::create(SpoolOptions {
             sequence: shared,
+            files: Arc::new(OpenFiles::default()),
             ..o
         })
         .unwrap();
@@ -1546,51 +1657,135 @@ mod tests {
     }
 
     #[test]
-    fn memory_bound_flushes_early_and_lru_partitions_publish() {
+    fn memory_bound_flushes_the_largest_partition_into_its_open_file() {
         let dir = tempfile::tempdir().unwrap();
+        let budget = PARTITION_OVERHEAD_BYTES + 3 * (ROW_OVERHEAD_BYTES + 1);
         let o = SpoolOptions {
-            max_buffered_bytes: 3 * (ROW_OVERHEAD_BYTES + 1),
-            max_open_partitions: 2,
+            max_buffered_bytes: budget,
             ..opts(dir.path())
         };
         let mut w = SpoolWriter::create(o).unwrap();
         for i in 0..7 {
             w.append(&line(Record::Http(http(at(i))), b"x"), &RecordMeta::default())
                 .unwrap();
+            assert!(w.buffered_bytes <= budget);
         }
-        assert!(w.buffered_bytes <= 3 * (ROW_OVERHEAD_BYTES + 1));
-        // Two more hours: the third partition evicts the least recently used (the first).
-        w.append(
-            &line(Record::Tcp(tcp(at(3_600_000))), b"x"),
-            &RecordMeta::default(),
-        )
-        .unwrap();
+        // The flushes went to the partition's one file, still open.
         assert!(w.stats().files.is_empty());
-        w.append(
-            &line(Record::Tcp(tcp(at(7_200_000))), b"x"),
-            &RecordMeta::default(),
-        )
-        .unwrap();
-        assert_eq!(w.stats().files.len(), 1);
-        assert_eq!(
-            (w.stats().files[0].table, w.stats().files[0].rows),
-            (Table::Requests, 7)
-        );
         let stats = w.finish().unwrap();
-        assert_eq!(
-            (
-                stats.rows(Table::Requests),
-                stats.rows(Table::Tcp),
-                stats.files.len()
-            ),
-            (7, 2, 3)
-        );
-        let total: usize = read_table(dir.path(), Table::Requests)
+        assert_eq!(stats.files.len(), 1);
+        assert_eq!((stats.files[0].rows, stats.rows(Table::Requests)), (7, 7));
+        let meta = parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(&stats.files[0].path).unwrap(),
+        )
+        .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+        .unwrap();
+        // Flushes this small were spilled, and became one sorted row group at publish.
+        assert_eq!(meta.num_row_groups(), 1);
+        let batch = &read_table(dir.path(), Table::Requests).unwrap()[0];
+        let t = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert!(t.values().windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    /// Lines hopping between many more hours than fit in the budget: each partition still gets
+    /// one file, and every row is in it once.
+    #[test]
+    fn shuffled_hours_make_one_file_per_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let hours = 300i64;
+        let per_hour = 20i64;
+        let o = SpoolOptions {
+            // Room for a few dozen partitions' rows at a time.
+            max_buffered_bytes: 40 * PARTITION_OVERHEAD_BYTES,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        let mut times: Vec<i64> = (0..hours * per_hour)
+            .map(|i| (i % hours) * 3_600_000 + i / hours)
+            .collect();
+        // A deterministic shuffle (an LCG's order).
+        let mut state = 7u64;
+        for i in (1..times.len()).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            times.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        for &t in &times {
+            w.append(&line(Record::Http(http(at(t))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.files.len(), hours as usize);
+        let mut got: Vec<i64> = read_table(dir.path(), Table::Requests)
             .unwrap()
             .iter()
-            .map(|b| b.num_rows())
-            .sum();
-        assert_eq!(total, 7);
+            .flat_map(|b| {
+                let t = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .unwrap();
+                t.values().to_vec()
+            })
+            .collect();
+        got.sort_unstable();
+        let mut want: Vec<i64> = times.iter().map(|&t| at(t)).collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn writers_sharing_options_fill_one_file_per_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            max_buffered_bytes: PARTITION_OVERHEAD_BYTES + ROW_OVERHEAD_BYTES + 1,
+            ..opts(dir.path())
+        };
+        let mut a = SpoolWriter::create(o.clone()).unwrap();
+        let mut b = SpoolWriter::create(o).unwrap();
+        for i in 0..5 {
+            a.append(&line(Record::Http(http(at(i))), b"a"), &RecordMeta::default())
+                .unwrap();
+            b.append(&line(Record::Http(http(at(i))), b"b"), &RecordMeta::default())
+                .unwrap();
+        }
+        let sa = a.finish().unwrap();
+        assert!(sa.files.is_empty(), "the last writer to finish publishes");
+        let sb = b.finish().unwrap();
+        assert_eq!(sb.files.len(), 1);
+        assert_eq!(sb.files[0].rows, 10);
+    }
+
+    #[test]
+    fn past_max_open_files_the_least_recently_used_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            // Every row a row group: each file opens its Parquet file (a descriptor) at once.
+            row_group_rows: 1,
+            max_open_files: 2,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        let hour = 3_600_000;
+        for t in [0, hour, 1, 2 * hour, 2 * hour + 1] {
+            w.append(&line(Record::Tcp(tcp(at(t))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        // The third hour's file evicted the second's (hour 0 was used after it).
+        assert_eq!(w.stats().files.len(), 1);
+        assert!(
+            w.stats().files[0].path.to_string_lossy().contains("hour=02"),
+            "{:?}",
+            w.stats().files
+        );
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.files.len(), 3);
+        assert_eq!(stats.files.iter().map(|f| f.rows).sum::<u64>(), 5);
     }
 
     #[test]
@@ -1793,12 +1988,13 @@ mod tests {
         let mut probe = SpoolWriter::create(retrying(dir.path(), usize::MAX)).unwrap();
         probe.hold();
         append_requests(&mut probe, 10).unwrap();
-        let group = probe.held_bytes;
+        let group = probe.opts.files.held_bytes();
         drop(probe);
         let mut w = SpoolWriter::create(retrying(dir.path(), 3 * group)).unwrap();
         w.hold();
         append_requests(&mut w, 100).unwrap();
-        assert!(w.held_bytes <= 3 * group, "{} > {}", w.held_bytes, 3 * group);
+        let held = w.opts.files.held_bytes();
+        assert!(held <= 3 * group, "{held} > {}", 3 * group);
         assert_eq!(w.unpublished_rows(), 30);
         assert_eq!(w.stats().lost_rows, 70, "the oldest row groups went first");
         w.resume();
@@ -1820,10 +2016,10 @@ mod tests {
             SpoolWriter::create(retrying(dir.path().join("probe").as_path(), usize::MAX)).unwrap();
         probe.hold();
         append_requests(&mut probe, 10).unwrap();
-        let group = probe.held_bytes;
+        let group = probe.opts.files.held_bytes();
         let mut w = SpoolWriter::create(retrying(dir.path(), 3 * group)).unwrap();
         append_requests(&mut w, 100).unwrap();
-        assert!(w.held_bytes <= 3 * group);
+        assert!(w.opts.files.held_bytes() <= 3 * group);
         assert!(!w.stats().files.is_empty(), "files were published before finish");
         let stats = w.finish().unwrap();
         assert_eq!(stats.lost_rows, 0);

@@ -9,15 +9,18 @@
 //! live ones (see [`super::windows`]), and publish it to the [`Router`] for live tails. A
 //! worker publishes Parquet files as they fill or age (`rotate_age`, checked at least once a
 //! second even when no traffic comes), and at shutdown drains the queue and publishes
-//! everything it holds before it ends. The receive loops never wait for any of this. After each
-//! batch and tick a worker deletes the WAL segments whose rows are all published, and syncs its
-//! stream when `fsync_interval` has passed.
+//! everything it holds before it ends. The receive loops never wait for any of this. The
+//! workers' writers share the spool's open files (a partition's rows of every worker fill one
+//! file), so a worker's rows may be published by another: after each batch and tick a worker
+//! deletes the WAL segments whose rows are all published, whoever published them, and syncs its
+//! stream when `fsync_interval` has passed; at a stop it waits for every worker's writer to
+//! finish (the last publishes the shared files) before it deletes the rest.
 //!
 //! A failed disk write (a full disk) goes to the workers' shared [`DiskBreaker`]: while it is
 //! open a worker does not append to the WAL (the lines are counted as unlogged) and its spool
 //! writer holds rows in memory; every line is still parsed, aggregated and routed. The worker
-//! the breaker picks probes the disk (a small file) and writes what it holds; when that works
-//! every worker writes its held rows at its next batch or tick.
+//! the breaker picks probes the disk (a small file) and writes what the shared files hold; when
+//! that works every worker writes the held rows it finds at its next batch or tick.
 //!
 //! [`BatchSink`]: weir_ingest::listen::BatchSink
 
@@ -84,6 +87,7 @@ pub fn start(
     recycle: flume::Sender<Batch>,
 ) -> anyhow::Result<Vec<JoinHandle<WorkerEnd>>> {
     let mut handles = Vec::new();
+    let latch = Latch::new(lanes.len());
     for (i, rx) in lanes.into_iter().enumerate() {
         let mut writer = SpoolWriter::create(ctx.spool.clone())?;
         let wal = match &ctx.wal {
@@ -99,10 +103,11 @@ pub fn start(
         };
         let (ctx, recycle) = (ctx.clone(), recycle.clone());
         let windows = ctx.windows.aggregator(i);
+        let running = Running(Some(latch.clone()));
         handles.push(
             std::thread::Builder::new()
                 .name(format!("weir-pipeline-{i}"))
-                .spawn(move || worker(ctx, writer, wal, &windows, rx, recycle))?,
+                .spawn(move || worker(ctx, writer, wal, &windows, rx, recycle, running))?,
         );
     }
     Ok(handles)
@@ -115,6 +120,7 @@ fn worker(
     windows: &Mutex<WindowAggregator>,
     rx: flume::Receiver<Batch>,
     recycle: flume::Sender<Batch>,
+    running: Running,
 ) -> WorkerEnd {
     let mut published = 0;
     let mut wal_seen = WalStats::default();
@@ -202,26 +208,36 @@ fn worker(
     account_held(&ctx.metrics, 0, held_seen);
     // A stop tries the disk once more, breaker or not: every partition is tried.
     writer.resume();
-    if let Err(e) = writer.publish_all() {
-        // The WAL's segments stay: the next start replays the lines they hold.
-        let left = writer.unpublished_rows();
-        ctx.metrics.spool_errors.inc();
-        ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
-        account_files(&ctx.metrics, writer.stats(), published);
-        account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
-        tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
-        return WorkerEnd {
-            stats: writer.stats().clone(),
-            unwritten: left,
-        };
-    }
-    match writer.finish() {
+    let end = match writer.publish_all() {
+        Err(e) => {
+            // The WAL's segments stay: the next start replays the lines they hold.
+            let left = writer.unpublished_rows();
+            ctx.metrics.spool_errors.inc();
+            ctx.metrics.dropped(DropStage::SpoolWriteFailed, left);
+            account_files(&ctx.metrics, writer.stats(), published);
+            account_lost(&ctx.metrics, writer.stats().lost_rows, lost_seen);
+            tracing::error!(error = %e, unpublished_rows = left, "flushing the spool at shutdown failed; lines in the WAL are replayed at the next start");
+            let end = WorkerEnd {
+                stats: writer.stats().clone(),
+                unwritten: left,
+            };
+            drop(writer);
+            running.done_and_wait();
+            return end;
+        }
+        Ok(()) => writer.finish(),
+    };
+    // The files this worker's rows went into may be in another worker's hands at this moment:
+    // its WAL segments are released once every worker's writer has finished, the last one
+    // publishing every file.
+    running.done_and_wait();
+    match end {
         Ok(stats) => {
             account_files(&ctx.metrics, &stats, published);
             account_lost(&ctx.metrics, stats.lost_rows, lost_seen);
-            // Every row is published: the stream's segments are no longer needed.
             if let Some(w) = wal {
-                match w.finish() {
+                let oldest = ctx.spool.files.oldest_unpublished_wal_position(w.stream());
+                match w.finish(oldest) {
                     Ok(s) => {
                         account_wal(&ctx.metrics, s, wal_seen);
                         if let Some(g) = &wal_disk {
@@ -240,6 +256,55 @@ fn worker(
             ctx.metrics.spool_errors.inc();
             tracing::error!(error = %e, "flushing the spool at shutdown failed");
             WorkerEnd::default()
+        }
+    }
+}
+
+/// Counts the pipeline workers whose spool writer has not finished; each worker waits, at its
+/// stop, for all of them before it releases its WAL segments.
+struct Latch {
+    running: Mutex<usize>,
+    all_done: std::sync::Condvar,
+}
+
+impl Latch {
+    fn new(workers: usize) -> Arc<Latch> {
+        Arc::new(Latch {
+            running: Mutex::new(workers),
+            all_done: std::sync::Condvar::new(),
+        })
+    }
+
+    fn count_down(&self) -> std::sync::MutexGuard<'_, usize> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        *running = running.saturating_sub(1);
+        if *running == 0 {
+            self.all_done.notify_all();
+        }
+        running
+    }
+}
+
+/// One worker's place in the [`Latch`]; a worker that ends without
+/// [`Running::done_and_wait`] (a panic) counts down when this is dropped.
+struct Running(Option<Arc<Latch>>);
+
+impl Running {
+    /// This worker's writer has finished (or was dropped); waits for the others.
+    fn done_and_wait(mut self) {
+        if let Some(latch) = self.0.take() {
+            let mut running = latch.count_down();
+            while *running > 0 {
+                running = latch.all_done.wait(running).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(latch) = self.0.take() {
+            drop(latch.count_down());
         }
     }
 }

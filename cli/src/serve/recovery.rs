@@ -5,20 +5,21 @@
 //!
 //! Each stream (one pipeline worker of one start) is replayed, on a thread per core, by a spool
 //! writer of its own that names the stream in every file it publishes, so a line whose position
-//! is at or below what a published file of its partition already holds (published before the
+//! is in a range that a published file of its partition already holds (published before the
 //! crash, or by a replay that was itself killed) is skipped: every line ends up in the spool
-//! once.
+//! once. The replay writers share their open files (a partition's lines of every stream fill
+//! one file), so a stream's rows are all published only when the last of them finishes: the
+//! segments are deleted after that, all together.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use weir_ingest::ParseOptions;
 use weir_store::compact;
 use weir_store::partition::Partition;
-use weir_store::wal::{self, SegmentName};
-use weir_store::{SpoolOptions, SpoolWriter, StoreError, Table};
+use weir_store::wal::{self, PublishedRanges, SegmentName};
+use weir_store::{OpenFiles, SpoolOptions, SpoolWriter, StoreError, Table};
 
 use super::metrics::Metrics;
 use super::pipeline::for_each_line;
@@ -98,8 +99,13 @@ pub fn recover(
         "weir: WAL: replaying {} segments ({bytes} bytes) left by an unclean stop",
         segments.len()
     );
-    let published = wal::published_positions(&spool.root, &spool.node, oldest.boot)?;
+    let published = wal::published_ranges(&spool.root, &spool.node, oldest.boot)?;
     drop(lock);
+    // The replay writers share open files of their own, which the last of them publishes.
+    let spool = &SpoolOptions {
+        files: std::sync::Arc::new(OpenFiles::default()),
+        ..spool.clone()
+    };
     let mut streams: Vec<(String, Vec<SegmentName>)> = Vec::new();
     for seg in segments {
         // A segment whose header is torn holds no frame: read_segment reports it below.
@@ -120,7 +126,6 @@ pub fn recover(
                     let mut part = Recovered::default();
                     while let Some((stream, segs)) = streams.get(next.fetch_add(1, Ordering::Relaxed)) {
                         replay_stream(parse, spool, stream, segs, &published, metrics, &mut part)?;
-                        wal::remove_segments(wal_dir, segs)?;
                     }
                     Ok(part)
                 })
@@ -137,19 +142,24 @@ pub fn recover(
     for part in results {
         done.add(&part?);
     }
+    // Every replay writer finished, the last publishing every file: each line of the
+    // segments is in a published file.
+    for (_, segs) in &streams {
+        wal::remove_segments(wal_dir, segs)?;
+    }
     done.bytes = bytes;
     done.elapsed = started.elapsed();
     Ok(done)
 }
 
-/// Replays one stream's segments, oldest first, with a writer of its own, and publishes
-/// everything it wrote.
+/// Replays one stream's segments, oldest first, with a writer of its own, and hands everything
+/// it wrote to the shared files (published by the last writer to finish).
 fn replay_stream(
     parse: &ParseOptions,
     spool: &SpoolOptions,
     stream: &str,
     segments: &[SegmentName],
-    published: &HashMap<(String, PathBuf), u64>,
+    published: &PublishedRanges,
     metrics: &Metrics,
     done: &mut Recovered,
 ) -> anyhow::Result<()> {
@@ -172,7 +182,6 @@ fn replay_stream(
                 "WAL segment ends in a torn or corrupt frame; everything before it is recovered"
             );
         }
-        let mut key = (stream.to_owned(), PathBuf::new());
         for (first, batch) in &contents.batches {
             for_each_line(parse, batch, |i, line, meta| {
                 let position = first + i as u64;
@@ -184,9 +193,9 @@ fn replay_stream(
                 let hour = Partition::of(time).dir();
                 // A line's own row and its metrics rows are in two partitions, each published
                 // on its own: each is skipped only where a published file already holds it.
-                let mut published_in = |t: Table| {
-                    key.1 = spool.root.join(t.name()).join(&hour);
-                    published.get(&key).is_some_and(|&p| p >= position)
+                let published_in = |t: Table| {
+                    let dir = spool.root.join(t.name()).join(&hour);
+                    published.contains(stream, &dir, position)
                 };
                 let line_done = published_in(table);
                 let metrics_done = published_in(Table::Metrics);
@@ -309,6 +318,72 @@ mod tests {
         );
         assert_eq!(spool_rows(&spool), lines.len() as u64);
         assert!(wal::list_segments(&spool.join("wal"), "n1").unwrap().is_empty());
+    }
+
+    /// Two workers' writers fill the same partitions' files between them; some files are
+    /// published (by rotation, with rows of both streams), the rest are lost in a crash. The
+    /// replay skips exactly the lines of the published files and writes every other one.
+    #[test]
+    fn a_crash_after_shared_files_were_published_replays_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        let sequence = Arc::new(AtomicU64::new(0));
+        let parse = crate::inputs::parse_options("UTC").unwrap();
+        let opts = SpoolOptions {
+            fsync: false,
+            row_group_rows: 3,
+            rotate_rows: 7,
+            ..SpoolOptions::new(&spool, "n1", "b1")
+        };
+        let mut workers: Vec<(WalWriter, SpoolWriter)> = ["b1.w0", "b1.w1"]
+            .into_iter()
+            .map(|stream| {
+                let mut w = SpoolWriter::create(opts.clone()).unwrap();
+                w.set_wal_stream(stream);
+                (wal_writer(&spool, stream, &sequence), w)
+            })
+            .collect();
+        let lines: Vec<&str> = SAMPLE.lines().collect();
+        for (i, chunk) in lines.chunks(2).enumerate() {
+            let (wal, writer) = &mut workers[i % 2];
+            let batch = batch(i, chunk);
+            let first = wal.append(&batch).unwrap();
+            for_each_line(&parse, &batch, |j, line, meta| {
+                writer.set_wal_position(first + j as u64);
+                writer.append(line, meta).unwrap();
+            });
+        }
+        let published: u64 = workers
+            .iter()
+            .flat_map(|(_, w)| &w.stats().files)
+            .map(|f| f.rows)
+            .sum();
+        assert!(published > 0, "some files were published before the crash");
+        assert!(published < lines.len() as u64, "and some rows were not");
+        let streams_of = |path: &Path| {
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            let meta = parquet::file::reader::FileReader::metadata(&reader);
+            meta.file_metadata()
+                .key_value_metadata()
+                .into_iter()
+                .flatten()
+                .filter(|kv| kv.key.starts_with(wal::META_RANGES_PREFIX))
+                .count()
+        };
+        assert!(
+            workers
+                .iter()
+                .flat_map(|(_, w)| &w.stats().files)
+                .any(|f| streams_of(&f.path) == 2),
+            "a published file holds rows of both streams"
+        );
+        // The crash: nothing more is published, the temporaries go.
+        drop(workers);
+        let got = replay(&spool, &Metrics::new());
+        assert_eq!(got.skipped, published);
+        assert_eq!(got.replayed + got.skipped, lines.len() as u64);
+        assert_eq!(spool_rows(&spool), lines.len() as u64);
     }
 
     proptest! {
