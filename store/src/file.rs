@@ -127,6 +127,13 @@ pub(crate) struct OpenFile {
     writer: Option<ArrowWriter<File>>,
     /// Rows in the spill file (none: no spill file).
     spilled: usize,
+    /// Arrow bytes of those rows: what turning them into a row group holds in memory (about
+    /// three times over: read back, concatenated, sorted).
+    spilled_bytes: usize,
+    /// The most `spilled_bytes` before the spill becomes a row group, whatever its rows: the
+    /// writer's own buffer bound, so that wide rows make smaller row groups rather than a
+    /// transient of a few hundred MiB.
+    spill_max_bytes: usize,
     /// Rows on disk, spilled ones included.
     written: u64,
     /// Batches not yet on disk, oldest first.
@@ -173,6 +180,8 @@ impl OpenFile {
             row_group_rows,
             writer: None,
             spilled: 0,
+            spilled_bytes: 0,
+            spill_max_bytes: usize::MAX,
             written: 0,
             pending: VecDeque::new(),
             copies: VecDeque::new(),
@@ -188,6 +197,13 @@ impl OpenFile {
     pub(crate) fn add(&mut self, group: Group, wal: Option<WalRange>) {
         self.pending.push_back(group);
         self.wal.extend(wal);
+    }
+
+    /// Bounds the Arrow bytes the spill gathers before it becomes a row group (the writer's
+    /// own buffer bound); unbounded otherwise.
+    pub(crate) fn with_spill_max_bytes(mut self, bytes: usize) -> OpenFile {
+        self.spill_max_bytes = bytes;
+        self
     }
 
     /// Writes the pending batches: each as one complete row group, or spilled when it is
@@ -282,7 +298,8 @@ impl OpenFile {
         w.finish()?;
         w.into_inner()?.flush().map_err(StoreError::io("append", path))?;
         self.spilled += batch.num_rows();
-        if self.spilled >= self.row_group_rows {
+        self.spilled_bytes += batch.get_array_memory_size();
+        if self.spilled >= self.row_group_rows || self.spilled_bytes >= self.spill_max_bytes {
             self.drain_spill()?;
         }
         Ok(())
@@ -308,6 +325,7 @@ impl OpenFile {
         let batch = crate::writer::sort_by_time(batch)?;
         self.write_parquet(&batch)?;
         self.spilled = 0;
+        self.spilled_bytes = 0;
         let _ = std::fs::remove_file(&self.spill_path);
         Ok(())
     }
@@ -329,6 +347,7 @@ impl OpenFile {
             let _ = std::fs::remove_file(&self.spill_path);
         }
         self.spilled = 0;
+        self.spilled_bytes = 0;
         if !self.published {
             self.writer.take();
             let _ = std::fs::remove_file(&self.tmp);

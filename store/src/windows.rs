@@ -538,6 +538,7 @@ impl WindowsWriter {
                     self.opts.row_group_rows,
                     false,
                 )
+                .with_spill_max_bytes(self.opts.max_buffered_bytes.max(crate::writer::MIN_SPILL_BYTES))
             }
         };
         file.write_batch(batch(&rows)?, self.opts.fsync)?;

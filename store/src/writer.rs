@@ -316,7 +316,19 @@ pub struct SpoolWriter {
     holding: bool,
     /// Whether this writer has left [`SpoolOptions::files`] (at `finish`).
     left: bool,
+    /// Per table, what its builders held per weighed byte at the last large flush: rows are
+    /// weighed as their line plus [`ROW_OVERHEAD_BYTES`] times this, so that the byte bounds
+    /// follow the memory the builders really take (an `app` row holds its message twice, once
+    /// split into `fields`; builders grow their buffers by doubling).
+    scale: [f64; Table::ALL.len()],
 }
+
+/// The least Arrow bytes a spill gathers before it becomes a row group (with less, the
+/// writer's own buffer bound is the spill's).
+pub(crate) const MIN_SPILL_BYTES: usize = 4 << 20;
+
+/// Rows a flush needs before its memory corrects [`SpoolWriter`]'s weights.
+const SCALE_MIN_ROWS: usize = 1024;
 
 impl SpoolWriter {
     /// Opens (creating when needed) the spool at `opts.root`, checking or writing its `FORMAT`.
@@ -341,6 +353,7 @@ impl SpoolWriter {
             wal_position: None,
             holding: false,
             left: false,
+            scale: [1.0; Table::ALL.len()],
         })
     }
 
@@ -497,6 +510,7 @@ impl SpoolWriter {
             p.wal_last = Some(position);
         }
         let rows = fill(&mut p.rows);
+        let weight = (weight as f64 * self.scale[table.index()]) as usize;
         p.buffered_rows += rows;
         p.buffered_bytes += weight;
         let full = p.buffered_rows >= self.opts.row_group_rows;
@@ -726,15 +740,22 @@ impl SpoolWriter {
                     self.props[table.index()].clone(),
                     self.opts.row_group_rows,
                     self.opts.retry_bytes.is_some(),
-                );
+                )
+                .with_spill_max_bytes(self.opts.max_buffered_bytes.max(MIN_SPILL_BYTES));
                 CheckedOut { file, since: p.since }
             }
         };
         out.since = out.since.min(p.since);
-        let batch = match RecordBatch::try_new(table.schema(), p.rows.finish())
-            .map_err(StoreError::from)
-            .and_then(sort_by_time)
-        {
+        let batch = RecordBatch::try_new(table.schema(), p.rows.finish()).map_err(StoreError::from);
+        if let Ok(b) = &batch {
+            let weighed = p.buffered_bytes.saturating_sub(PARTITION_OVERHEAD_BYTES);
+            if b.num_rows() >= SCALE_MIN_ROWS && weighed > 0 {
+                let held = b.get_array_memory_size() as f64;
+                let scale = &mut self.scale[table.index()];
+                *scale = (*scale * held / weighed as f64).clamp(1.0, 16.0);
+            }
+        }
+        let batch = match batch.and_then(sort_by_time) {
             Ok(batch) => batch,
             Err(e) => {
                 self.stats.lost_rows += p.buffered_rows as u64;
