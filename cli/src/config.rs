@@ -80,6 +80,10 @@ pub struct IngestConfig {
     pub tcp: Vec<SocketAddr>,
     /// Longest accepted line or frame, in bytes; longer ones are rejects (`too_long`).
     pub max_line: usize,
+    /// Memory the batches waiting for the pipeline may hold; past it UDP batches are dropped
+    /// (counted) and TCP connections wait.
+    #[serde(deserialize_with = "de_bytes")]
+    pub queue_bytes: u64,
     /// TCP connections open at once; more are closed as they come, and counted.
     pub max_tcp_connections: usize,
     /// A TCP connection that sends nothing for this long is closed, and counted.
@@ -109,6 +113,13 @@ pub struct RouterSection {
     pub tail_queue: usize,
     /// Most sources tracked at once; the least recently active is evicted.
     pub max_sources: usize,
+    /// Memory the recent lines of all sources may hold together; past it the least recently
+    /// active sources lose their oldest lines first.
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_bytes: u64,
+    /// Memory each tail session's queue may hold; past it the oldest line is dropped.
+    #[serde(deserialize_with = "de_bytes")]
+    pub tail_queue_bytes: u64,
     /// Tail sessions open at once (drains included); more are refused with HTTP 503, and
     /// counted.
     pub max_tails: usize,
@@ -139,6 +150,10 @@ pub struct StoreConfig {
     /// A WAL segment is closed and a new one opened past this size.
     #[serde(deserialize_with = "de_bytes")]
     pub wal_segment_size: u64,
+    /// Memory the pipeline workers' Arrow builders hold together (each worker gets its share)
+    /// before rows become a row group.
+    #[serde(deserialize_with = "de_bytes")]
+    pub build_buffer: u64,
     /// Memory per pipeline worker (the workers share their files, and the sum) for the rows of
     /// unpublished files, so that a file that fails (a full disk) is written again from
     /// memory; past it the file holding the most is published early.
@@ -182,6 +197,7 @@ impl Default for IngestConfig {
             udp: vec![addr],
             tcp: vec![addr],
             max_line: 65536,
+            queue_bytes: 64 << 20,
             max_tcp_connections: 4096,
             tcp_idle_timeout: Duration::from_secs(3600),
             rcvbuf: 32 << 20,
@@ -199,6 +215,8 @@ impl Default for RouterSection {
             recent_lines: 1500,
             tail_queue: 1024,
             max_sources: 10_000,
+            max_bytes: 256 << 20,
+            tail_queue_bytes: 512 << 10,
             max_tails: 256,
         }
     }
@@ -226,6 +244,7 @@ impl Default for StoreConfig {
             fsync_interval: Duration::from_secs(1),
             wal_max_bytes: 4 << 30,
             wal_segment_size: 64 << 20,
+            build_buffer: 128 << 20,
             retry_buffer: 64 << 20,
         }
     }
@@ -255,6 +274,9 @@ udp = ["127.0.0.1:5514"]
 tcp = ["127.0.0.1:5514"]
 # Longest line or frame in bytes; a longer one is kept as a reject (too_long).
 max_line = 65536
+# Memory the received batches waiting for the pipeline workers may hold. Past it a UDP batch is
+# dropped (weir_dropped_total{stage="receive"}) and TCP connections wait, which slows senders.
+queue_bytes = "64MiB"
 # TCP connections open at once; past it a new one is closed at once (weir_tcp_refused_total).
 max_tcp_connections = 4096
 # A TCP connection that sends nothing for this long is closed (weir_tcp_timed_out_total). Long
@@ -278,9 +300,18 @@ haproxy_timezone = "UTC"
 [router]
 # Lines kept per source (host, app, process) for `weir tail -n`.
 recent_lines = 1500
+# Memory the kept lines of all sources hold together, counted as their buffers hold it from the
+# allocator: a line's length plus 72 bytes, and up to a quarter more as room to grow. Past it the
+# least recently active sources lose their oldest lines first, each keeping its newest 10 while
+# those fit (weir_router_shed_lines_total; "shed" per source in /api/sources). 256MiB keeps
+# 650,000 to 830,000 lines of 250 bytes: the 1,500 of about 500 busy sources, or 65 or more
+# each of 10,000. A small box (1GiB) does well with it; give a busy big one more.
+max_bytes = "256MiB"
 # Queue of each tail session; when a reader falls behind the oldest line is dropped and the
 # reader is told: "Error L11 (tail buffer overflow): N messages dropped since T".
 tail_queue = 1024
+# ...and the memory each tail queue may hold, the same way (1,024 lines of 400 bytes fit).
+tail_queue_bytes = "512KiB"
 # Sources tracked at once; past it the least recently active one is forgotten.
 max_sources = 10000
 # Tail sessions (and drains) open at once; past it /api/tail answers 503 (weir_tails_refused_total).
@@ -320,10 +351,15 @@ wal_max_bytes = "4GiB"
 # A WAL segment is closed and a new one opened past this size; a closed segment is deleted once
 # every Parquet file made from it is published.
 wal_segment_size = "64MiB"
+# Memory the pipeline workers' Arrow builders hold together before their rows become a row group
+# (each worker gets an equal share). Rows are weighed as their line plus 128 bytes; a partition
+# is written as a row group at 131,072 rows or when its worker's share is full, largest first.
+build_buffer = "128MiB"
 # The rows of unpublished Parquet files are kept in memory up to this much per pipeline worker
 # (the workers share their files, and the sum), so that a file that fails on a full disk is
 # written again from memory once space returns, and no row is lost. Past it the file holding
-# the most is published early (smaller files at high rates); while the disk stays full, the oldest held rows past it are dropped (counted in
+# the most is published early (smaller files at high rates); while the disk stays full, the
+# oldest held rows past it are dropped (counted in
 # weir_dropped_total{stage="spool"}).
 retry_buffer = "64MiB"
 
@@ -393,6 +429,14 @@ impl Config {
         anyhow::ensure!(
             self.router.max_sources >= 1,
             "router.max_sources must be at least 1"
+        );
+        anyhow::ensure!(
+            self.ingest.queue_bytes >= 1 << 20,
+            "ingest.queue_bytes must be at least 1MiB"
+        );
+        anyhow::ensure!(
+            self.store.build_buffer >= 1 << 20,
+            "store.build_buffer must be at least 1MiB"
         );
         anyhow::ensure!(
             (1..=22).contains(&self.store.zstd_level),

@@ -11,6 +11,12 @@
 //!
 //! Ordering: lines of one source reach every tail in publish order. Across sources, the backlog
 //! is merged in publish order; live lines follow the backlog.
+//!
+//! Memory: the rings of all sources together hold at most [`RouterConfig::max_bytes`], weighed
+//! as what their buffers hold from the allocator (capacity, not just the lines' lengths). Past
+//! it the least recently active sources lose their oldest lines first, each keeping its newest
+//! [`BUDGET_FLOOR_LINES`] while that fits; what is shed is counted per source. A tail queue
+//! is bounded by [`RouterConfig::tail_queue_bytes`] as well as by lines.
 
 use hashbrown::{DefaultHashBuilder, Equivalent, HashMap};
 use std::borrow::Cow;
@@ -18,11 +24,19 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::ops::Deref;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 use weir_model::time::format_rfc3339;
 use weir_model::{Line, Micros, Record, SyslogHeader};
+
+/// Lines each source keeps of its newest when the rings are over [`RouterConfig::max_bytes`]:
+/// sources lose lines down to this floor, least recently active first, before any source is
+/// taken below it (then again least recently active first, down to nothing).
+pub const BUDGET_FLOOR_LINES: usize = 10;
 
 /// The longest host, app-name or procid prefix kept in a [`SourceKey`], in bytes (RFC 5424's
 /// HOSTNAME limit); longer values are cut at a character boundary.
@@ -37,6 +51,12 @@ pub struct RouterConfig {
     pub tail_queue: usize,
     /// Sources tracked at once; the least recently active is evicted past it (at least 1).
     pub max_sources: usize,
+    /// Bytes the recent rings of all sources may hold together (their buffers' capacity and
+    /// per-line bookkeeping); past it lines are shed as the module docs say.
+    pub max_bytes: usize,
+    /// Bytes a tail session's queue may hold (each line weighed with its bookkeeping); past it
+    /// the oldest line is dropped, as past `tail_queue` lines.
+    pub tail_queue_bytes: usize,
 }
 
 impl Default for RouterConfig {
@@ -45,6 +65,8 @@ impl Default for RouterConfig {
             recent_lines: 1500,
             tail_queue: 1024,
             max_sources: 10_000,
+            max_bytes: 256 << 20,
+            tail_queue_bytes: 512 << 10,
         }
     }
 }
@@ -259,6 +281,14 @@ impl LineFields {
         f
     }
 
+    /// Heap bytes the fields hold of their own (a backend name not inside the line).
+    fn heap_bytes(&self) -> usize {
+        match &self.backend {
+            BackendName::Owned(name) => name.len() + 2 * std::mem::size_of::<usize>() + ALLOC_OVERHEAD,
+            _ => 0,
+        }
+    }
+
     /// The backend name, read from `raw` (the line's bytes) when it sits there.
     fn backend<'a>(&'a self, raw: &'a [u8]) -> Option<&'a str> {
         match &self.backend {
@@ -282,12 +312,17 @@ impl LineFields {
 /// to its working size nothing is allocated; the oldest line leaves by moving the buffer's
 /// start, without touching its (long cold) memory. A line becomes a [`LineData`] of its own
 /// only when a tail asks for the backlog.
+///
+/// Its buffers grow by a quarter at a time (not doubling), so that what they hold from the
+/// allocator stays close to what the lines need; [`RecentRing::footprint`] is that memory.
 #[derive(Debug, Default)]
 struct RecentRing {
     bytes: VecDeque<u8>,
     lines: VecDeque<RecentLine>,
     /// The offset of `bytes[0]`, counted since the ring began.
     front: u64,
+    /// Heap bytes the lines' fields hold outside the buffers (backend names of their own).
+    outside: usize,
 }
 
 /// One line of a [`RecentRing`].
@@ -300,24 +335,46 @@ struct RecentLine {
     fields: LineFields,
 }
 
+/// Bytes the allocator keeps beside each block it hands out (glibc's chunk header, rounded).
+const ALLOC_OVERHEAD: usize = 16;
+
 impl RecentRing {
     fn len(&self) -> usize {
         self.lines.len()
     }
 
+    /// The heap memory the ring holds: both buffers' capacity and what its lines hold outside.
+    fn footprint(&self) -> usize {
+        let block = |cap: usize, size: usize| if cap == 0 { 0 } else { cap * size + ALLOC_OVERHEAD };
+        block(self.bytes.capacity(), 1)
+            + block(self.lines.capacity(), std::mem::size_of::<RecentLine>())
+            + self.outside
+    }
+
+    fn pop_oldest(&mut self) -> bool {
+        let Some(old) = self.lines.pop_front() else {
+            return false;
+        };
+        self.bytes.drain(..old.len as usize);
+        self.front += old.len as u64;
+        self.outside -= old.fields.heap_bytes();
+        true
+    }
+
     /// Keeps a line, first dropping the oldest ones so that at most `cap` remain.
     fn push(&mut self, seq: u64, raw: &[u8], fields: LineFields, cap: usize) {
-        while self.lines.len() >= cap.max(1) {
-            let Some(old) = self.lines.pop_front() else {
-                break;
-            };
-            self.bytes.drain(..old.len as usize);
-            self.front += old.len as u64;
-        }
+        while self.lines.len() >= cap.max(1) && self.pop_oldest() {}
         if cap == 0 {
             return;
         }
         let start = self.front + self.bytes.len() as u64;
+        if self.bytes.capacity() - self.bytes.len() < raw.len() {
+            self.bytes.reserve_exact(raw.len() + self.bytes.len() / 4 + 256);
+        }
+        if self.lines.capacity() == self.lines.len() {
+            self.lines.reserve_exact(self.lines.len() / 4 + 4);
+        }
+        self.outside += fields.heap_bytes();
         self.bytes.extend(raw);
         self.lines.push_back(RecentLine {
             seq,
@@ -325,6 +382,30 @@ impl RecentRing {
             len: raw.len() as u32,
             fields,
         });
+    }
+
+    /// Drops the oldest lines until at most `keep` remain, and gives back the buffers' spare
+    /// room; returns how many lines went.
+    fn shed_to(&mut self, keep: usize) -> u64 {
+        let mut shed = 0;
+        while self.lines.len() > keep && self.pop_oldest() {
+            shed += 1;
+        }
+        if self.lines.is_empty() {
+            *self = RecentRing {
+                front: self.front,
+                ..RecentRing::default()
+            };
+            return shed;
+        }
+        let room = |len: usize| len + len / 4;
+        if self.bytes.capacity() > room(self.bytes.len()) + 256 {
+            self.bytes.shrink_to(room(self.bytes.len()));
+        }
+        if self.lines.capacity() > room(self.lines.len()) + 4 {
+            self.lines.shrink_to(room(self.lines.len()));
+        }
+        shed
     }
 
     /// The lines, newest first, with their bytes. Puts the buffer in one piece first (a copy
@@ -520,8 +601,10 @@ struct SourceMeta {
     bytes: AtomicU64,
     rejects: AtomicU64,
     drops: AtomicU64,
+    /// Lines shed from its ring to keep the rings within `max_bytes`.
+    shed: AtomicU64,
     last_received: AtomicI64,
-    /// The router clock at its last line, for LRU eviction.
+    /// The router clock at its last line, for LRU eviction and budget shedding.
     last_tick: AtomicU64,
 }
 
@@ -531,6 +614,18 @@ struct Entry {
     seq: u64,
     source: Arc<SourceMeta>,
     line: RoutedLine,
+}
+
+impl Entry {
+    /// What a queued entry holds: its slot, and the line's bytes with their allocation (counted
+    /// in full for each queue, though queues share one copy).
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Entry>()
+            + self.line.raw.len()
+            + 2 * std::mem::size_of::<usize>()
+            + ALLOC_OVERHEAD
+            + self.line.fields.heap_bytes()
+    }
 }
 
 /// One source: counters, and behind its lock the recent ring and the tails that want it.
@@ -544,6 +639,23 @@ struct Source {
 struct SourceState {
     recent: RecentRing,
     sessions: Vec<Arc<SessionShared>>,
+    /// The ring's footprint as last added to [`Router::recent_bytes`].
+    accounted: usize,
+    /// The source was evicted: its ring is gone and keeps nothing more.
+    evicted: bool,
+}
+
+impl SourceState {
+    /// Brings the router's total in line with the ring's footprint.
+    fn account(&mut self, total: &AtomicUsize) {
+        let now = self.recent.footprint();
+        if now > self.accounted {
+            total.fetch_add(now - self.accounted, SeqCst);
+        } else if now < self.accounted {
+            total.fetch_sub(self.accounted - now, SeqCst);
+        }
+        self.accounted = now;
+    }
 }
 
 /// Wakes an async reader; set with [`TailSession::set_waker`].
@@ -553,6 +665,8 @@ type Waker = Arc<dyn Fn() + Send + Sync>;
 struct SessionShared {
     filter: TailFilter,
     capacity: usize,
+    /// Bound on [`Queue::bytes`].
+    max_bytes: usize,
     closed: AtomicBool,
     queue: Mutex<Queue>,
     ready: Condvar,
@@ -561,6 +675,8 @@ struct SessionShared {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Entry>,
+    /// The items' weight ([`Entry::weight`]).
+    bytes: usize,
     /// Drops since the reader last got the L11 notice, and when the first of them happened.
     dropped: u64,
     first_drop: Option<Micros>,
@@ -574,6 +690,7 @@ impl fmt::Debug for SessionShared {
         f.debug_struct("SessionShared")
             .field("filter", &self.filter)
             .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
@@ -584,20 +701,25 @@ impl SessionShared {
         self.closed.load(Relaxed)
     }
 
-    /// Queues a line, dropping the oldest when full; true when one was dropped.
-    fn push(&self, entry: Entry, now: Micros) -> bool {
+    /// Queues a line, dropping the oldest while the queue is full (by lines or by bytes);
+    /// returns how many were dropped.
+    fn push(&self, entry: Entry, now: Micros) -> u64 {
+        let weight = entry.weight();
         let mut q = lock(&self.queue);
         let was_empty = q.items.is_empty() && q.dropped == 0;
-        let mut dropped = false;
-        if q.items.len() >= self.capacity {
-            if let Some(old) = q.items.pop_front() {
-                old.source.drops.fetch_add(1, Relaxed);
-                q.dropped += 1;
-                q.dropped_total += 1;
-                q.first_drop.get_or_insert(now);
-                dropped = true;
-            }
+        let mut dropped = 0;
+        while q.items.len() >= self.capacity || !q.items.is_empty() && q.bytes + weight > self.max_bytes {
+            let Some(old) = q.items.pop_front() else {
+                break;
+            };
+            q.bytes -= old.weight();
+            old.source.drops.fetch_add(1, Relaxed);
+            q.dropped += 1;
+            q.dropped_total += 1;
+            q.first_drop.get_or_insert(now);
+            dropped += 1;
         }
+        q.bytes += weight;
         q.items.push_back(entry);
         let notify = q.waiting;
         let waker = if was_empty { q.waker.clone() } else { None };
@@ -635,7 +757,9 @@ impl Queue {
             self.dropped = 0;
             return Some(TailItem::Overflow(notice));
         }
-        self.items.pop_front().map(TailItem::from)
+        let e = self.items.pop_front()?;
+        self.bytes -= e.weight();
+        Some(e.into())
     }
 }
 
@@ -726,6 +850,8 @@ pub enum RecvError {
 pub struct TailStats {
     /// Lines waiting in the queue (backlog not counted).
     pub queued: usize,
+    /// Their weight, as bounded by `tail_queue_bytes`.
+    pub queued_bytes: usize,
     /// Lines dropped from the queue since the session began.
     pub dropped: u64,
 }
@@ -828,6 +954,7 @@ impl TailSession {
         let q = lock(&self.shared.queue);
         TailStats {
             queued: q.items.len(),
+            queued_bytes: q.bytes,
             dropped: q.dropped_total,
         }
     }
@@ -863,10 +990,14 @@ pub struct SourceStats {
     pub rejects: u64,
     /// Its lines dropped from full tail queues.
     pub drops: u64,
+    /// Lines shed from its recent ring to keep the rings within `max_bytes`.
+    pub shed: u64,
     /// The `received_at` of its last line.
     pub last_received: Micros,
     /// Lines in its recent ring.
     pub recent: usize,
+    /// Heap bytes its recent ring holds, as counted against `max_bytes`.
+    pub recent_bytes: usize,
 }
 
 /// The router's counters. Line counters include sources evicted since.
@@ -886,6 +1017,10 @@ pub struct RouterStats {
     pub drops: u64,
     /// Sources evicted to stay within `max_sources`.
     pub evictions: u64,
+    /// Lines shed from recent rings to stay within `max_bytes`.
+    pub shed: u64,
+    /// Heap bytes the recent rings hold now, as counted against `max_bytes`.
+    pub recent_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -895,6 +1030,7 @@ struct Totals {
     rejects: AtomicU64,
     drops: AtomicU64,
     evictions: AtomicU64,
+    shed: AtomicU64,
 }
 
 /// The logplex-style router. Share it behind an `Arc`: every method takes `&self`.
@@ -916,6 +1052,12 @@ pub struct Router {
     recent_lines: AtomicUsize,
     tail_queue: AtomicUsize,
     max_sources: AtomicUsize,
+    max_bytes: AtomicUsize,
+    tail_queue_bytes: AtomicUsize,
+    /// The rings' footprints, summed ([`SourceState::accounted`]).
+    recent_bytes: AtomicUsize,
+    /// Held by the one publisher that sheds lines at a time; the others go on publishing.
+    shedding: Mutex<()>,
     /// Looked up once per routed line: foldhash (randomly seeded per process) rather than
     /// SipHash, which cost more than the rest of the lookup.
     sources: RwLock<HashMap<SourceKey, Arc<Source>, DefaultHashBuilder>>,
@@ -933,6 +1075,10 @@ impl Router {
             recent_lines: AtomicUsize::new(config.recent_lines),
             tail_queue: AtomicUsize::new(config.tail_queue.max(1)),
             max_sources: AtomicUsize::new(config.max_sources.max(1)),
+            max_bytes: AtomicUsize::new(config.max_bytes),
+            tail_queue_bytes: AtomicUsize::new(config.tail_queue_bytes),
+            recent_bytes: AtomicUsize::new(0),
+            shedding: Mutex::new(()),
             sources: RwLock::new(HashMap::with_hasher(DefaultHashBuilder::default())),
             sessions: Mutex::new(Vec::new()),
             clock: AtomicU64::new(0),
@@ -946,16 +1092,21 @@ impl Router {
             recent_lines: self.recent_lines.load(Relaxed),
             tail_queue: self.tail_queue.load(Relaxed),
             max_sources: self.max_sources.load(Relaxed),
+            max_bytes: self.max_bytes.load(Relaxed),
+            tail_queue_bytes: self.tail_queue_bytes.load(Relaxed),
         }
     }
 
     /// Changes the limits of a running router (a config reload): rings grow or shrink as
-    /// their sources next publish, new tails get the new queue size (open ones keep theirs),
-    /// and a lower source cap evicts as new sources arrive.
+    /// their sources next publish, a lower `max_bytes` sheds at the next line, new tails get
+    /// the new queue sizes (open ones keep theirs), and a lower source cap evicts as new
+    /// sources arrive.
     pub fn set_config(&self, config: RouterConfig) {
         self.recent_lines.store(config.recent_lines, Relaxed);
         self.tail_queue.store(config.tail_queue.max(1), Relaxed);
         self.max_sources.store(config.max_sources.max(1), Relaxed);
+        self.max_bytes.store(config.max_bytes, Relaxed);
+        self.tail_queue_bytes.store(config.tail_queue_bytes, Relaxed);
     }
 
     /// Routes one line of `source`: counts it, keeps it in the source's recent ring and queues
@@ -1005,15 +1156,63 @@ impl Router {
                 source: meta.clone(),
                 line: line.clone(),
             };
-            if session.push(entry, now) {
-                self.totals.drops.fetch_add(1, Relaxed);
+            let dropped = session.push(entry, now);
+            if dropped > 0 {
+                self.totals.drops.fetch_add(dropped, Relaxed);
             }
         }
         if any_closed {
             st.sessions.retain(|s| !s.is_closed());
         }
+        if st.evicted {
+            return;
+        }
         let recent_lines = self.recent_lines.load(Relaxed);
         st.recent.push(seq, raw, fields, recent_lines);
+        st.account(&self.recent_bytes);
+        drop(st);
+        // A publisher that finds another shedding leaves the work to it: the shedder looks
+        // again once it is done, so a line that grew a ring meanwhile is not left over budget.
+        while self.recent_bytes.load(SeqCst) > self.max_bytes.load(Relaxed) && self.shed() {}
+    }
+
+    /// Brings the rings back within `max_bytes`, with room to spare (a sixteenth of it) so
+    /// that the next pass is some lines away: the least recently active sources (oldest last
+    /// line) lose their oldest lines down to [`BUDGET_FLOOR_LINES`] each, and if that is not
+    /// enough, down to none, in the same order. False when another publisher is shedding.
+    fn shed(&self) -> bool {
+        let Ok(_one_at_a_time) = self.shedding.try_lock() else {
+            return false;
+        };
+        self.shed_pass();
+        true
+    }
+
+    fn shed_pass(&self) {
+        let max = self.max_bytes.load(Relaxed);
+        let target = max - max / 16;
+        // A snapshot: a source that speaks meanwhile is only shed by what it held then.
+        let mut by_activity: Vec<(u64, Arc<Source>)> = read(&self.sources)
+            .values()
+            .map(|s| (s.meta.last_tick.load(Relaxed), s.clone()))
+            .collect();
+        by_activity.sort_unstable_by_key(|(tick, _)| *tick);
+        let floor = BUDGET_FLOOR_LINES.min(self.recent_lines.load(Relaxed));
+        for keep in [floor, 0] {
+            for (_, src) in &by_activity {
+                if self.recent_bytes.load(SeqCst) <= target {
+                    return;
+                }
+                let mut st = lock(&src.state);
+                let shed = st.recent.shed_to(keep);
+                st.account(&self.recent_bytes);
+                drop(st);
+                if shed > 0 {
+                    src.meta.shed.fetch_add(shed, Relaxed);
+                    self.totals.shed.fetch_add(shed, Relaxed);
+                }
+            }
+        }
     }
 
     /// Tail sessions open now (closed ones are counted until the next line or subscription
@@ -1027,15 +1226,23 @@ impl Router {
     /// Opens a tail: the last `backlog` matching lines still in the recent rings (oldest
     /// first), then every matching line published from now on.
     pub fn subscribe(&self, filter: TailFilter, backlog: usize) -> TailSession {
-        self.subscribe_capped(filter, backlog, self.tail_queue.load(Relaxed))
+        let (lines, bytes) = (self.tail_queue.load(Relaxed), self.tail_queue_bytes.load(Relaxed));
+        self.subscribe_capped(filter, backlog, lines, bytes)
     }
 
-    /// [`Router::subscribe`] with a queue of its own size (a drain's buffer) rather than
-    /// `tail_queue`.
-    pub fn subscribe_capped(&self, filter: TailFilter, backlog: usize, capacity: usize) -> TailSession {
+    /// [`Router::subscribe`] with a queue of its own size, `capacity` lines and `max_bytes`
+    /// (a drain's buffer), rather than `tail_queue` and `tail_queue_bytes`.
+    pub fn subscribe_capped(
+        &self,
+        filter: TailFilter,
+        backlog: usize,
+        capacity: usize,
+        max_bytes: usize,
+    ) -> TailSession {
         let shared = Arc::new(SessionShared {
             filter,
             capacity: capacity.max(1),
+            max_bytes,
             closed: AtomicBool::new(false),
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -1090,14 +1297,17 @@ impl Router {
             .iter()
             .map(|s| {
                 let m = &s.meta;
+                let st = lock(&s.state);
                 SourceStats {
                     key: (*m.key).clone(),
                     lines: m.lines.load(Relaxed),
                     bytes: m.bytes.load(Relaxed),
                     rejects: m.rejects.load(Relaxed),
                     drops: m.drops.load(Relaxed),
+                    shed: m.shed.load(Relaxed),
                     last_received: m.last_received.load(Relaxed),
-                    recent: lock(&s.state).recent.len(),
+                    recent: st.recent.len(),
+                    recent_bytes: st.accounted,
                 }
             })
             .collect();
@@ -1116,6 +1326,8 @@ impl Router {
             rejects: t.rejects.load(Relaxed),
             drops: t.drops.load(Relaxed),
             evictions: t.evictions.load(Relaxed),
+            shed: t.shed.load(Relaxed),
+            recent_bytes: self.recent_bytes.load(Relaxed),
         }
     }
 
@@ -1135,8 +1347,12 @@ impl Router {
                 .iter()
                 .min_by_key(|(_, s)| s.meta.last_tick.load(Relaxed))
                 .map(|(k, _)| k.clone());
-            if let Some(victim) = victim {
-                map.remove(&victim);
+            if let Some(victim) = victim.and_then(|k| map.remove(&k)) {
+                // A publisher may still hold it: it then routes to tails but keeps nothing.
+                let mut st = lock(&victim.state);
+                st.evicted = true;
+                st.recent = RecentRing::default();
+                st.account(&self.recent_bytes);
                 self.totals.evictions.fetch_add(1, Relaxed);
             }
         }
@@ -1153,12 +1369,15 @@ impl Router {
                 bytes: AtomicU64::new(0),
                 rejects: AtomicU64::new(0),
                 drops: AtomicU64::new(0),
+                shed: AtomicU64::new(0),
                 last_received: AtomicI64::new(0),
                 last_tick: AtomicU64::new(self.clock.load(Relaxed)),
             }),
             state: Mutex::new(SourceState {
                 recent: RecentRing::default(),
                 sessions,
+                accounted: 0,
+                evicted: false,
             }),
         });
         map.insert(owned, src.clone());
@@ -1241,6 +1460,8 @@ mod tests {
             recent_lines,
             tail_queue,
             max_sources,
+            tail_queue_bytes: usize::MAX,
+            ..RouterConfig::default()
         }
     }
 
@@ -1526,13 +1747,7 @@ mod tests {
         for i in 0..5 {
             router.publish(lb, text(&format!("l{i}"), T0 + i * 1_000_000));
         }
-        assert_eq!(
-            tail.stats(),
-            TailStats {
-                queued: 3,
-                dropped: 2
-            }
-        );
+        assert_eq!((tail.stats().queued, tail.stats().dropped), (3, 2));
         assert_eq!(
             tail.try_recv().map(|i| i.to_string()).as_deref(),
             Some("Error L11 (tail buffer overflow): 2 messages dropped since 2026-11-22T01:22:09.958000Z")
@@ -1789,6 +2004,239 @@ mod tests {
                 .map(|l| l.parse().expect("a number"))
                 .collect();
             assert_eq!(got, (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    fn budget(recent_lines: usize, max_bytes: usize) -> RouterConfig {
+        RouterConfig {
+            recent_lines,
+            max_bytes,
+            ..RouterConfig::default()
+        }
+    }
+
+    /// What each source's ring holds now, oldest first, by source key.
+    fn rings(router: &Router) -> Vec<(String, Vec<String>)> {
+        let map = read(&router.sources);
+        let mut out: Vec<(String, Vec<String>)> = map
+            .iter()
+            .map(|(k, s)| {
+                let mut st = lock(&s.state);
+                let mut lines: Vec<String> = st
+                    .recent
+                    .iter_rev()
+                    .map(|(_, raw)| String::from_utf8_lossy(raw).into_owned())
+                    .collect();
+                lines.reverse();
+                (k.to_string(), lines)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The router's total is the sum of the rings' footprints, each what its buffers hold.
+    fn assert_accounted(router: &Router) {
+        let map = read(&router.sources);
+        let mut sum = 0;
+        for s in map.values() {
+            let st = lock(&s.state);
+            assert_eq!(st.accounted, st.recent.footprint());
+            let payload: usize = st.recent.lines.iter().map(|l| l.len as usize).sum();
+            assert!(st.recent.bytes.capacity() >= payload);
+            sum += st.accounted;
+        }
+        assert_eq!(router.recent_bytes.load(Relaxed), sum);
+    }
+
+    #[test]
+    fn ring_footprint_is_what_its_buffers_hold_and_grows_by_quarters() {
+        let mut ring = RecentRing::default();
+        assert_eq!(ring.footprint(), 0);
+        let line = [b'x'; 200];
+        for i in 0..1000 {
+            ring.push(i, &line, LineFields::default(), usize::MAX);
+        }
+        let payload = 200 * 1000;
+        let held = ring.bytes.capacity();
+        assert!(held >= payload && held <= payload + payload / 4 + 512, "{held}");
+        assert_eq!(
+            ring.footprint(),
+            held + ring.lines.capacity() * std::mem::size_of::<RecentLine>() + 2 * ALLOC_OVERHEAD
+        );
+        assert_eq!(ring.shed_to(10), 990);
+        assert!(
+            ring.bytes.capacity() <= 200 * 10 + 200 * 10 / 4 + 256,
+            "spare room given back"
+        );
+        assert_eq!(ring.len(), 10);
+        assert_eq!(ring.iter_rev().next().map(|(l, _)| l.seq), Some(999));
+        ring.shed_to(0);
+        assert_eq!(ring.footprint(), 0);
+        // Backend names of their own are counted, and given back with their line.
+        let named = LineFields {
+            backend: BackendName::Owned("be_app".into()),
+            ..LineFields::default()
+        };
+        ring.push(0, b"a", named, 1);
+        assert!(ring.outside > 6);
+        ring.push(1, b"b", LineFields::default(), 1);
+        assert_eq!(ring.outside, 0);
+    }
+
+    #[test]
+    fn over_budget_the_least_recently_active_sources_lose_their_oldest_lines_first() {
+        let line = |s: &str, i: usize| format!("{s} {i:04} {}", "x".repeat(190));
+        // Room for about 100 lines in all.
+        let router = Router::new(budget(1500, 100 * 230));
+        let (quiet, a, b) = (src("quiet", "x", None), src("a", "x", None), src("b", "x", None));
+        for i in 0..30 {
+            router.publish(quiet, text(&line("quiet", i), T0));
+        }
+        for i in 0..400 {
+            router.publish(a, text(&line("a", i), T0));
+            router.publish(b, text(&line("b", i), T0));
+            assert!(router.recent_bytes.load(Relaxed) <= 100 * 230);
+            assert_accounted(&router);
+        }
+        let r = rings(&router);
+        let (quiet_ring, a_ring, b_ring) = (&r[2].1, &r[0].1, &r[1].1);
+        // The quiet source spoke first, so it went down to its floor first, and kept its newest.
+        assert_eq!(
+            quiet_ring,
+            &(20..30).map(|i| line("quiet", i)).collect::<Vec<_>>()
+        );
+        // The busy ones share the rest, each keeping its newest lines.
+        for (name, ring) in [("a", a_ring), ("b", b_ring)] {
+            assert!(ring.len() > BUDGET_FLOOR_LINES, "{name}: {}", ring.len());
+            let want: Vec<String> = (400 - ring.len()..400).map(|i| line(name, i)).collect();
+            assert_eq!(ring, &want, "{name}");
+        }
+        let stats = router.sources();
+        for s in &stats {
+            assert_eq!(s.lines, s.recent as u64 + s.shed, "{}", s.key);
+        }
+        assert_eq!(router.stats().shed, stats.iter().map(|s| s.shed).sum::<u64>());
+        assert_eq!(stats[2].shed, 20);
+        // A tail's backlog is what the rings kept.
+        let mut tail = router.subscribe(
+            TailFilter {
+                host: Some("quiet".into()),
+                ..TailFilter::default()
+            },
+            5,
+        );
+        assert_eq!(
+            drain(&mut tail),
+            (25..30).map(|i| line("quiet", i)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn when_the_floors_do_not_fit_the_least_recently_active_go_below_them() {
+        let router = Router::new(budget(1500, 20_000));
+        let line = |i: usize| format!("{i:06} {}", "y".repeat(200));
+        // 100 sources of 10 lines each: the floors alone are over the budget.
+        for i in 0..1000 {
+            router.publish(src(&format!("h{:03}", i % 100), "x", None), text(&line(i), T0));
+            assert!(router.recent_bytes.load(Relaxed) <= 20_000);
+        }
+        assert_accounted(&router);
+        let r = rings(&router);
+        // The most recently active sources keep lines; the least recently active have none.
+        let kept: Vec<usize> = r.iter().map(|(_, lines)| lines.len()).collect();
+        assert!(kept[99] > 0 && kept[0] == 0, "{kept:?}");
+        let first_kept = kept.iter().position(|n| *n > 0).expect("some source keeps lines");
+        assert!(kept[first_kept..].iter().all(|n| *n > 0), "{kept:?}");
+        assert_eq!(
+            router.stats().shed + r.iter().map(|(_, l)| l.len() as u64).sum::<u64>(),
+            1000
+        );
+    }
+
+    #[test]
+    fn evicted_sources_and_lower_budgets_give_their_bytes_back() {
+        let router = Router::new(config(100, 10, 2));
+        for h in ["a", "b", "c"] {
+            for i in 0..50 {
+                router.publish(
+                    src(h, "x", None),
+                    text(&format!("{h}{i} {}", "z".repeat(100)), T0),
+                );
+            }
+        }
+        assert_eq!(router.stats().evictions, 1);
+        assert_accounted(&router);
+        let before = router.stats().recent_bytes;
+        assert!(before > 2 * 50 * 100);
+        router.set_config(RouterConfig {
+            max_bytes: before / 4,
+            ..router.config()
+        });
+        router.publish(src("c", "x", None), text("one more", T0));
+        assert!(router.stats().recent_bytes <= before / 4);
+        assert!(router.stats().shed > 0);
+        assert_accounted(&router);
+    }
+
+    #[test]
+    fn a_tail_queue_over_its_bytes_drops_its_oldest_and_says_l11() {
+        let router = Router::new(RouterConfig {
+            tail_queue: 1000,
+            tail_queue_bytes: 4096,
+            ..RouterConfig::default()
+        });
+        let mut tail = router.subscribe(TailFilter::default(), 0);
+        let lb = src("lb1", "haproxy", None);
+        let long = |i: usize| format!("{i} {}", "w".repeat(1000));
+        for i in 0..10 {
+            router.publish(lb, text(&long(i), T0));
+        }
+        let stats = tail.stats();
+        assert!(stats.queued_bytes <= 4096, "{stats:?}");
+        assert_eq!(stats.queued as u64 + stats.dropped, 10);
+        assert!(stats.queued >= 2, "{stats:?}");
+        let items = drain(&mut tail);
+        assert!(items[0].starts_with(&format!(
+            "Error L11 (tail buffer overflow): {} messages",
+            stats.dropped
+        )));
+        assert_eq!(items[1..], (10 - stats.queued..10).map(long).collect::<Vec<_>>());
+        assert_eq!(tail.stats().queued_bytes, 0);
+        // A line heavier than the whole queue still gets through, alone.
+        router.publish(lb, text(&"v".repeat(10_000), T0));
+        assert_eq!(tail.stats().queued, 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any mix of sources, line lengths and limits: the total is the rings' footprints and
+        /// stays within the budget, every ring holds its source's newest lines in order, and
+        /// every line published is kept, shed, or past `recent_lines`.
+        #[test]
+        fn rings_stay_within_the_budget_and_keep_each_sources_newest_lines(
+            lines in proptest::collection::vec((0usize..12, 0usize..600), 1..600),
+            recent_lines in 1usize..40,
+            max_bytes in 0usize..40_000,
+        ) {
+            let router = Router::new(budget(recent_lines, max_bytes));
+            let mut sent: Vec<Vec<String>> = vec![Vec::new(); 12];
+            for (n, (source, len)) in lines.iter().enumerate() {
+                let raw = format!("{n} {}", "q".repeat(*len));
+                router.publish(src(&format!("s{source:02}"), "x", None), text(&raw, T0));
+                sent[*source].push(raw);
+                proptest::prop_assert!(router.recent_bytes.load(Relaxed) <= max_bytes);
+            }
+            assert_accounted(&router);
+            let stats = router.sources();
+            for ((key, ring), st) in rings(&router).iter().zip(&stats) {
+                let all = &sent[key[1..3].parse::<usize>().unwrap()];
+                proptest::prop_assert!(all.ends_with(ring), "{key}");
+                proptest::prop_assert!(ring.len() <= recent_lines);
+                let past_cap = (all.len() - ring.len()) as u64 - st.shed;
+                proptest::prop_assert!(past_cap <= all.len().saturating_sub(recent_lines) as u64);
+            }
         }
     }
 

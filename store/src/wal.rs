@@ -39,6 +39,10 @@ const FRAME_HEADER: usize = 8;
 /// A frame longer than this is corrupt (a batch holds at most a few MiB).
 const MAX_FRAME: u32 = 1 << 30;
 
+/// The frame buffer a writer keeps between appends; the buffer of a larger frame (a batch
+/// of long UDP datagrams) is freed once written, so a writer holds at most this much.
+pub const FRAME_BUFFER_KEPT: usize = 1 << 20;
+
 /// The Parquet key-value metadata naming the WAL stream a file's rows came from, in files of
 /// earlier versions (one stream a file).
 pub const META_STREAM: &str = "weir.wal_stream";
@@ -163,6 +167,9 @@ impl WalWriter {
             return Err(error);
         }
         let position = (seg.seq << 32) | seg.lines;
+        if self.buf.capacity() > FRAME_BUFFER_KEPT {
+            self.buf = Vec::new();
+        }
         seg.lines += batch.len() as u64;
         seg.bytes += frame;
         self.stats.frames += 1;

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use serve_support::{row_count, WeirServe};
+use serve_support::{row_count, status_kib, WeirServe};
 use weir_store::Table;
 
 const CLIENTS: usize = 10_000;
@@ -28,15 +28,6 @@ fn closed_by_peer(s: &TcpStream) -> bool {
     let closed = matches!(s.peek(&mut b), Ok(0));
     s.set_nonblocking(false).unwrap();
     closed
-}
-
-fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Descriptors the server (which inherits the limit) and this test need at once: the kept
@@ -105,7 +96,7 @@ fn ten_thousand_idle_connections_and_tails_are_bounded_refused_and_counted() {
     });
     assert_eq!(m.get("weir_tails_refused_total"), (CLIENTS - MAX_TAILS) as u64);
     assert_eq!(m.get("weir_tail_sessions"), MAX_TAILS as u64);
-    let rss_mib = resident_kib(weir.pid()) / 1024;
+    let rss_mib = status_kib(weir.pid(), "VmRSS") / 1024;
     // About 60 MiB in a debug build: 1,200 open connections cost little.
     assert!(rss_mib < 200, "resident memory {rss_mib} MiB");
     drop(streaming);

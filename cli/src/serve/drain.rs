@@ -102,6 +102,8 @@ impl Drain {
             },
             0,
             buffer,
+            // Bounded by `buffer` lines of at most `ingest.max_line` bytes each, as configured.
+            usize::MAX,
         );
         let stats = Arc::new(DrainStats::default());
         let thread = {

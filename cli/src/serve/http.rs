@@ -89,7 +89,9 @@ async fn sources(State(s): State<ApiState>) -> Response {
                 "bytes": x.bytes,
                 "rejects": x.rejects,
                 "drops": x.drops,
+                "shed": x.shed,
                 "recent": x.recent,
+                "recent_bytes": x.recent_bytes,
                 "last_received": weir_model::time::format_rfc3339(x.last_received),
             })
         })

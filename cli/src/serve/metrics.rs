@@ -38,6 +38,8 @@ pub enum Name {
     SpoolErrors,
     /// Batches waiting for the pipeline.
     QueueDepth,
+    /// Memory of the batches waiting for the pipeline.
+    QueueBytes,
     /// TCP connections accepted / open.
     TcpConnections,
     /// TCP connections open now.
@@ -54,6 +56,10 @@ pub enum Name {
     TailSessions,
     /// Sources evicted from the router.
     SourcesEvicted,
+    /// Lines shed from the recent rings to stay within `router.max_bytes`.
+    RouterShedLines,
+    /// Memory the recent rings hold, as counted against `router.max_bytes`.
+    RouterRecentBytes,
     /// Per-source lines.
     SourceLines,
     /// Per-source lines dropped from tails.
@@ -103,6 +109,7 @@ impl Name {
             Name::SpoolBytes => "weir_spool_bytes_total",
             Name::SpoolErrors => "weir_spool_errors_total",
             Name::QueueDepth => "weir_pipeline_queue_batches",
+            Name::QueueBytes => "weir_pipeline_queue_bytes",
             Name::TcpConnections => "weir_tcp_connections_total",
             Name::TcpOpen => "weir_tcp_connections_open",
             Name::TcpRefused => "weir_tcp_refused_total",
@@ -111,6 +118,8 @@ impl Name {
             Name::RouterSources => "weir_router_sources",
             Name::TailSessions => "weir_tail_sessions",
             Name::SourcesEvicted => "weir_router_sources_evicted_total",
+            Name::RouterShedLines => "weir_router_shed_lines_total",
+            Name::RouterRecentBytes => "weir_router_recent_bytes",
             Name::SourceLines => "weir_source_lines_total",
             Name::SourceDrops => "weir_source_dropped_total",
             Name::KernelUdp => "weir_kernel_udp_datagrams",
@@ -161,6 +170,8 @@ pub struct Metrics {
     pub spool_errors: IntCounter,
     /// Batches waiting for the pipeline.
     pub queue_depth: IntGauge,
+    /// Memory of the batches waiting for the pipeline, as bounded by `ingest.queue_bytes`.
+    pub queue_bytes: IntGauge,
     tcp_connections: IntCounter,
     tcp_open: IntGauge,
     tcp_refused: IntCounter,
@@ -170,6 +181,8 @@ pub struct Metrics {
     sources: IntGauge,
     sessions: IntGauge,
     evicted: IntCounter,
+    router_shed: IntCounter,
+    router_recent_bytes: IntGauge,
     source_lines: IntCounterVec,
     source_drops: IntCounterVec,
     kernel_udp: IntGaugeVec,
@@ -352,6 +365,11 @@ impl Metrics {
             spool_bytes: counter(&r, Name::SpoolBytes, "Bytes of Parquet files published."),
             spool_errors: counter(&r, Name::SpoolErrors, "Spool write failures."),
             queue_depth: gauge(&r, Name::QueueDepth, "Batches waiting for the pipeline."),
+            queue_bytes: gauge(
+                &r,
+                Name::QueueBytes,
+                "Memory of the batches waiting for the pipeline (bounded by ingest.queue_bytes).",
+            ),
             tcp_connections: counter(&r, Name::TcpConnections, "TCP connections accepted."),
             tcp_open: gauge(&r, Name::TcpOpen, "TCP connections open."),
             tcp_refused: counter(
@@ -375,6 +393,16 @@ impl Metrics {
                 &r,
                 Name::SourcesEvicted,
                 "Sources evicted to stay within max_sources.",
+            ),
+            router_shed: counter(
+                &r,
+                Name::RouterShedLines,
+                "Lines shed from the recent rings (the backlog of tail -n) to stay within router.max_bytes.",
+            ),
+            router_recent_bytes: gauge(
+                &r,
+                Name::RouterRecentBytes,
+                "Memory the recent rings hold, as counted against router.max_bytes.",
             ),
             source_lines: counter_vec(&r, Name::SourceLines, "Lines per source.", &["source"]),
             source_drops: counter_vec(&r, Name::SourceDrops, "Tail drops per source.", &["source"]),
@@ -445,6 +473,8 @@ impl Metrics {
         self.sources.set(stats.sources as i64);
         self.sessions.set(stats.sessions as i64);
         sync(&self.evicted, stats.evictions);
+        sync(&self.router_shed, stats.shed);
+        self.router_recent_bytes.set(stats.recent_bytes as i64);
         sync(&self.dropped[DropStage::TailOverflow as usize], stats.drops);
         for s in router.sources() {
             let label = s.key.to_string();

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::sync::watch;
-use weir_ingest::listen::{self, udp, BatchSink, ReceiverCounters};
+use weir_ingest::listen::{self, udp, BatchSink, QueueBytes, ReceiverCounters};
 use weir_ingest::router::{Router, RouterConfig};
 use weir_store::SpoolOptions;
 
@@ -122,6 +122,11 @@ impl Args {
 /// encoding a Parquet row group (a fraction of a second) loses nothing at full rate.
 const QUEUE_BATCHES: usize = 65_536;
 
+/// Spent batches kept for reuse by the receivers (each at most 256 KiB, see
+/// [`pipeline`]): enough for a steady flow without an allocation per batch, and at most
+/// 16 MiB.
+const RECYCLED_BATCHES: usize = 64;
+
 /// Runs `weir serve` until SIGTERM or Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config()?;
@@ -146,6 +151,7 @@ fn spool_options(config: &Config, boot: &str, seq: Arc<AtomicU64>) -> SpoolOptio
         rotate_bytes: config.store.rotate_size,
         rotate_age: Some(config.store.rotate_age),
         retry_bytes: Some(usize::try_from(config.store.retry_buffer).unwrap_or(usize::MAX)),
+        max_buffered_bytes: usize::try_from(config.store.build_buffer).unwrap_or(usize::MAX),
         ..SpoolOptions::new(&config.store.spool, &config.node, boot)
     }
 }
@@ -207,8 +213,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let (lane_tx, lane_rx): (Vec<_>, Vec<_>) = (0..workers)
         .map(|_| flume::bounded(QUEUE_BATCHES / workers))
         .unzip();
-    let (recycle_tx, recycle_rx) = flume::bounded(QUEUE_BATCHES);
-    let sink = BatchSink::new(lane_tx, recycle_rx);
+    let (recycle_tx, recycle_rx) = flume::bounded(RECYCLED_BATCHES);
+    let queued = QueueBytes::new(usize::try_from(config.ingest.queue_bytes).unwrap_or(usize::MAX));
+    let sink = BatchSink::new(lane_tx, recycle_rx).with_bound(queued.clone());
 
     // Bind everything first, so that a busy port fails before anything starts.
     let mut udp_sockets = Vec::new();
@@ -289,12 +296,29 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         parse,
         router: router.clone(),
         metrics: metrics.clone(),
-        spool: spool_options(&config, &boot, seq.clone()),
+        spool: SpoolOptions {
+            // The workers share store.build_buffer.
+            max_buffered_bytes: (config.store.build_buffer / workers as u64)
+                .try_into()
+                .unwrap_or(usize::MAX),
+            ..spool_options(&config, &boot, seq.clone())
+        },
         windows: live_windows.clone(),
         wal: wal_options(&config, &boot, workers),
         breaker,
+        queued,
     };
     let pipeline = pipeline::start(ctx, lane_rx, recycle_tx)?;
+    let budget = memory_budget(&config, workers);
+    println!(
+        "weir: memory budget {}: {}",
+        size_text(budget.iter().map(|(_, n)| n).sum()),
+        budget
+            .iter()
+            .map(|(what, n)| format!("{what} {}", size_text(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let drain_stop = Arc::new(AtomicBool::new(false));
     let drains: Vec<drain::Drain> = config
@@ -548,11 +572,54 @@ fn reload(args: &Args, router: &Router, current: &mut Config) {
     current.router = new.router;
 }
 
+/// What the bounded buffers of `serve` may hold, each with the keys that set it: their sum is
+/// the memory budget `serve` prints at start. Beside it weir needs a fixed overhead (the
+/// binary, threads, the source table, TCP connections' read buffers, windows, the spool's
+/// open files); ARCHITECTURE.md states it as measured.
+pub fn memory_budget(c: &Config, workers: usize) -> Vec<(String, u64)> {
+    let workers = workers as u64;
+    let r = &c.router;
+    vec![
+        ("recent lines (router.max_bytes)".into(), r.max_bytes),
+        (
+            format!("tail queues ({} x router.tail_queue_bytes)", r.max_tails),
+            r.max_tails as u64 * r.tail_queue_bytes,
+        ),
+        ("receive queue (ingest.queue_bytes)".into(), c.ingest.queue_bytes),
+        ("spool builders (store.build_buffer)".into(), c.store.build_buffer),
+        (
+            format!("unpublished row groups ({workers} x store.retry_buffer)"),
+            workers * c.store.retry_buffer,
+        ),
+        (
+            format!("WAL frames ({workers} x 1MiB)"),
+            if c.store.wal {
+                workers * weir_store::wal::FRAME_BUFFER_KEPT as u64
+            } else {
+                0
+            },
+        ),
+    ]
+}
+
+/// `1.5GiB`, `64MiB`, `512KiB`: a size as the config writes it.
+fn size_text(n: u64) -> String {
+    let (v, unit) = match n {
+        n if n >= 1 << 30 => (n as f64 / (1u64 << 30) as f64, "GiB"),
+        n if n >= 1 << 20 => (n as f64 / (1u64 << 20) as f64, "MiB"),
+        n => (n as f64 / 1024.0, "KiB"),
+    };
+    let text = format!("{v:.1}");
+    format!("{}{unit}", text.strip_suffix(".0").unwrap_or(&text))
+}
+
 fn router_config(c: &Config) -> RouterConfig {
     RouterConfig {
         recent_lines: c.router.recent_lines,
         tail_queue: c.router.tail_queue,
         max_sources: c.router.max_sources,
+        max_bytes: usize::try_from(c.router.max_bytes).unwrap_or(usize::MAX),
+        tail_queue_bytes: usize::try_from(c.router.tail_queue_bytes).unwrap_or(usize::MAX),
     }
 }
 
@@ -562,6 +629,16 @@ mod tests {
 
     fn config(argv: &[&str]) -> anyhow::Result<Config> {
         crate::inputs::parse_args::<Args>(argv)?.config()
+    }
+
+    #[test]
+    fn the_default_memory_budget_on_two_workers_is_706_mib() {
+        let budget = memory_budget(&Config::default(), 2);
+        let total: u64 = budget.iter().map(|(_, n)| n).sum();
+        assert_eq!(total, (256 + 128 + 64 + 128 + 128 + 2) << 20, "{budget:?}");
+        assert_eq!(size_text(total), "706MiB");
+        assert_eq!(size_text(512 << 10), "512KiB");
+        assert_eq!(size_text(3 << 29), "1.5GiB");
     }
 
     #[test]

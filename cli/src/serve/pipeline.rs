@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use weir_aggregate::WindowAggregator;
-use weir_ingest::listen::Batch;
+use weir_ingest::listen::{Batch, QueueBytes};
 use weir_ingest::router::{Router, SourceRef};
 use weir_ingest::{parse_line, ParseOptions};
 use weir_model::{Line, Record, Reject, SyslogHeader};
@@ -60,7 +60,13 @@ pub struct PipelineContext {
     pub wal: Option<WalOptions>,
     /// The disk breaker the workers share.
     pub breaker: Arc<DiskBreaker>,
+    /// The memory bound of the queues: each batch is released once processed.
+    pub queued: Arc<QueueBytes>,
 }
+
+/// A spent batch goes back to the receivers only up to this size; a larger one (a burst of
+/// long UDP datagrams) is freed, so the pool of spent batches stays small.
+const RECYCLE_MAX_BYTES: usize = 256 << 10;
 
 /// What a worker did, when it ends.
 #[derive(Debug, Default)]
@@ -168,7 +174,11 @@ fn worker(
                 failure.get_or_insert(e);
             }
             drop(aggregator);
-            let _ = recycle.try_send(batch);
+            ctx.queued.release(&batch);
+            ctx.metrics.queue_bytes.set(ctx.queued.held() as i64);
+            if batch.weight() <= RECYCLE_MAX_BYTES {
+                let _ = recycle.try_send(batch);
+            }
         }
         if let Err(e) = writer.write_held() {
             ctx.metrics.spool_errors.inc();

@@ -8,12 +8,17 @@
 //!
 //! Oversized and broken frames travel in the batch too ([`EntryKind`]), so that the pipeline
 //! stores their bytes in the rejects table and every message is counted exactly once.
+//!
+//! The queues are bounded in memory as well as in batches: [`QueueBytes`] weighs each batch
+//! as its buffers' capacity ([`Batch::weight`]) from the send until the pipeline releases it.
+//! A batch that would pass the bound is "full" to UDP (dropped, counted) and waited out by TCP.
 
 pub mod tcp;
 pub mod udp;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use weir_model::{Micros, RejectReason};
 
@@ -24,13 +29,65 @@ use weir_model::{Micros, RejectReason};
 pub struct BatchSink {
     lanes: Vec<flume::Sender<Batch>>,
     recycled: flume::Receiver<Batch>,
+    queued: Arc<QueueBytes>,
+}
+
+/// The memory of the batches sent and not yet released by the pipeline, and its bound.
+#[derive(Debug)]
+pub struct QueueBytes {
+    held: AtomicUsize,
+    max: usize,
+    room: tokio::sync::Notify,
+}
+
+impl QueueBytes {
+    /// A bound of `max` bytes.
+    pub fn new(max: usize) -> Arc<QueueBytes> {
+        Arc::new(QueueBytes {
+            held: AtomicUsize::new(0),
+            max,
+            room: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` more bytes if they fit (or nothing is held, so that one batch larger than
+    /// the bound still goes through, alone).
+    fn try_charge(&self, n: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held == 0 || held.saturating_add(n) <= self.max).then(|| held + n)
+            })
+            .is_ok()
+    }
+
+    /// Gives back what a batch was charged ([`Batch::weight`], unchanged since it was sent)
+    /// once the pipeline is done with it.
+    pub fn release(&self, batch: &Batch) {
+        self.held.fetch_sub(batch.weight(), Ordering::AcqRel);
+        self.room.notify_waiters();
+    }
 }
 
 impl BatchSink {
-    /// A sink over these lanes (at least one).
+    /// A sink over these lanes (at least one), bounded in batches only.
     pub fn new(lanes: Vec<flume::Sender<Batch>>, recycled: flume::Receiver<Batch>) -> BatchSink {
         assert!(!lanes.is_empty(), "a BatchSink needs at least one lane");
-        BatchSink { lanes, recycled }
+        BatchSink {
+            lanes,
+            recycled,
+            queued: QueueBytes::new(usize::MAX),
+        }
+    }
+
+    /// The same sink, bounded in memory by `queued` as well; the pipeline releases every batch
+    /// it receives with [`QueueBytes::release`].
+    pub fn with_bound(self, queued: Arc<QueueBytes>) -> BatchSink {
+        BatchSink { queued, ..self }
     }
 
     /// Number of lanes.
@@ -59,14 +116,33 @@ impl BatchSink {
         b
     }
 
-    /// Hands a batch to a lane without waiting.
+    /// Hands a batch to a lane without waiting; `Full` when the lane or the memory bound is.
     pub fn try_send(&self, lane: usize, batch: Batch) -> Result<(), flume::TrySendError<Batch>> {
-        self.lanes[lane].try_send(batch)
+        let weight = batch.weight();
+        if !self.queued.try_charge(weight) {
+            return Err(flume::TrySendError::Full(batch));
+        }
+        self.lanes[lane].try_send(batch).inspect_err(|_| {
+            self.queued.held.fetch_sub(weight, Ordering::AcqRel);
+        })
     }
 
-    /// Hands a batch to a lane, waiting for room.
+    /// Hands a batch to a lane, waiting for room in the lane and within the memory bound.
     pub async fn send_async(&self, lane: usize, batch: Batch) -> Result<(), flume::SendError<Batch>> {
-        self.lanes[lane].send_async(batch).await
+        let weight = batch.weight();
+        loop {
+            let room = self.queued.room.notified();
+            let mut room = std::pin::pin!(room);
+            // Registered before the check, so a release in between is not missed.
+            room.as_mut().enable();
+            if self.queued.try_charge(weight) {
+                break;
+            }
+            room.await;
+        }
+        self.lanes[lane].send_async(batch).await.inspect_err(|_| {
+            self.queued.held.fetch_sub(weight, Ordering::AcqRel);
+        })
     }
 }
 
@@ -98,6 +174,11 @@ impl Batch {
             peer,
             kind,
         });
+    }
+
+    /// The heap memory the batch holds: its buffers' capacity.
+    pub fn weight(&self) -> usize {
+        self.data.capacity() + self.entries.capacity() * std::mem::size_of::<Entry>()
     }
 
     /// Empties the batch, keeping its memory.
