@@ -101,11 +101,12 @@ pub struct SpoolOptions {
     pub fsync: bool,
     /// Keep a copy of each row group in memory until its file is published, up to this many
     /// bytes (weighed as in `max_buffered_bytes`) per writer sharing [`SpoolOptions::files`]
-    /// (the bound is their sum, across the shared files), so that a file that fails (a full
-    /// disk) is written again from memory instead of losing its rows. Past the bound a healthy
-    /// writer publishes the file holding the most early; a holding one drops that file's oldest
-    /// rows, counted in [`SpoolStats::lost_rows`]. `None` (the default, as `import`
-    /// wants: it stops at the first error) keeps only the row groups not yet written.
+    /// (the bound is their sum, across the shared files, and each writer's own rows are held to
+    /// its share), so that a file that fails (a full disk) is written again from memory
+    /// instead of losing its rows. Past the bound a healthy writer publishes the file holding
+    /// the most of its rows early; a holding one drops that file's oldest rows, counted in
+    /// [`SpoolStats::lost_rows`]. `None` (the default, as `import` wants: it stops at the first
+    /// error) keeps only the row groups not yet written.
     pub retry_bytes: Option<usize>,
 }
 
@@ -677,7 +678,8 @@ impl SpoolWriter {
                     self.props[table.index()].clone(),
                     self.opts.row_group_rows,
                     self.opts.retry_bytes.is_some(),
-                );
+                )
+                .with_buffer_bytes(self.opts.max_buffered_bytes);
                 CheckedOut { file, since: p.since }
             }
         };
@@ -799,17 +801,18 @@ impl SpoolWriter {
     }
 
     /// Keeps the row groups held in memory within the retry budget of the writers sharing the
-    /// spool's files ([`SpoolOptions::retry_bytes`] each): a writer that can write publishes the
-    /// file holding the most; a holding one drops that file's oldest row group (the copy of a
+    /// spool's files ([`SpoolOptions::retry_bytes`] each, the bound of each one's own rows too:
+    /// a writer filling the files alone holds no more than when it had files of its own): a
+    /// writer that can write publishes the file holding the most of its rows; a holding one drops that file's oldest row group (the copy of a
     /// row group already on disk first costs nothing yet), counted lost.
     fn trim_held(&mut self) -> Result<(), StoreError> {
-        if self.opts.retry_bytes.is_none() {
+        let Some(own) = self.opts.retry_bytes else {
             return Ok(());
-        }
+        };
         let files = self.opts.files.clone();
         let mut first_error = None;
-        while files.over_retry_budget() {
-            let Some((key, mut out)) = files.take_most_held() else {
+        while files.over_retry_budget(self.id, own) {
+            let Some((key, mut out)) = files.take_most_held(self.id) else {
                 break;
             };
             if !self.holding {
