@@ -1641,6 +1641,32 @@ mod tests {
         assert!(t.values().windows(2).all(|w| w[0] <= w[1]));
     }
 
+    #[test]
+    fn a_flush_of_a_quarter_of_the_builder_budget_is_a_row_group_not_a_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = ROW_OVERHEAD_BYTES + 1;
+        let o = SpoolOptions {
+            max_buffered_bytes: PARTITION_OVERHEAD_BYTES + 40 * row,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        for i in 0..100 {
+            w.append(&line(Record::Http(http(at(i))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.files.len(), 1);
+        let meta = parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(&stats.files[0].path).unwrap(),
+        )
+        .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+        .unwrap();
+        // Two flushes of 41 rows (over a quarter of the budget) went straight to row groups;
+        // the last 18 rows were spilled and became a row group at publish.
+        let rows: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(rows, [41, 41, 18]);
+    }
+
     /// Lines hopping between many more hours than fit in the budget: each partition still gets
     /// one file, and every row is in it once.
     #[test]
@@ -1957,6 +1983,29 @@ mod tests {
             .unwrap();
         assert_eq!(ts.value(0), at(70), "the newest rows are the ones kept");
         assert_eq!(published_rows(dir.path(), Table::Requests), 30);
+    }
+
+    #[test]
+    fn a_writer_filling_shared_files_alone_holds_no_more_than_its_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut probe =
+            SpoolWriter::create(retrying(dir.path().join("probe").as_path(), usize::MAX)).unwrap();
+        probe.hold();
+        append_requests(&mut probe, 10).unwrap();
+        let group = probe.opts.files.held_bytes();
+        let o = retrying(dir.path(), 3 * group);
+        // An idle second writer doubles the writers' budget, not this one's share of it.
+        let idle = SpoolWriter::create(o.clone()).unwrap();
+        let mut w = SpoolWriter::create(o).unwrap();
+        for n in (10..=100).step_by(10) {
+            append_requests(&mut w, 10).unwrap();
+            let held = w.opts.files.held_bytes();
+            assert!(held <= 3 * group, "{held} > {} after {n} rows", 3 * group);
+        }
+        idle.finish().unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.lost_rows, 0);
+        assert_eq!(published_rows(dir.path(), Table::Requests), 100);
     }
 
     #[test]
