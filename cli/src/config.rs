@@ -361,14 +361,15 @@ wal_max_bytes = "4GiB"
 # every Parquet file made from it is published.
 wal_segment_size = "64MiB"
 # Memory the pipeline workers' Arrow builders hold together before their rows become a row group
-# (each worker gets an equal share). Rows are weighed as their line plus 128 bytes; a partition
-# is written as a row group at 131,072 rows or when its worker's share is full, largest first.
+# (each worker gets an equal share). Rows are weighed as their line plus 128 bytes, scaled per
+# table by what its builders really held at a large flush; a partition is written as a row
+# group at 131,072 rows or when its worker's share is full, largest first.
 build_buffer = "128MiB"
 # The rows of unpublished Parquet files are kept in memory up to this much per pipeline worker
 # (the workers share their files, and the sum), so that a file that fails on a full disk is
 # written again from memory once space returns, and no row is lost. Past it the file holding
-# the most is published early (smaller files at high rates); while the disk stays full, the oldest held rows past it are dropped (counted in
-# weir_dropped_total{stage="spool"}).
+# the most is published early (smaller files at high rates); while the disk stays full, the
+# oldest held rows past it are dropped (counted in weir_dropped_total{stage="spool"}).
 retry_buffer = "64MiB"
 
 [http]

@@ -9,8 +9,10 @@
 //! cost (a zstd context, a dictionary, statistics) that dwarfs a few hundred rows. They are
 //! spilled instead to a hidden file of Arrow IPC streams beside it (`.<name>.spill`, opened
 //! only to append or read, so a waiting partition holds no file descriptor), which costs about a
-//! copy, and become one sorted row group when the spill holds a row group's worth of rows, or
-//! when the file is published.
+//! copy, and become one sorted row group when the spill holds a row group's worth of rows (or
+//! weighs the writers' builder budget: reading it back, merging and sorting it costs a few
+//! times its size), or when the file is published. A batch of a quarter of that budget or more
+//! is written as a row group at once: the writers' memory makes none larger.
 //!
 //! A file may be filled by several writers (see `pool`): each batch comes with the writer that
 //! added it and the WAL lines it holds ([`WalRange`]), and the published footer lists every
@@ -123,17 +125,14 @@ pub(crate) struct OpenFile {
     props: WriterProperties,
     /// Rows per row group; batches of less than a quarter of it are spilled.
     row_group_rows: usize,
+    /// The writers' builder budget (weight): batches of a quarter of it or more are not
+    /// spilled, and the spill becomes a row group once it weighs this much.
+    buffer_bytes: usize,
     /// `None` until the first row group, and once published (or after a failure).
     writer: Option<ArrowWriter<File>>,
-    /// Rows in the spill file (none: no spill file).
+    /// Rows in the spill file (none: no spill file), and their weight.
     spilled: usize,
-    /// Arrow bytes of those rows: what turning them into a row group holds in memory (about
-    /// three times over: read back, concatenated, sorted).
-    spilled_bytes: usize,
-    /// The most `spilled_bytes` before the spill becomes a row group, whatever its rows: the
-    /// writer's own buffer bound, so that wide rows make smaller row groups rather than a
-    /// transient of a few hundred MiB.
-    spill_max_bytes: usize,
+    spilled_weight: usize,
     /// Rows on disk, spilled ones included.
     written: u64,
     /// Batches not yet on disk, oldest first.
@@ -178,10 +177,10 @@ impl OpenFile {
             schema,
             props,
             row_group_rows,
+            buffer_bytes: usize::MAX,
             writer: None,
             spilled: 0,
-            spilled_bytes: 0,
-            spill_max_bytes: usize::MAX,
+            spilled_weight: 0,
             written: 0,
             pending: VecDeque::new(),
             copies: VecDeque::new(),
@@ -192,18 +191,20 @@ impl OpenFile {
         }
     }
 
+    /// Bounds what is spilled by the builder budget of the writers filling the file: a batch
+    /// weighing a quarter of `bytes` or more is as large a row group as their memory makes and
+    /// is written as one, and the spill becomes a row group once it weighs `bytes`, so that
+    /// reading it back, merging and sorting it takes memory in proportion to that budget.
+    pub(crate) fn with_buffer_bytes(mut self, bytes: usize) -> OpenFile {
+        self.buffer_bytes = bytes;
+        self
+    }
+
     /// Adds a sorted batch, in memory until [`OpenFile::write_pending`], with the WAL lines it
     /// holds.
     pub(crate) fn add(&mut self, group: Group, wal: Option<WalRange>) {
         self.pending.push_back(group);
         self.wal.extend(wal);
-    }
-
-    /// Bounds the Arrow bytes the spill gathers before it becomes a row group (the writer's
-    /// own buffer bound); unbounded otherwise.
-    pub(crate) fn with_spill_max_bytes(mut self, bytes: usize) -> OpenFile {
-        self.spill_max_bytes = bytes;
-        self
     }
 
     /// Writes the pending batches: each as one complete row group, or spilled when it is
@@ -226,10 +227,11 @@ impl OpenFile {
         }
         while let Some(group) = self.pending.front() {
             let batch = group.batch.clone();
-            if batch.num_rows() * 4 >= self.row_group_rows {
+            let weight = group.weight;
+            if batch.num_rows() * 4 >= self.row_group_rows || weight >= self.buffer_bytes / 4 {
                 self.write_parquet(&batch)?;
             } else {
-                self.spill(&batch)?;
+                self.spill(&batch, weight)?;
             }
             self.written += batch.num_rows() as u64;
             let Some(group) = self.pending.pop_front() else {
@@ -246,12 +248,13 @@ impl OpenFile {
     }
 
     /// Adds `batch` and writes it at once (the `windows` writer's files, which have no WAL and
-    /// keep no copies).
+    /// keep no copies), weighed as the memory its arrays hold.
     pub(crate) fn write_batch(&mut self, batch: RecordBatch, fsync: bool) -> Result<(), StoreError> {
+        let weight = batch.get_array_memory_size();
         self.add(
             Group {
                 batch,
-                weight: 0,
+                weight,
                 writer: 0,
             },
             None,
@@ -286,7 +289,7 @@ impl OpenFile {
         Ok(())
     }
 
-    fn spill(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+    fn spill(&mut self, batch: &RecordBatch, weight: usize) -> Result<(), StoreError> {
         let path = &self.spill_path;
         let file = File::options()
             .append(true)
@@ -298,8 +301,8 @@ impl OpenFile {
         w.finish()?;
         w.into_inner()?.flush().map_err(StoreError::io("append", path))?;
         self.spilled += batch.num_rows();
-        self.spilled_bytes += batch.get_array_memory_size();
-        if self.spilled >= self.row_group_rows || self.spilled_bytes >= self.spill_max_bytes {
+        self.spilled_weight += weight;
+        if self.spilled >= self.row_group_rows || self.spilled_weight >= self.buffer_bytes {
             self.drain_spill()?;
         }
         Ok(())
@@ -325,7 +328,7 @@ impl OpenFile {
         let batch = crate::writer::sort_by_time(batch)?;
         self.write_parquet(&batch)?;
         self.spilled = 0;
-        self.spilled_bytes = 0;
+        self.spilled_weight = 0;
         let _ = std::fs::remove_file(&self.spill_path);
         Ok(())
     }
@@ -347,7 +350,7 @@ impl OpenFile {
             let _ = std::fs::remove_file(&self.spill_path);
         }
         self.spilled = 0;
-        self.spilled_bytes = 0;
+        self.spilled_weight = 0;
         if !self.published {
             self.writer.take();
             let _ = std::fs::remove_file(&self.tmp);
@@ -374,6 +377,11 @@ impl OpenFile {
     /// Weight of the batches in memory.
     pub(crate) fn held_bytes(&self) -> usize {
         self.held().map(|g| g.weight).sum()
+    }
+
+    /// Weight of the batches in memory that `writer` added.
+    pub(crate) fn held_bytes_of(&self, writer: u64) -> usize {
+        self.held().filter(|g| g.writer == writer).map(|g| g.weight).sum()
     }
 
     /// Whether batches wait to be written.

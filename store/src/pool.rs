@@ -52,8 +52,9 @@ struct State {
     retry_budget: usize,
     /// First WAL positions of the ranges in unpublished files, per stream (a multiset).
     pins: HashMap<Arc<str>, BTreeMap<u64, usize>>,
-    /// Rows in memory in the files (pending or copies), per writer, and their weight in all.
-    held_rows: HashMap<u64, u64>,
+    /// Rows in memory in the files (pending or copies) and their weight, per writer, and
+    /// their weight in all.
+    held: HashMap<u64, (u64, usize)>,
     held_bytes: usize,
 }
 
@@ -91,8 +92,9 @@ impl State {
 
     fn release(&mut self, released: &[Released]) {
         for r in released {
-            if let Some(n) = self.held_rows.get_mut(&r.writer) {
-                *n = n.saturating_sub(r.rows);
+            if let Some((rows, bytes)) = self.held.get_mut(&r.writer) {
+                *rows = rows.saturating_sub(r.rows);
+                *bytes = bytes.saturating_sub(r.weight);
             }
             self.held_bytes = self.held_bytes.saturating_sub(r.weight);
         }
@@ -173,7 +175,9 @@ impl OpenFiles {
     /// WAL lines it holds.
     pub(crate) fn added(&self, writer: u64, rows: u64, weight: usize, wal: Option<&WalRange>) {
         let mut s = self.lock();
-        *s.held_rows.entry(writer).or_default() += rows;
+        let held = s.held.entry(writer).or_default();
+        held.0 += rows;
+        held.1 += weight;
         s.held_bytes += weight;
         if let Some(r) = wal {
             *s.pins
@@ -213,7 +217,7 @@ impl OpenFiles {
 
     /// Rows that `writer` added that are in memory in the files (pending or copies).
     pub(crate) fn held_rows(&self, writer: u64) -> u64 {
-        self.lock().held_rows.get(&writer).copied().unwrap_or(0)
+        self.lock().held.get(&writer).map_or(0, |h| h.0)
     }
 
     /// The weight of the files' rows in memory.
@@ -222,10 +226,11 @@ impl OpenFiles {
         self.lock().held_bytes
     }
 
-    /// Whether the files' rows in memory weigh more than the writers' retry budget.
-    pub(crate) fn over_retry_budget(&self) -> bool {
+    /// Whether the files' rows in memory weigh more than the writers' retry budget, or those
+    /// `writer` added more than its own share, `retry_bytes`.
+    pub(crate) fn over_retry_budget(&self, writer: u64, retry_bytes: usize) -> bool {
         let s = self.lock();
-        s.held_bytes > s.retry_budget
+        s.held_bytes > s.retry_budget || s.held.get(&writer).is_some_and(|h| h.1 > retry_bytes)
     }
 
     /// Returns a checked-out file to the pool; when more than `max_open` idle files then hold a
@@ -287,13 +292,15 @@ impl OpenFiles {
         out
     }
 
-    /// Checks out the idle file with the most rows in memory, for a writer over the retry
-    /// budget.
-    pub(crate) fn take_most_held(&self) -> Option<(Key, CheckedOut)> {
+    /// Checks out the idle file holding the most of `writer`'s rows in memory (then the most
+    /// rows), for a writer over the retry budget; with the writers' budget not exceeded
+    /// (`writer` over its own share), only a file holding some of its rows.
+    pub(crate) fn take_most_held(&self, writer: u64) -> Option<(Key, CheckedOut)> {
         let mut s = self.lock();
-        let (_, key, i) = idle_files(&s)
-            .map(|(k, i, f)| (f.file.held_bytes(), k, i))
-            .filter(|(held, ..)| *held > 0)
+        let any = s.held_bytes > s.retry_budget;
+        let (_, _, key, i) = idle_files(&s)
+            .map(|(k, i, f)| (f.file.held_bytes_of(writer), f.file.held_bytes(), k, i))
+            .filter(|(own, held, ..)| *own > 0 || (any && *held > 0))
             .max()?;
         let file = take(&mut s, key, i)?;
         Some((key, file))
@@ -446,7 +453,8 @@ mod tests {
         }
         assert_eq!(pool.oldest_unpublished_wal_position("b1.w0"), Some(5));
         assert_eq!(pool.oldest_unpublished_wal_position("b1.w1"), None);
-        assert!(!pool.over_retry_budget());
+        assert!(!pool.over_retry_budget(writer, 1 << 20));
+        assert!(pool.over_retry_budget(writer, 199));
         let released = f.write_pending(false).unwrap();
         pool.released(&released);
         f.publish(false).unwrap();

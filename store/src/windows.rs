@@ -538,7 +538,7 @@ impl WindowsWriter {
                     self.opts.row_group_rows,
                     false,
                 )
-                .with_spill_max_bytes(self.opts.max_buffered_bytes.max(crate::writer::MIN_SPILL_BYTES))
+                .with_buffer_bytes(self.opts.max_buffered_bytes)
             }
         };
         file.write_batch(batch(&rows)?, self.opts.fsync)?;

@@ -102,11 +102,12 @@ pub struct SpoolOptions {
     pub fsync: bool,
     /// Keep a copy of each row group in memory until its file is published, up to this many
     /// bytes (weighed as in `max_buffered_bytes`) per writer sharing [`SpoolOptions::files`]
-    /// (the bound is their sum, across the shared files), so that a file that fails (a full
-    /// disk) is written again from memory instead of losing its rows. Past the bound a healthy
-    /// writer publishes the file holding the most early; a holding one drops that file's oldest
-    /// rows, counted in [`SpoolStats::lost_rows`]. `None` (the default, as `import`
-    /// wants: it stops at the first error) keeps only the row groups not yet written.
+    /// (the bound is their sum, across the shared files, and each writer's own rows are held to
+    /// its share), so that a file that fails (a full disk) is written again from memory
+    /// instead of losing its rows. Past the bound a healthy writer publishes the file holding
+    /// the most of its rows early; a holding one drops that file's oldest rows, counted in
+    /// [`SpoolStats::lost_rows`]. `None` (the default, as `import` wants: it stops at the first
+    /// error) keeps only the row groups not yet written.
     pub retry_bytes: Option<usize>,
 }
 
@@ -322,10 +323,6 @@ pub struct SpoolWriter {
     /// split into `fields`; builders grow their buffers by doubling).
     scale: [f64; Table::ALL.len()],
 }
-
-/// The least Arrow bytes a spill gathers before it becomes a row group (with less, the
-/// writer's own buffer bound is the spill's).
-pub(crate) const MIN_SPILL_BYTES: usize = 4 << 20;
 
 /// Rows a flush needs before its memory corrects [`SpoolWriter`]'s weights.
 const SCALE_MIN_ROWS: usize = 1024;
@@ -741,7 +738,7 @@ impl SpoolWriter {
                     self.opts.row_group_rows,
                     self.opts.retry_bytes.is_some(),
                 )
-                .with_spill_max_bytes(self.opts.max_buffered_bytes.max(MIN_SPILL_BYTES));
+                .with_buffer_bytes(self.opts.max_buffered_bytes);
                 CheckedOut { file, since: p.since }
             }
         };
@@ -869,17 +866,18 @@ impl SpoolWriter {
     }
 
     /// Keeps the row groups held in memory within the retry budget of the writers sharing the
-    /// spool's files ([`SpoolOptions::retry_bytes`] each): a writer that can write publishes the
-    /// file holding the most; a holding one drops that file's oldest row group (the copy of a
+    /// spool's files ([`SpoolOptions::retry_bytes`] each, the bound of each one's own rows too:
+    /// a writer filling the files alone holds no more than when it had files of its own): a
+    /// writer that can write publishes the file holding the most of its rows; a holding one drops that file's oldest row group (the copy of a
     /// row group already on disk first costs nothing yet), counted lost.
     fn trim_held(&mut self) -> Result<(), StoreError> {
-        if self.opts.retry_bytes.is_none() {
+        let Some(own) = self.opts.retry_bytes else {
             return Ok(());
-        }
+        };
         let files = self.opts.files.clone();
         let mut first_error = None;
-        while files.over_retry_budget() {
-            let Some((key, mut out)) = files.take_most_held() else {
+        while files.over_retry_budget(self.id, own) {
+            let Some((key, mut out)) = files.take_most_held(self.id) else {
                 break;
             };
             if !self.holding {
@@ -1712,6 +1710,32 @@ mod tests {
         assert!(t.values().windows(2).all(|w| w[0] <= w[1]));
     }
 
+    #[test]
+    fn a_flush_of_a_quarter_of_the_builder_budget_is_a_row_group_not_a_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = ROW_OVERHEAD_BYTES + 1;
+        let o = SpoolOptions {
+            max_buffered_bytes: PARTITION_OVERHEAD_BYTES + 40 * row,
+            ..opts(dir.path())
+        };
+        let mut w = SpoolWriter::create(o).unwrap();
+        for i in 0..100 {
+            w.append(&line(Record::Http(http(at(i))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.files.len(), 1);
+        let meta = parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(&stats.files[0].path).unwrap(),
+        )
+        .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+        .unwrap();
+        // Two flushes of 41 rows (over a quarter of the budget) went straight to row groups;
+        // the last 18 rows were spilled and became a row group at publish.
+        let rows: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(rows, [41, 41, 18]);
+    }
+
     /// Lines hopping between many more hours than fit in the budget: each partition still gets
     /// one file, and every row is in it once.
     #[test]
@@ -2030,14 +2054,37 @@ mod tests {
         assert_eq!(published_rows(dir.path(), Table::Requests), 30);
     }
 
+    /// What a holding writer keeps in memory for 10 requests (in a spool of its own under `dir`).
+    fn ten_rows_held(dir: &Path) -> usize {
+        let mut probe = SpoolWriter::create(retrying(&dir.join("probe"), usize::MAX)).unwrap();
+        probe.hold();
+        append_requests(&mut probe, 10).unwrap();
+        probe.opts.files.held_bytes()
+    }
+
+    #[test]
+    fn a_writer_filling_shared_files_alone_holds_no_more_than_its_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = ten_rows_held(dir.path());
+        let o = retrying(dir.path(), 3 * group);
+        // An idle second writer doubles the writers' budget, not this one's share of it.
+        let idle = SpoolWriter::create(o.clone()).unwrap();
+        let mut w = SpoolWriter::create(o).unwrap();
+        for n in (10..=100).step_by(10) {
+            append_requests(&mut w, 10).unwrap();
+            let held = w.opts.files.held_bytes();
+            assert!(held <= 3 * group, "{held} > {} after {n} rows", 3 * group);
+        }
+        idle.finish().unwrap();
+        let stats = w.finish().unwrap();
+        assert_eq!(stats.lost_rows, 0);
+        assert_eq!(published_rows(dir.path(), Table::Requests), 100);
+    }
+
     #[test]
     fn a_healthy_writer_over_its_retry_bound_publishes_early() {
         let dir = tempfile::tempdir().unwrap();
-        let mut probe =
-            SpoolWriter::create(retrying(dir.path().join("probe").as_path(), usize::MAX)).unwrap();
-        probe.hold();
-        append_requests(&mut probe, 10).unwrap();
-        let group = probe.opts.files.held_bytes();
+        let group = ten_rows_held(dir.path());
         let mut w = SpoolWriter::create(retrying(dir.path(), 3 * group)).unwrap();
         append_requests(&mut w, 100).unwrap();
         assert!(w.opts.files.held_bytes() <= 3 * group);

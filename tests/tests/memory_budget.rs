@@ -37,9 +37,9 @@ const LINE_BYTES: usize = 220;
 /// runtime, the source table and its `/metrics` series, windows, the spool's open files, and
 /// the sources' first lines). Under load the peak was 87 to 95 MiB over the budget in four runs
 /// while each pipeline worker wrote files of its own; since the workers share one file per
-/// partition it has been 107 to 135 MiB over it (six runs), the spool's flushes (a row
-/// group's sorted copy, its encoding) and allocator slack not being all accounted (see
-/// ARCHITECTURE.md). Stated with room above that.
+/// partition, with builder rows weighed by the memory a table's flushes really held, it has
+/// been 109 to 125 MiB over it (four runs): the Parquet encoding of a row group and allocator
+/// slack are not accounted (see ARCHITECTURE.md). Stated with room above that.
 const FIXED_OVERHEAD_MIB: u64 = 160;
 
 const CONFIG: &str = r#"
