@@ -947,15 +947,16 @@ pub(crate) fn sort_by_time(batch: RecordBatch) -> Result<RecordBatch, StoreError
     let mut keyed: Vec<(i64, u32)> = (0..times.len()).map(|i| (key(i), i as u32)).collect();
     radsort::sort_by_key(&mut keyed, |&(time, _)| time);
     let indices = UInt32Array::from_iter_values(keyed.into_iter().map(|(_, i)| i));
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| match take_string_list(c.as_ref(), indices.values()) {
-            Some(taken) => taken,
-            None => Ok(take(c.as_ref(), &indices, None)?),
-        })
-        .collect::<Result<Vec<ArrayRef>, StoreError>>()?;
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    // Column by column, each unsorted column freed as soon as its sorted copy is made: the
+    // sort holds the batch and one column more, not two batches.
+    let (schema, mut columns, _) = batch.into_parts();
+    for c in &mut columns {
+        *c = match take_string_list(c.as_ref(), indices.values()) {
+            Some(taken) => taken?,
+            None => take(c.as_ref(), &indices, None)?,
+        };
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// `take` for a `list<string>` column whose items have no nulls: copies each chosen list's item
