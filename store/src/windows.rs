@@ -370,6 +370,11 @@ pub fn rows_of(b: &RecordBatch) -> Result<Vec<WindowRow>, StoreError> {
 /// all partitions, the older partitions are published.
 pub const MAX_PENDING_ROWS: usize = 16_384;
 
+/// Rows per row group of a file [`WindowsWriter`] publishes whole (a live server's): the
+/// memory a publication holds, its Arrow batch and its encoded pages, is that of this many
+/// rows, not of the whole file.
+const PUBLISH_GROUP_ROWS: usize = 4096;
+
 /// An estimate of the memory a row holds: the struct, its strings and vectors with their
 /// allocations' overhead, and their items.
 fn row_weight(r: &WindowRow) -> usize {
@@ -624,7 +629,12 @@ impl WindowsWriter {
         let written = (|| {
             let file = std::fs::File::create(&tmp).map_err(StoreError::io("create", &tmp))?;
             let mut w = ArrowWriter::try_new(file, schema(), Some(self.props.clone()))?;
-            w.write(&batch(&rows)?)?;
+            // A row group per PUBLISH_GROUP_ROWS rows: the writer encodes a whole row group in
+            // memory, and a live server's partition can hold two windows of every series.
+            for rows in rows.chunks(PUBLISH_GROUP_ROWS) {
+                w.write(&batch(rows)?)?;
+                w.flush()?;
+            }
             let file = w.into_inner()?;
             if self.opts.fsync {
                 file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
@@ -1054,6 +1064,25 @@ mod tests {
             read_windows(dir.path(), None, None).unwrap().len(),
             MAX_PENDING_ROWS + 1
         );
+    }
+
+    #[test]
+    fn a_published_file_is_written_in_row_groups_of_bounded_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WindowsWriter::new(options(dir.path())).unwrap();
+        let n = 2 * PUBLISH_GROUP_ROWS + 5;
+        let rows: Vec<WindowRow> = (0..n as i64).map(|i| row(i * 10_000, "be")).collect();
+        w.append(&rows).unwrap();
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        let meta =
+            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&files[0].path).unwrap())
+                .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
+                .unwrap();
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        let bound = PUBLISH_GROUP_ROWS as i64;
+        assert_eq!(groups, [bound, bound, 5]);
+        assert_eq!(read_windows(dir.path(), None, None).unwrap(), rows);
     }
 
     #[test]
