@@ -540,7 +540,9 @@ impl WindowsWriter {
                     &self.file_name(),
                     schema(),
                     self.props.clone(),
-                    self.opts.row_group_rows,
+                    // A full partition's rows (MAX_PENDING_ROWS) make a row group at once
+                    // rather than a spill read back at publication.
+                    self.opts.row_group_rows.min(4 * MAX_PENDING_ROWS),
                     false,
                 )
                 .with_buffer_bytes(self.opts.max_buffered_bytes)
@@ -1114,6 +1116,42 @@ mod tests {
             read_windows(dir.path(), None, None).unwrap().len(),
             8 * hours as usize
         );
+    }
+
+    /// Every file under `dir`, hidden ones included.
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_import_writes_a_full_partition_as_a_row_group_not_a_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WindowsWriter::new(SpoolOptions {
+            fsync: false,
+            rotate_age: None,
+            ..SpoolOptions::new(dir.path(), "n1", "b1")
+        })
+        .unwrap();
+        let n = MAX_PENDING_ROWS + 10;
+        let rows: Vec<WindowRow> = (0..n as i64).map(|i| row(i * 10_000, "be")).collect();
+        w.append_owned(rows.clone()).unwrap();
+        let spills = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "spill"))
+            .count();
+        assert_eq!(spills, 0, "the full partition went to its Parquet temporary");
+        let files = w.finish().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(read_windows(dir.path(), None, None).unwrap(), rows);
     }
 
     #[test]
