@@ -102,8 +102,8 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The rows as one record batch of [`schema`], in the given order.
-pub fn batch(rows: &[WindowRow]) -> Result<RecordBatch, StoreError> {
+/// The rows as one record batch of [`schema`], in the given order (rows or shared rows).
+pub fn batch<R: std::borrow::Borrow<WindowRow>>(rows: &[R]) -> Result<RecordBatch, StoreError> {
     let schema = schema();
     let mut start = TimestampMicrosecondBuilder::new().with_timezone("UTC");
     let mut secs = Int32Builder::new();
@@ -123,6 +123,7 @@ pub fn batch(rows: &[WindowRow]) -> Result<RecordBatch, StoreError> {
         })
         .collect();
     for r in rows {
+        let r: &WindowRow = r.borrow();
         start.append_value(r.window_start);
         secs.append_value(i32::try_from(r.window_secs).unwrap_or(i32::MAX));
         for (b, v) in strings.iter_mut().zip([
@@ -420,7 +421,8 @@ pub struct WindowsWriter {
     opts: SpoolOptions,
     props: WriterProperties,
     /// Rows per partition, with when the first of them came.
-    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<WindowRow>)>,
+    /// (Shared: a live server's ring of recent rows holds the same ones.)
+    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<Arc<WindowRow>>)>,
     /// Rows in `pending`, and their weight ([`row_weight`]).
     pending_rows: usize,
     pending_bytes: usize,
@@ -458,11 +460,17 @@ impl WindowsWriter {
     /// to hundreds of hours fills a file per hour, not a file per visit, in row groups as large
     /// as the budget allows (each column chunk of a row group costs a zstd context).
     pub fn append(&mut self, rows: &[WindowRow]) -> Result<(), StoreError> {
-        self.append_owned(rows.to_vec())
+        self.append_shared(rows.iter().cloned().map(Arc::new).collect())
     }
 
     /// [`WindowsWriter::append`], taking the rows instead of copying them.
     pub fn append_owned(&mut self, rows: Vec<WindowRow>) -> Result<(), StoreError> {
+        self.append_shared(rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// [`WindowsWriter::append`], sharing the rows with the caller (a live server's ring of
+    /// recent rows) instead of copying them.
+    pub fn append_shared(&mut self, rows: Vec<Arc<WindowRow>>) -> Result<(), StoreError> {
         let mut full = Vec::new();
         self.pending_rows += rows.len();
         for r in rows {
@@ -515,7 +523,7 @@ impl WindowsWriter {
             return Ok(());
         };
         self.pending_rows -= rows.len();
-        self.pending_bytes -= rows.iter().map(row_weight).sum::<usize>();
+        self.pending_bytes -= rows.iter().map(|r| row_weight(r)).sum::<usize>();
         rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
         self.writes += 1;
         let mut file = match self.open.remove(&p) {
@@ -567,7 +575,9 @@ impl WindowsWriter {
 
     /// The rows buffered and not yet published.
     pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
-        self.pending.values().flat_map(|(_, rows)| rows.iter())
+        self.pending
+            .values()
+            .flat_map(|(_, rows)| rows.iter().map(|r| &**r))
     }
 
     /// Rows buffered and not yet published (nor written to an open file).
@@ -622,7 +632,7 @@ impl WindowsWriter {
             return Ok(());
         };
         self.pending_rows -= rows.len();
-        self.pending_bytes -= rows.iter().map(row_weight).sum::<usize>();
+        self.pending_bytes -= rows.iter().map(|r| row_weight(r)).sum::<usize>();
         rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
         let dir = self.opts.root.join(WINDOWS).join(p.dir());
         ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
@@ -661,7 +671,7 @@ impl WindowsWriter {
                 let _ = std::fs::remove_file(&tmp);
                 // The rows stay buffered for the next attempt.
                 self.pending_rows += rows.len();
-                self.pending_bytes += rows.iter().map(row_weight).sum::<usize>();
+                self.pending_bytes += rows.iter().map(|r| row_weight(r)).sum::<usize>();
                 self.pending.insert(p, (std::time::Instant::now(), rows));
                 Err(e)
             }

@@ -62,7 +62,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Closed {
     exposition: Exposition,
-    recent: VecDeque<WindowRow>,
+    /// Shared with the writer's rows waiting for their file.
+    recent: VecDeque<Arc<WindowRow>>,
     /// [`row_bytes`] of `recent`.
     recent_bytes: usize,
     /// The most `recent_bytes` may reach ([`RECENT_BYTES`]).
@@ -189,13 +190,14 @@ impl LiveWindows {
             let _ = c.exposition.seal();
         }
         let c = &mut *c;
+        let rows: Vec<Arc<WindowRow>> = rows.into_iter().map(Arc::new).collect();
         if let Some(w) = c.writer.as_mut() {
             // While the disk breaker is open, rows wait in the writer (it keeps a failed
             // partition's rows too) and nothing is tried: the pipeline's probe decides.
             let writable = c.breaker.as_ref().is_none_or(|(b, _)| b.is_closed());
-            let written = w
-                .append(&rows)
-                .and_then(|()| if writable { w.rotate_aged() } else { Ok(()) });
+            let written =
+                w.append_shared(rows.clone())
+                    .and_then(|()| if writable { w.rotate_aged() } else { Ok(()) });
             if let Err(e) = written {
                 c.write_errors += 1;
                 match &c.breaker {
@@ -204,7 +206,7 @@ impl LiveWindows {
                 }
             }
         }
-        c.recent_bytes += rows.iter().map(row_bytes).sum::<usize>();
+        c.recent_bytes += rows.iter().map(|r| row_bytes(r)).sum::<usize>();
         c.recent.extend(rows);
         let keep_from = now - RECENT.as_micros() as Micros;
         while c
@@ -258,7 +260,7 @@ impl LiveWindows {
                         .collect();
                 }
             } else {
-                rows.extend(c.recent.iter().cloned());
+                rows.extend(c.recent.iter().map(|r| WindowRow::clone(r)));
             }
         }
         for w in &self.workers {
