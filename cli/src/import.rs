@@ -217,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // A chunk's lines go to the builders an hour at a time (in their order within the
             // hour): lines out of time order would otherwise hop between as many partitions'
             // builders and windows as they touch, each a cache miss.
+            // (Room for lines of 160 bytes on average; longer ones leave it spare.)
             let mut lines: Vec<(i64, Line<'_>)> = Vec::with_capacity(chunk.data().len() / 160);
             for_each_line_of_chunk(chunk, &opts, expect, args.max_line, |line| {
                 let hour = line

@@ -52,10 +52,8 @@ struct State {
     retry_budget: usize,
     /// First WAL positions of the ranges in unpublished files, per stream (a multiset).
     pins: HashMap<Arc<str>, BTreeMap<u64, usize>>,
-    /// Rows in memory in the files (pending or copies) and their weight, per writer, and
-    /// their weight in all.
+    /// Rows in memory in the files (pending or copies) and their weight, per writer.
     held: HashMap<u64, (u64, usize)>,
-    held_bytes: usize,
 }
 
 /// The files being filled in one spool; see the module docs.
@@ -96,8 +94,12 @@ impl State {
                 *rows = rows.saturating_sub(r.rows);
                 *bytes = bytes.saturating_sub(r.weight);
             }
-            self.held_bytes = self.held_bytes.saturating_sub(r.weight);
         }
+    }
+
+    /// The weight of the files' rows in memory, every writer's.
+    fn held_bytes(&self) -> usize {
+        self.held.values().map(|h| h.1).sum()
     }
 
     fn unpin(&mut self, ranges: &[WalRange]) {
@@ -178,7 +180,6 @@ impl OpenFiles {
         let held = s.held.entry(writer).or_default();
         held.0 += rows;
         held.1 += weight;
-        s.held_bytes += weight;
         if let Some(r) = wal {
             *s.pins
                 .entry(r.stream.clone())
@@ -223,14 +224,14 @@ impl OpenFiles {
     /// The weight of the files' rows in memory.
     #[cfg(test)]
     pub(crate) fn held_bytes(&self) -> usize {
-        self.lock().held_bytes
+        self.lock().held_bytes()
     }
 
     /// Whether the files' rows in memory weigh more than the writers' retry budget, or those
     /// `writer` added more than its own share, `retry_bytes`.
     pub(crate) fn over_retry_budget(&self, writer: u64, retry_bytes: usize) -> bool {
         let s = self.lock();
-        s.held_bytes > s.retry_budget || s.held.get(&writer).is_some_and(|h| h.1 > retry_bytes)
+        s.held_bytes() > s.retry_budget || s.held.get(&writer).is_some_and(|h| h.1 > retry_bytes)
     }
 
     /// Returns a checked-out file to the pool; when more than `max_open` idle files then hold a
@@ -297,7 +298,7 @@ impl OpenFiles {
     /// (`writer` over its own share), only a file holding some of its rows.
     pub(crate) fn take_most_held(&self, writer: u64) -> Option<(Key, CheckedOut)> {
         let mut s = self.lock();
-        let any = s.held_bytes > s.retry_budget;
+        let any = s.held_bytes() > s.retry_budget;
         let (_, _, key, i) = idle_files(&s)
             .map(|(k, i, f)| (f.file.held_bytes_of(writer), f.file.held_bytes(), k, i))
             .filter(|(own, held, ..)| *own > 0 || (any && *held > 0))

@@ -1,4 +1,5 @@
-//! Records for tests: one of each kind, with every field set to something recognisable.
+//! Records for tests: one of each kind, with every field set to something recognisable; and a
+//! written file's Parquet footer.
 
 use weir_model::time::micros_from_civil;
 use weir_model::{
@@ -206,4 +207,11 @@ impl weir_model::FieldSource for WordFields {
             each(name, word.split_once('=').map(|(_, v)| v).filter(|v| *v != "-"));
         }
     }
+}
+
+/// The Parquet footer (row groups and their statistics) of the file at `path`.
+pub(crate) fn parquet_metadata(path: &std::path::Path) -> parquet::file::metadata::ParquetMetaData {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    parquet::file::reader::FileReader::metadata(&reader).clone()
 }

@@ -1087,10 +1087,7 @@ mod tests {
         w.append(&rows).unwrap();
         let files = w.finish().unwrap();
         assert_eq!(files.len(), 1);
-        let meta =
-            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&files[0].path).unwrap())
-                .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
-                .unwrap();
+        let meta = crate::testutil::parquet_metadata(&files[0].path);
         let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
         let bound = PUBLISH_GROUP_ROWS as i64;
         assert_eq!(groups, [bound, bound, 5]);
@@ -1128,20 +1125,6 @@ mod tests {
         );
     }
 
-    /// Every file under `dir`, hidden ones included.
-    fn walk(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-        out
-    }
-
     #[test]
     fn an_import_writes_a_full_partition_as_a_row_group_not_a_spill() {
         let dir = tempfile::tempdir().unwrap();
@@ -1154,9 +1137,16 @@ mod tests {
         let n = MAX_PENDING_ROWS + 10;
         let rows: Vec<WindowRow> = (0..n as i64).map(|i| row(i * 10_000, "be")).collect();
         w.append_owned(rows.clone()).unwrap();
-        let spills = walk(dir.path())
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "spill"))
+        let partition = dir.path().join(WINDOWS).join(Partition::of(0).dir());
+        let spills = std::fs::read_dir(partition)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "spill")
+            })
             .count();
         assert_eq!(spills, 0, "the full partition went to its Parquet temporary");
         let files = w.finish().unwrap();

@@ -868,8 +868,9 @@ impl SpoolWriter {
     /// Keeps the row groups held in memory within the retry budget of the writers sharing the
     /// spool's files ([`SpoolOptions::retry_bytes`] each, the bound of each one's own rows too:
     /// a writer filling the files alone holds no more than when it had files of its own): a
-    /// writer that can write publishes the file holding the most of its rows; a holding one drops that file's oldest row group (the copy of a
-    /// row group already on disk first costs nothing yet), counted lost.
+    /// writer that can write publishes the file holding the most of its rows; a holding one
+    /// drops that file's oldest row group (the copy of a row group already on disk first costs
+    /// nothing yet), counted lost.
     fn trim_held(&mut self) -> Result<(), StoreError> {
         let Some(own) = self.opts.retry_bytes else {
             return Ok(());
@@ -1645,10 +1646,7 @@ mod tests {
         let rows: Vec<u64> = stats.files.iter().map(|f| f.rows).collect();
         assert_eq!(rows, [30, 30, 30, 10]);
         for f in &stats.files {
-            let meta =
-                parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&f.path).unwrap())
-                    .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
-                    .unwrap();
+            let meta = crate::testutil::parquet_metadata(&f.path);
             for rg in meta.row_groups() {
                 assert!(rg.num_rows() <= 10);
                 assert_eq!(rg.sorting_columns().map(|c| c.len()), Some(1));
@@ -1695,11 +1693,7 @@ mod tests {
         let stats = w.finish().unwrap();
         assert_eq!(stats.files.len(), 1);
         assert_eq!((stats.files[0].rows, stats.rows(Table::Requests)), (7, 7));
-        let meta = parquet::file::reader::SerializedFileReader::new(
-            std::fs::File::open(&stats.files[0].path).unwrap(),
-        )
-        .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
-        .unwrap();
+        let meta = crate::testutil::parquet_metadata(&stats.files[0].path);
         // Flushes this small were spilled, and became one sorted row group at publish.
         assert_eq!(meta.num_row_groups(), 1);
         let batch = &read_table(dir.path(), Table::Requests).unwrap()[0];
@@ -1726,11 +1720,7 @@ mod tests {
         }
         let stats = w.finish().unwrap();
         assert_eq!(stats.files.len(), 1);
-        let meta = parquet::file::reader::SerializedFileReader::new(
-            std::fs::File::open(&stats.files[0].path).unwrap(),
-        )
-        .map(|r| parquet::file::reader::FileReader::metadata(&r).clone())
-        .unwrap();
+        let meta = crate::testutil::parquet_metadata(&stats.files[0].path);
         // Two flushes of 41 rows (over a quarter of the budget) went straight to row groups;
         // the last 18 rows were spilled and became a row group at publish.
         let rows: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
