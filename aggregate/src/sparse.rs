@@ -6,9 +6,13 @@
 //! `hdrhistogram` computes them, so rows written from a sparse series merge with rows of any
 //! other HDR implementation and a property test holds the two to each other. A dense
 //! histogram of the same precision costs 9 to 20 KiB per timer whatever it holds; a window's
-//! series here costs 16 bytes per non-empty bucket.
+//! series here costs 8 bytes per non-empty bucket (a 32-bit index and a 32-bit count; the rare
+//! bucket that counts 2^32 − 1 values or more keeps its count in a side list).
 
 use crate::Error;
+
+/// The count stored for a bucket whose count is kept in the side list.
+const WIDE: u32 = u32::MAX;
 
 /// A sparse HDR histogram with the exact count, sum and max of what it recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +20,11 @@ pub struct SparseSeries {
     sigfig: u8,
     /// log2 of the sub-bucket count.
     magnitude: u32,
-    /// (bucket index, count), ascending by index, no zero counts.
-    buckets: Vec<(u32, u64)>,
+    /// (bucket index, count), ascending by index, no zero counts; a count of [`WIDE`] means
+    /// the bucket's count is in `wide`.
+    buckets: Vec<(u32, u32)>,
+    /// (bucket index, count) of the buckets counting [`WIDE`] values or more, ascending.
+    wide: Vec<(u32, u64)>,
     count: u64,
     sum: u64,
     max: u64,
@@ -34,6 +41,7 @@ impl SparseSeries {
             sigfig,
             magnitude: u64::BITS - (largest - 1).leading_zeros(),
             buckets: Vec::new(),
+            wide: Vec::new(),
             count: 0,
             sum: 0,
             max: 0,
@@ -68,10 +76,54 @@ impl SparseSeries {
         self.lowest_of(self.index_of(v))
     }
 
+    /// The count of a stored bucket.
+    #[inline]
+    fn n_of(&self, (index, n): (u32, u32)) -> u64 {
+        if n == WIDE {
+            self.wide
+                .binary_search_by_key(&index, |w| w.0)
+                .map_or(0, |i| self.wide[i].1)
+        } else {
+            u64::from(n)
+        }
+    }
+
+    /// The buckets as (index, count), ascending.
+    fn entries(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.buckets.iter().map(|&b| (b.0, self.n_of(b)))
+    }
+
+    /// Adds `n` to the stored bucket at `pos`.
+    #[inline]
+    fn bump(&mut self, pos: usize, n: u64) {
+        let (index, stored) = self.buckets[pos];
+        match u32::try_from(u64::from(stored) + n) {
+            Ok(sum) if sum != WIDE && stored != WIDE => self.buckets[pos].1 = sum,
+            _ => {
+                let total = self.n_of((index, stored)) + n;
+                self.buckets[pos].1 = WIDE;
+                match self.wide.binary_search_by_key(&index, |w| w.0) {
+                    Ok(i) => self.wide[i].1 = total,
+                    Err(i) => self.wide.insert(i, (index, total)),
+                }
+            }
+        }
+    }
+
+    /// Appends a bucket above every stored one.
+    fn push(&mut self, index: u32, n: u64) {
+        self.buckets.push((index, 0));
+        let last = self.buckets.len() - 1;
+        self.bump(last, n);
+    }
+
     fn add_n(&mut self, index: u32, n: u64) {
         match self.buckets.binary_search_by_key(&index, |b| b.0) {
-            Ok(i) => self.buckets[i].1 += n,
-            Err(i) => self.buckets.insert(i, (index, n)),
+            Ok(i) => self.bump(i, n),
+            Err(i) => {
+                self.buckets.insert(i, (index, 0));
+                self.bump(i, n);
+            }
         }
     }
 
@@ -81,7 +133,7 @@ impl SparseSeries {
         let index = self.index_of(v);
         // Values come in runs of the same few buckets: the last one hit is checked first.
         match self.buckets.last_mut() {
-            Some(last) if last.0 == index => last.1 += 1,
+            Some(last) if last.0 == index && last.1 < WIDE - 1 => last.1 += 1,
             _ => self.add_n(index, 1),
         }
         self.count += 1;
@@ -99,30 +151,47 @@ impl SparseSeries {
         }
         if self.buckets.is_empty() {
             self.buckets.clone_from(&other.buckets);
+            self.wide.clone_from(&other.wide);
         } else {
-            let mut merged = Vec::with_capacity(self.buckets.len() + other.buckets.len());
-            let (a, b) = (&self.buckets, &other.buckets);
-            let (mut i, mut j) = (0, 0);
-            while i < a.len() && j < b.len() {
-                match a[i].0.cmp(&b[j].0) {
-                    std::cmp::Ordering::Equal => {
-                        merged.push((a[i].0, a[i].1 + b[j].1));
-                        i += 1;
-                        j += 1;
+            let mut merged = SparseSeries {
+                buckets: Vec::with_capacity(self.buckets.len() + other.buckets.len()),
+                wide: Vec::new(),
+                ..SparseSeries::new(self.sigfig)?
+            };
+            let mut a = self.entries().peekable();
+            let mut b = other.entries().peekable();
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(&x), Some(&y)) => match x.0.cmp(&y.0) {
+                        std::cmp::Ordering::Equal => {
+                            a.next();
+                            b.next();
+                            (x.0, x.1 + y.1)
+                        }
+                        std::cmp::Ordering::Less => {
+                            a.next();
+                            x
+                        }
+                        std::cmp::Ordering::Greater => {
+                            b.next();
+                            y
+                        }
+                    },
+                    (Some(&x), None) => {
+                        a.next();
+                        x
                     }
-                    std::cmp::Ordering::Less => {
-                        merged.push(a[i]);
-                        i += 1;
+                    (None, Some(&y)) => {
+                        b.next();
+                        y
                     }
-                    std::cmp::Ordering::Greater => {
-                        merged.push(b[j]);
-                        j += 1;
-                    }
-                }
+                    (None, None) => break,
+                };
+                merged.push(next.0, next.1);
             }
-            merged.extend_from_slice(&a[i..]);
-            merged.extend_from_slice(&b[j..]);
-            self.buckets = merged;
+            drop(a);
+            self.buckets = merged.buckets;
+            self.wide = merged.wide;
         }
         self.count += other.count;
         self.sum = self.sum.saturating_add(other.sum);
@@ -133,6 +202,7 @@ impl SparseSeries {
     /// Forgets every value, keeping the buckets' capacity.
     pub fn clear(&mut self) {
         self.buckets.clear();
+        self.wide.clear();
         self.count = 0;
         self.sum = 0;
         self.max = 0;
@@ -155,10 +225,7 @@ impl SparseSeries {
 
     /// The non-empty buckets as (lowest value, count), ascending.
     pub fn buckets(&self) -> Vec<(u64, u64)> {
-        self.buckets
-            .iter()
-            .map(|&(i, n)| (self.lowest_of(i), n))
-            .collect()
+        self.entries().map(|(i, n)| (self.lowest_of(i), n)).collect()
     }
 
     /// A series from [`SparseSeries::buckets`] and the exact sum and max kept beside them.
@@ -191,7 +258,7 @@ impl SparseSeries {
         }
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0;
-        for &(index, n) in &self.buckets {
+        for (index, n) in self.entries() {
             seen += n;
             if seen >= rank {
                 return Some(self.lowest_of(index).min(self.max));
@@ -219,12 +286,12 @@ impl SparseSeries {
     /// them) and the exact sum and max of the values.
     pub(crate) fn from_counts(sigfig: u8, counts: &[u64], sum: u64, max: u64) -> Result<SparseSeries, Error> {
         let mut s = SparseSeries::new(sigfig)?;
-        s.buckets = counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (i as u32, n))
-            .collect();
+        s.buckets.reserve(counts.iter().filter(|&&n| n > 0).count());
+        for (i, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                s.push(i as u32, n);
+            }
+        }
         s.count = counts.iter().sum();
         s.sum = sum;
         s.max = max;
@@ -234,11 +301,7 @@ impl SparseSeries {
     /// Values in buckets whose range starts at or below `v`'s bucket: HDR's `count_between(0, v)`.
     pub fn count_at_or_below(&self, v: u64) -> u64 {
         let index = self.index_of(v);
-        self.buckets
-            .iter()
-            .take_while(|b| b.0 <= index)
-            .map(|b| b.1)
-            .sum()
+        self.entries().take_while(|b| b.0 <= index).map(|b| b.1).sum()
     }
 }
 
@@ -289,6 +352,25 @@ mod tests {
             let back = SparseSeries::from_buckets(2, &x.buckets(), x.sum(), x.max()).unwrap();
             prop_assert_eq!(back, x);
         }
+    }
+
+    #[test]
+    fn a_bucket_counting_past_u32_keeps_its_count() {
+        let big = u64::from(u32::MAX) + 5;
+        let mut a = SparseSeries::from_buckets(2, &[(10, big), (20, 1)], 0, 20).unwrap();
+        assert_eq!(a.buckets(), vec![(10, big), (20, 1)]);
+        a.record(10);
+        let mut b = SparseSeries::from_buckets(2, &[(10, u64::from(u32::MAX) - 1)], 0, 10).unwrap();
+        b.record(10);
+        b.record(10);
+        assert_eq!(b.buckets(), vec![(10, u64::from(u32::MAX) + 1)]);
+        a.merge(&b).unwrap();
+        assert_eq!(a.buckets(), vec![(10, 2 * big - 3), (20, 1)]);
+        assert_eq!(a.count(), 2 * big - 2);
+        assert_eq!(a.quantile(1.0), Some(20));
+        assert_eq!(a.count_at_or_below(10), 2 * big - 3);
+        let back = SparseSeries::from_buckets(2, &a.buckets(), a.sum(), a.max()).unwrap();
+        assert_eq!(back, a, "one count, one representation");
     }
 
     #[test]
