@@ -651,18 +651,39 @@ pub fn merge_rows(rows: &[WindowRow], sigfig: u8, node: &str) -> Result<Vec<Wind
         let key = (row.window_start, row.window_secs, row.key.clone());
         add_to(&mut merged, key, row, sigfig)?;
     }
-    Ok(merged
-        .into_iter()
-        .map(|((start, secs, key), stats)| {
-            let config = WindowConfig {
-                window_secs: secs,
-                node: node.to_owned(),
-                sigfig,
-                ..WindowConfig::default()
-            };
-            stats.to_row(start, &config, key)
-        })
-        .collect())
+    Ok(rows_of(merged, sigfig, node))
+}
+
+/// [`merge_rows`] in place: each row is freed once added, so at most the merged series and
+/// the rows not yet merged are held, never the input and the output at once. A precision
+/// outside 1..=5 is refused before any row is touched.
+pub fn merge_rows_in_place(rows: &mut Vec<WindowRow>, sigfig: u8, node: &str) -> Result<(), Error> {
+    SparseSeries::new(sigfig)?;
+    let mut merged: BTreeMap<(Micros, u32, WindowKey), WindowStats> = BTreeMap::new();
+    for row in rows.drain(..) {
+        let key = (row.window_start, row.window_secs, row.key.clone());
+        add_to(&mut merged, key, &row, sigfig)?;
+    }
+    *rows = rows_of(merged, sigfig, node);
+    Ok(())
+}
+
+fn rows_of(
+    merged: BTreeMap<(Micros, u32, WindowKey), WindowStats>,
+    sigfig: u8,
+    node: &str,
+) -> Vec<WindowRow> {
+    let mut out = Vec::with_capacity(merged.len());
+    for ((start, secs, key), stats) in merged {
+        let config = WindowConfig {
+            window_secs: secs,
+            node: node.to_owned(),
+            sigfig,
+            ..WindowConfig::default()
+        };
+        out.push(stats.to_row(start, &config, key));
+    }
+    out
 }
 
 #[cfg(test)]

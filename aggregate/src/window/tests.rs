@@ -192,7 +192,10 @@ proptest! {
             rows.extend(p.flush());
         }
         let got = merge_rows(&rows, cfg.sigfig, "n1").unwrap();
-        prop_assert_eq!(got, want);
+        prop_assert_eq!(&got, &want);
+        let mut in_place = rows;
+        merge_rows_in_place(&mut in_place, cfg.sigfig, "n1").unwrap();
+        prop_assert_eq!(in_place, want);
         let late: u64 = parts.iter().map(|p| p.counters().late).sum();
         prop_assert!(late as usize <= input.len());
     }

@@ -539,7 +539,7 @@ impl Metrics {
             ),
             family(
                 "weir_window_rows_total",
-                "Window rows closed.",
+                "Window rows the workers closed (each worker's own; the rows of a series closed by several workers at once are then merged into one).",
                 MetricType::COUNTER,
                 vec![counter_metric(&[], counters.rows)],
             ),

@@ -3,7 +3,9 @@
 //! and closes, on every worker, the windows that the watermark (the latest accept date, or the
 //! clock when traffic stops, minus `lateness`) has passed. Closed rows go three ways: into the
 //! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top`, and into
-//! the spool's `windows` table. Workers' partial rows are never merged here: readers merge.
+//! the spool's `windows` table. The workers' rows of a series closed in the same tick are merged
+//! into one first (each worker sees every busy series, so this halves the rows kept and written
+//! with two workers); rows closed in other ticks (late requests) stay partial: readers merge.
 //!
 //! The l2met metrics of app lines (`measure#`, `count#`, `sample#`) are aggregated here too,
 //! in one [`L2metLive`] the workers share, for `/metrics`.
@@ -161,9 +163,22 @@ impl LiveWindows {
             let wm = agg.watermark().map_or(by_clock, |wm| wm.max(by_clock));
             rows.extend(agg.advance(wm));
         }
+        let rows = self.merge_workers(rows);
         let n = rows.len();
         self.take(rows, now);
         n
+    }
+
+    /// The workers' rows with one row per window and series (ordered by window and key).
+    fn merge_workers(&self, mut rows: Vec<WindowRow>) -> Vec<WindowRow> {
+        if self.workers.len() > 1 {
+            if let Err(e) =
+                weir_aggregate::merge_rows_in_place(&mut rows, self.config.sigfig, &self.config.node)
+            {
+                tracing::error!(error = %e, "window rows could not be merged; kept partial");
+            }
+        }
+        rows
     }
 
     /// Closes every window (shutdown) and publishes the `windows` table.
@@ -172,6 +187,7 @@ impl LiveWindows {
         for w in &self.workers {
             rows.extend(lock(w).flush());
         }
+        let rows = self.merge_workers(rows);
         self.take(rows, now_micros());
         let writer = lock(&self.closed).writer.take();
         if let Some(w) = writer {
@@ -501,6 +517,11 @@ mod tests {
         });
         let (recent, _) = w.snapshot(Some(T0), false);
         assert_eq!(recent.iter().map(|r| r.requests).sum::<u64>(), 2);
+        assert_eq!(
+            recent.len(),
+            1,
+            "the workers' rows of a series are merged as they close"
+        );
 
         // A request of that window now is late: another partial row at the next tick.
         lock(&w.aggregator(0)).add(&request(T0 + 3_000_000, "be_a", 70));
@@ -513,6 +534,7 @@ mod tests {
         w.finish().unwrap();
         let stored = weir_store::windows::read_windows(dir.path(), None, None).unwrap();
         assert_eq!(stored.iter().map(|r| r.requests).sum::<u64>(), 3);
+        assert_eq!(stored.len(), 2, "the merged row and the late one");
     }
 
     #[test]
