@@ -22,7 +22,7 @@ use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
 use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
 use weir_model::WindowRow;
 use weir_model::{Line, Record, RejectReason};
-use weir_store::windows::WindowsWriter;
+use weir_store::windows::{WindowFile, WindowsWriter};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
 use crate::inputs;
@@ -95,14 +95,23 @@ impl From<FormatArg> for Expect {
     }
 }
 
+/// Batches of closed window rows the windows writer's queue holds before workers wait.
+const WINDOWS_QUEUE: usize = 64;
+
+/// What the windows writer's thread is sent.
+enum WindowsMsg {
+    /// Closed rows to append.
+    Rows(Vec<WindowRow>),
+    /// Every row was sent: publish the rest (unless a write failed) and end.
+    Finish,
+}
+
 /// One worker's state.
 struct Worker {
     writer: Result<SpoolWriter, weir_store::StoreError>,
     windows: WindowAggregator,
     /// Window rows this worker closed.
     window_rows: u64,
-    /// The first failure to write the windows table.
-    window_error: Option<weir_store::StoreError>,
     lines: u64,
     rejects: BTreeMap<RejectReason, u64>,
 }
@@ -140,23 +149,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     WindowAggregator::new(window_config.clone()).map_err(|e| crate::UsageError(format!("--sigfig: {e}")))?;
     let bar = inputs::progress_bar(&inputs);
     let started = std::time::Instant::now();
-    // Closed windows go to one writer as they close, which publishes a partition's rows once
-    // there are enough of them: memory stays flat however long the input.
-    let windows = std::sync::Mutex::new(WindowsWriter::new(SpoolOptions {
+    // Closed windows go to one writer, on a thread of its own, as they close; it publishes a
+    // partition's rows once there are enough of them, so memory stays flat however long the
+    // input, and no worker waits while it encodes them. It publishes the rest only when told
+    // the import is done: an import that stops on an error publishes no window rows.
+    let mut windows = WindowsWriter::new(SpoolOptions {
         sequence: seq.clone(),
         zstd_level: args.zstd_level,
         rotate_age: None,
         ..SpoolOptions::new(&args.spool, &node, &run_id)
-    })?);
+    })?;
+    let (window_tx, window_rx) = std::sync::mpsc::sync_channel::<WindowsMsg>(WINDOWS_QUEUE);
+    let windows_thread = std::thread::Builder::new()
+        .name("weir-windows".into())
+        .spawn(
+            move || -> Option<Result<Vec<WindowFile>, weir_store::StoreError>> {
+                let mut failed = None;
+                for msg in window_rx {
+                    match msg {
+                        WindowsMsg::Rows(rows) => {
+                            if failed.is_none() {
+                                failed = windows.append_owned(rows).err();
+                            }
+                        }
+                        WindowsMsg::Finish => {
+                            return Some(match failed {
+                                Some(e) => Err(e),
+                                None => windows.finish(),
+                            })
+                        }
+                    }
+                }
+                None
+            },
+        )
+        .context("starting the windows writer")?;
     let hand_over = |w: &mut Worker, rows: Vec<WindowRow>| {
         if rows.is_empty() {
             return;
         }
         w.window_rows += rows.len() as u64;
-        let mut writer = windows.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(e) = writer.append_owned(rows) {
-            w.window_error.get_or_insert(e);
-        }
+        // The writer ends only after every worker, so the send cannot fail.
+        let _ = window_tx.send(WindowsMsg::Rows(rows));
     };
 
     // The workers' writers share one set of open files: a partition's rows fill one file
@@ -180,7 +214,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             windows: WindowAggregator::new(window_config.clone())
                 .expect("the window configuration was checked above"),
             window_rows: 0,
-            window_error: None,
             lines: 0,
             rejects: BTreeMap::new(),
         },
@@ -260,10 +293,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hand_over(&mut w, rows);
         late += w.windows.counters().late;
         window_rows += w.window_rows;
-        if let Some(e) = w.window_error.take() {
-            return Err(anyhow::Error::from(e))
-                .with_context(|| format!("writing the windows table in {}", args.spool.display()));
-        }
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
@@ -272,20 +301,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     // Each writer still holds its last row groups: encode and publish them on all cores, the
     // windows table beside them.
-    let (finished, window_files): (Vec<_>, _) = std::thread::scope(|s| {
-        let windows = s.spawn(move || windows.into_inner().unwrap_or_else(|p| p.into_inner()).finish());
+    let _ = window_tx.send(WindowsMsg::Finish);
+    let finished: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = writers
             .into_iter()
             .map(|w| s.spawn(|| w.and_then(SpoolWriter::finish)))
             .collect();
-        (
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("spool writer thread panicked"))
-                .collect(),
-            windows.join().expect("windows writer thread panicked"),
-        )
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("spool writer thread panicked"))
+            .collect()
     });
+    let window_files = windows_thread
+        .join()
+        .expect("windows writer thread panicked")
+        .expect("the windows writer was told to finish");
     let mut total = SpoolStats::default();
     for stats in finished {
         let stats = stats.with_context(|| format!("writing the spool in {}", args.spool.display()))?;
