@@ -160,36 +160,20 @@ impl SparseSeries {
             };
             let mut a = self.entries().peekable();
             let mut b = other.entries().peekable();
-            loop {
-                let next = match (a.peek(), b.peek()) {
-                    (Some(&x), Some(&y)) => match x.0.cmp(&y.0) {
-                        std::cmp::Ordering::Equal => {
-                            a.next();
-                            b.next();
-                            (x.0, x.1 + y.1)
-                        }
-                        std::cmp::Ordering::Less => {
-                            a.next();
-                            x
-                        }
-                        std::cmp::Ordering::Greater => {
-                            b.next();
-                            y
-                        }
-                    },
-                    (Some(&x), None) => {
-                        a.next();
-                        x
-                    }
-                    (None, Some(&y)) => {
+            while let (Some(&x), Some(&y)) = (a.peek(), b.peek()) {
+                let next = match x.0.cmp(&y.0) {
+                    std::cmp::Ordering::Less => a.next(),
+                    std::cmp::Ordering::Greater => b.next(),
+                    std::cmp::Ordering::Equal => {
                         b.next();
-                        y
+                        a.next().map(|(i, n)| (i, n + y.1))
                     }
-                    (None, None) => break,
                 };
-                merged.push(next.0, next.1);
+                if let Some((i, n)) = next {
+                    merged.push(i, n);
+                }
             }
-            drop(a);
+            a.chain(b).for_each(|(i, n)| merged.push(i, n));
             self.buckets = merged.buckets;
             self.wide = merged.wide;
         }

@@ -38,8 +38,9 @@ const LINE_BYTES: usize = 220;
 /// the sources' first lines). Under load the peak was 87 to 95 MiB over the budget in four runs
 /// while each pipeline worker wrote files of its own; since the workers share one file per
 /// partition, with builder rows weighed by the memory a table's flushes really held, it was
-/// 109 to 125 MiB over it (four runs), and 103 to 107 MiB (three runs) once a flush's sort
-/// freed each unsorted column as it went: the Parquet encoding of a row group and allocator
+/// 109 to 125 MiB over it (four runs), 103 to 107 MiB (three runs) once a flush's sort freed
+/// each unsorted column as it went, and 81 to 86 MiB (two runs) since `serve` has glibc map
+/// blocks of 1 MiB or more one by one: the Parquet encoding of a row group and allocator
 /// slack are not accounted (see ARCHITECTURE.md). Stated with room above that.
 const FIXED_OVERHEAD_MIB: u64 = 160;
 
