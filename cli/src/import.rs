@@ -199,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         sequence: seq.clone(),
         zstd_level: args.zstd_level,
         rotate_age: None,
+        late_rows_apart: true,
         ..SpoolOptions::new(&args.spool, &node, &run_id)
     };
     let (workers, read) = for_each_chunk(
@@ -247,22 +248,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     failed = Some(e);
                 }
             };
-            // A chunk's lines go to the builders an hour at a time (in their order within the
-            // hour): lines out of time order would otherwise hop between as many partitions'
-            // builders and windows as they touch, each a cache miss.
+            // A chunk's lines go to the builders in time order (a stable sort: lines of the same
+            // time keep theirs). A log is written as requests end, so it is nearly but not quite
+            // in accept-time order; sorted, a chunk's rows extend the rows of the chunks before
+            // it in time order but for a few, so that a row group needs no sort when it is
+            // written (`late_rows_apart`), and lines do not hop between partitions' builders
+            // and windows.
             // (Room for lines of 160 bytes on average; longer ones leave it spare.)
-            let mut lines: Vec<(i64, Line<'_>)> = Vec::with_capacity(chunk.data().len() / 160);
+            let mut lines: Vec<Line<'_>> = Vec::with_capacity(chunk.data().len() / 160);
+            let mut order: Vec<(i64, u32)> = Vec::with_capacity(lines.capacity());
             for_each_line_of_chunk(chunk, &opts, expect, args.max_line, |line| {
-                let hour = line
-                    .record
-                    .event_time(meta.received_at)
-                    .map_or(i64::MAX, |t| weir_store::partition::Partition::of(t).hour);
-                lines.push((hour, line.clone()));
+                let time = line.record.event_time(meta.received_at).unwrap_or(received_at);
+                order.push((time, lines.len() as u32));
+                lines.push(line.clone());
             });
-            if !lines.is_sorted_by_key(|(hour, _)| *hour) {
-                lines.sort_by_key(|(hour, _)| *hour);
+            if !order.is_sorted_by_key(|&(time, _)| time) {
+                radsort::sort_by_key(&mut order, |&(time, _)| time);
             }
-            lines.iter().for_each(|(_, line)| add(line));
+            order.iter().for_each(|&(_, i)| add(&lines[i as usize]));
             if let Some(e) = failed {
                 w.writer = Err(e);
             }

@@ -24,10 +24,15 @@
 //!
 //! Rows are sorted by time within each row group (a stable sort, so equal times keep their
 //! arrival order), and each file records this in its `sorting_columns`. A log is written in the
-//! order requests end, not the order they were accepted, so nearly every row group needs the
-//! gather; it costs about a tenth of the writer's time on HAProxy logs, and buys tight page
-//! statistics on `ts` (time-range pruning) and a smaller delta-coded `ts`. Sorting a file across
-//! row groups would need the whole file in memory, which the memory bound rules out.
+//! order requests end, not the order they were accepted, so a row group of lines as they came
+//! needs the gather; it costs about a tenth of the writer's time on HAProxy logs, and buys tight
+//! page statistics on `ts` (time-range pruning) and a smaller delta-coded `ts`. Sorting a file
+//! across row groups would need the whole file in memory, which the memory bound rules out.
+//! A writer given its lines nearly in time order (`import` sorts each chunk's lines) can keep
+//! the few rows older than their partition's newest in builders of their own
+//! ([`SpoolOptions::late_rows_apart`]): the rest then needs no gather, and the late rows become
+//! a small row group (a spill, see `file`) of their own. A partition whose rows came out of
+//! order at large (a shuffled log) turns this off until a flush finds them in order again.
 //!
 //! The Parquet side (encodings, statistics) is chosen per column type in `writer_properties`,
 //! for write cost as much as for size: the writer runs on every core next to the parser.
@@ -109,6 +114,13 @@ pub struct SpoolOptions {
     /// [`SpoolStats::lost_rows`]. `None` (the default, as `import` wants: it stops at the first
     /// error) keeps only the row groups not yet written.
     pub retry_bytes: Option<usize>,
+    /// Rows earlier than the newest row already in their partition's builders go to builders
+    /// of their own, flushed beside the others as a row group (or spill) of their own, so that
+    /// the rest is in time order at the flush and needs no sort: for a writer given its lines
+    /// in time order but for a few (`import` sorts each chunk's lines by time). Off by default;
+    /// a writer given WAL positions keeps every row of a partition in one builder whatever
+    /// this says, as the WAL ranges of its row groups require.
+    pub late_rows_apart: bool,
 }
 
 impl SpoolOptions {
@@ -129,6 +141,7 @@ impl SpoolOptions {
             files: Arc::new(OpenFiles::default()),
             fsync: true,
             retry_bytes: None,
+            late_rows_apart: false,
         }
     }
 
@@ -244,6 +257,12 @@ struct PartitionState {
     /// WAL positions of the oldest and newest buffered rows, when the writer is given them.
     wal_first: Option<u64>,
     wal_last: Option<u64>,
+    /// The newest time appended, and how many appends came with an earlier one.
+    newest: Micros,
+    behind: usize,
+    /// With [`SpoolOptions::late_rows_apart`]: the rows earlier than `newest` when they came,
+    /// and how many.
+    late: Option<(TableRows, usize)>,
 }
 
 /// The partitions with buffered rows. The one used last is checked first, which is the hit
@@ -322,7 +341,15 @@ pub struct SpoolWriter {
     /// follow the memory the builders really take (an `app` row holds its message twice, once
     /// split into `fields`; builders grow their buffers by doubling).
     scale: [f64; Table::ALL.len()],
+    /// Whether late rows go to builders of their own now: with
+    /// [`SpoolOptions::late_rows_apart`], while the partition flushed last had few of them (a
+    /// log out of order at large, shuffled, would make every flush two small ones).
+    late_apart: bool,
 }
+
+/// A partition whose rows came behind the newest more than once in this many is out of order
+/// at large: its writer stops keeping late rows apart until a flush finds fewer again.
+const LATE_APART_MAX_SHARE: usize = 8;
 
 /// Rows a flush needs before its memory corrects [`SpoolWriter`]'s weights.
 const SCALE_MIN_ROWS: usize = 1024;
@@ -339,6 +366,7 @@ impl SpoolWriter {
             .collect::<Result<_, _>>()?;
         let id = opts.files.join(opts.retry_bytes.unwrap_or(0));
         Ok(SpoolWriter {
+            late_apart: opts.late_rows_apart,
             opts,
             props,
             partitions: Partitions::default(),
@@ -437,7 +465,7 @@ impl SpoolWriter {
             .unwrap_or_else(now_micros);
         let weight = line.raw.len() + ROW_OVERHEAD_BYTES;
         let h = &line.header;
-        self.append_rows((table, Partition::of(time)), weight, |rows| {
+        self.append_rows((table, Partition::of(time)), time, weight, |rows| {
             match (rows, &line.record) {
                 (TableRows::Requests(b), Record::Http(r)) => b.append(h, r, meta.received_at),
                 (TableRows::Tcp(b), Record::Tcp(r)) => b.append(h, r, meta.received_at),
@@ -470,7 +498,7 @@ impl SpoolWriter {
             .unwrap_or_else(now_micros);
         let h = &line.header;
         let weight = found as usize * METRIC_ROW_BYTES;
-        self.append_rows((Table::Metrics, Partition::of(time)), weight, |rows| {
+        self.append_rows((Table::Metrics, Partition::of(time)), time, weight, |rows| {
             let TableRows::Metrics(b) = rows else {
                 unreachable!("partition table is metrics")
             };
@@ -481,10 +509,12 @@ impl SpoolWriter {
     }
 
     /// Appends the rows `fill` writes (returning how many) to the partition `key`, opening it
-    /// when needed, then flushes what the row group and byte bounds call for.
+    /// when needed, then flushes what the row group and byte bounds call for. `time` is the
+    /// rows' time, as their table's time column holds it when they have one.
     fn append_rows(
         &mut self,
         key: Key,
+        time: Micros,
         weight: usize,
         fill: impl FnOnce(&mut TableRows) -> usize,
     ) -> Result<(), StoreError> {
@@ -500,13 +530,29 @@ impl SpoolWriter {
                 since: Instant::now(),
                 wal_first: None,
                 wal_last: None,
+                newest: Micros::MIN,
+                behind: 0,
+                late: None,
             }
         });
         if let Some(position) = self.wal_position {
             p.wal_first.get_or_insert(position);
             p.wal_last = Some(position);
         }
-        let rows = fill(&mut p.rows);
+        let behind = time < p.newest;
+        if behind {
+            p.behind += 1;
+        } else {
+            p.newest = time;
+        }
+        let rows = if behind && self.late_apart && p.wal_first.is_none() {
+            let late = p.late.get_or_insert_with(|| (TableRows::empty(table), 0));
+            let rows = fill(&mut late.0);
+            late.1 += rows;
+            rows
+        } else {
+            fill(&mut p.rows)
+        };
         let weight = (weight as f64 * self.scale[table.index()]) as usize;
         p.buffered_rows += rows;
         p.buffered_bytes += weight;
@@ -743,17 +789,28 @@ impl SpoolWriter {
             }
         };
         out.since = out.since.min(p.since);
-        let batch = RecordBatch::try_new(table.schema(), p.rows.finish()).map_err(StoreError::from);
-        if let Ok(b) = &batch {
+        self.late_apart = self.opts.late_rows_apart && p.behind * LATE_APART_MAX_SHARE <= p.buffered_rows;
+        let schema = table.schema();
+        let late = p.late.take();
+        let late_rows = late.as_ref().map_or(0, |(_, n)| *n);
+        let batch = RecordBatch::try_new(schema.clone(), p.rows.finish()).map_err(StoreError::from);
+        let late = late
+            .map(|(mut rows, _)| RecordBatch::try_new(schema, rows.finish()).map_err(StoreError::from))
+            .transpose();
+        if let (Ok(b), Ok(l)) = (&batch, &late) {
             let weighed = p.buffered_bytes.saturating_sub(PARTITION_OVERHEAD_BYTES);
-            if b.num_rows() >= SCALE_MIN_ROWS && weighed > 0 {
-                let held = b.get_array_memory_size() as f64;
+            if b.num_rows() + late_rows >= SCALE_MIN_ROWS && weighed > 0 {
+                let held =
+                    (b.get_array_memory_size() + l.as_ref().map_or(0, |l| l.get_array_memory_size())) as f64;
                 let scale = &mut self.scale[table.index()];
                 *scale = (*scale * held / weighed as f64).clamp(1.0, 16.0);
             }
         }
-        let batch = match batch.and_then(sort_by_time) {
-            Ok(batch) => batch,
+        let sorted = batch
+            .and_then(sort_by_time)
+            .and_then(|b| Ok((b, late?.map(sort_by_time).transpose()?)));
+        let (batch, late) = match sorted {
+            Ok(sorted) => sorted,
             Err(e) => {
                 self.stats.lost_rows += p.buffered_rows as u64;
                 self.put_back(key, out);
@@ -770,13 +827,25 @@ impl SpoolWriter {
             }),
             _ => None,
         };
+        // The late rows (never with a WAL range) weigh their share of the rows.
+        let weight = p.buffered_bytes - PARTITION_OVERHEAD_BYTES;
+        let late_weight = weight * late_rows / p.buffered_rows.max(1);
         let group = Group {
             batch,
-            weight: p.buffered_bytes - PARTITION_OVERHEAD_BYTES,
+            weight: weight - late_weight,
             writer: self.id,
         };
         files.added(self.id, group.rows(), group.weight, wal.as_ref());
         out.file.add(group, wal);
+        if let Some(batch) = late {
+            let group = Group {
+                batch,
+                weight: late_weight,
+                writer: self.id,
+            };
+            files.added(self.id, group.rows(), group.weight, None);
+            out.file.add(group, None);
+        }
         self.settle(key, out).map(|()| true)
     }
 
@@ -1651,25 +1720,8 @@ mod tests {
                 assert!(rg.num_rows() <= 10);
                 assert_eq!(rg.sorting_columns().map(|c| c.len()), Some(1));
             }
-            for rg in 0..meta.num_row_groups() {
-                let file = std::fs::File::open(&f.path).unwrap();
-                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                    .unwrap()
-                    .with_row_groups(vec![rg])
-                    .build()
-                    .unwrap();
-                for batch in reader {
-                    let batch = batch.unwrap();
-                    let t = batch
-                        .column(0)
-                        .as_any()
-                        .downcast_ref::<TimestampMicrosecondArray>()
-                        .unwrap();
-                    assert!(
-                        t.values().windows(2).all(|w| w[0] <= w[1]),
-                        "sorted within a row group"
-                    );
-                }
+            for times in file_row_group_times(&f.path) {
+                assert!(times.is_sorted(), "sorted within a row group");
             }
         }
     }
@@ -1862,6 +1914,122 @@ mod tests {
             .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!(ips.iter().flatten().collect::<Vec<_>>(), ["b", "d", "a", "c"]);
+    }
+
+    /// The times (first column) of each row group of a file, in its order of row groups.
+    fn file_row_group_times(path: &Path) -> Vec<Vec<Micros>> {
+        let groups = crate::testutil::parquet_metadata(path).num_row_groups();
+        (0..groups)
+            .map(|rg| {
+                let file = std::fs::File::open(path).unwrap();
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .with_row_groups(vec![rg])
+                    .build()
+                    .unwrap();
+                let mut times = Vec::new();
+                for batch in reader {
+                    let batch = batch.unwrap();
+                    let t = batch
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<TimestampMicrosecondArray>()
+                        .unwrap();
+                    times.extend(t.values().iter().copied());
+                }
+                times
+            })
+            .collect()
+    }
+
+    /// Each row group's times, file by file (in name order) of `table`.
+    fn row_group_times(root: &Path, table: Table) -> Vec<Vec<Micros>> {
+        let mut files: Vec<PathBuf> = walk(&root.join(table.name()));
+        files.sort();
+        files.iter().flat_map(|f| file_row_group_times(f)).collect()
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    /// Sixteen rows of one hour, the fourth and the tenth earlier than the rows before them.
+    const NEARLY_IN_ORDER: [i64; 16] = [0, 1, 2, 0, 3, 4, 5, 6, 7, 5, 8, 9, 10, 11, 12, 13];
+
+    /// A writer keeping late rows apart, in row groups of sixteen rows.
+    fn late_apart_writer(root: &Path) -> SpoolWriter {
+        SpoolWriter::create(SpoolOptions {
+            row_group_rows: 16,
+            late_rows_apart: true,
+            ..opts(root)
+        })
+        .unwrap()
+    }
+
+    /// Appends a request at each of `times` (milliseconds after [`at`]'s origin).
+    fn append_at(w: &mut SpoolWriter, times: impl IntoIterator<Item = i64>) {
+        for t in times {
+            w.append(&line(Record::Http(http(at(t))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn late_rows_apart_leave_the_rest_in_order_and_lose_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = late_apart_writer(dir.path());
+        append_at(&mut w, NEARLY_IN_ORDER);
+        assert_eq!(w.finish().unwrap().rows(Table::Requests), 16);
+        // The fourteen in order make a row group as they came; the two late ones, spilled,
+        // one of their own.
+        let groups = row_group_times(dir.path(), Table::Requests);
+        let late = vec![at(0), at(5)];
+        let in_order: Vec<Micros> = (0..14).map(at).collect();
+        assert_eq!(groups, [in_order, late]);
+    }
+
+    #[test]
+    fn rows_out_of_order_at_large_turn_late_rows_apart_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = late_apart_writer(dir.path());
+        // Descending: the first row, then fifteen late ones.
+        append_at(&mut w, (85..=100).rev());
+        // Nearly in order, after a flush that found fifteen rows of sixteen late: kept together.
+        append_at(&mut w, NEARLY_IN_ORDER);
+        w.finish().unwrap();
+        let mut together: Vec<Micros> = NEARLY_IN_ORDER.into_iter().map(at).collect();
+        together.sort_unstable();
+        // The late fifteen are a row group of their own, and the one before them a spill,
+        // written when the file is published.
+        assert_eq!(
+            row_group_times(dir.path(), Table::Requests),
+            [(85..100).map(at).collect(), together, vec![at(100)]]
+        );
+    }
+
+    #[test]
+    fn a_writer_given_wal_positions_keeps_late_rows_with_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = late_apart_writer(dir.path());
+        w.set_wal_stream("s");
+        for (position, t) in NEARLY_IN_ORDER.into_iter().enumerate() {
+            w.set_wal_position(position as u64);
+            w.append(&line(Record::Http(http(at(t))), b"x"), &RecordMeta::default())
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let mut all: Vec<Micros> = NEARLY_IN_ORDER.into_iter().map(at).collect();
+        all.sort_unstable();
+        assert_eq!(row_group_times(dir.path(), Table::Requests), [all]);
     }
 
     #[test]
