@@ -9,6 +9,7 @@
 //! Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. A broken pipe (`weir report
 //! ... | head`) is success.
 
+mod alloc;
 mod config;
 mod gen;
 mod import;
@@ -77,10 +78,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
-        Command::Import(a) => import::run(a),
-        Command::Report(a) => report::run(a),
-        Command::Query(a) => query::run(a),
-        Command::Plot(a) => plot::run(a),
+        Command::Import(a) => {
+            alloc::for_batch();
+            import::run(a)
+        }
+        Command::Report(a) => {
+            alloc::for_batch();
+            report::run(a)
+        }
+        Command::Query(a) => {
+            alloc::for_batch();
+            query::run(a)
+        }
+        Command::Plot(a) => {
+            alloc::for_batch();
+            plot::run(a)
+        }
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),

@@ -127,39 +127,9 @@ const QUEUE_BATCHES: usize = 65_536;
 /// 16 MiB.
 const RECYCLED_BATCHES: usize = 64;
 
-/// glibc's allocator gives threads that allocate at once arenas of their own, up to 8 per
-/// core, and memory freed in an arena stays there for its thread: a server whose receivers,
-/// workers and HTTP tasks pass buffers between threads held about 150 MB more resident than
-/// its live heap (`BENCHMARKS.md`). Two arenas, as `MALLOC_ARENA_MAX=2` would set, unless
-/// the environment sets it.
-///
-/// Blocks of 1 MiB or more (a flush's Arrow columns, a row group being encoded, a batch of
-/// closed window rows) are mapped and unmapped one by one, as `MALLOC_MMAP_THRESHOLD_=1048576`
-/// would set, unless the environment sets it: glibc otherwise raises that threshold to 32 MiB
-/// as such blocks are freed, and serves them from the heap, where the holes they leave keep
-/// the peak resident (about 40 MB more at 10,000 window series, `BENCHMARKS.md`).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn tune_malloc() {
-    let unset = |name: &str| std::env::var_os(name).is_none();
-    // SAFETY: mallopt sets a parameter of the C allocator, before this process starts any
-    // thread of its own; it has no memory-safety preconditions.
-    unsafe {
-        if unset("MALLOC_ARENA_MAX") {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-        if unset("MALLOC_MMAP_THRESHOLD_") {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_malloc() {}
-
 /// Runs `weir serve` until SIGTERM or Ctrl-C.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    tune_malloc();
+    crate::alloc::for_server();
     let config = args.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
