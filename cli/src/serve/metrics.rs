@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use prometheus::proto::{self, MetricFamily, MetricType};
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use weir_aggregate::exposition::{status_class_names, timer_names, Exposition};
 use weir_aggregate::l2met::{L2metLive, L2MET_QUANTILES};
 use weir_ingest::listen::ReceiverCounters;
@@ -604,17 +604,20 @@ impl Metrics {
                 MetricType::COUNTER,
                 vec![counter_metric(&[], e.overflowed())],
             ));
-            families.extend(traffic_families(e));
         });
         windows.with_l2met(weir_model::time::now_micros(), |l| {
             families.extend(l2met_families(l))
         });
         families.sort_by(|a, b| a.name().cmp(b.name()));
-        let mut out = Vec::new();
+        let mut out = String::new();
         TextEncoder::new()
-            .encode(&families, &mut out)
+            .encode_utf8(&families, &mut out)
             .expect("text encoding cannot fail");
-        String::from_utf8(out).expect("Prometheus text is UTF-8")
+        // The traffic, a series per label set (tens of thousands of lines at 10,000 series),
+        // goes straight to the text: a `MetricFamily` of each sample would hold several times
+        // the text's memory while it is written.
+        windows.with_exposition(|e| write_traffic(e, &mut out));
+        out
     }
 }
 
@@ -659,7 +662,9 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<proto::Metric>)
 
 /// The traffic of the closed windows: requests per series and status class, response bytes,
 /// one histogram per timer with the configured bounds, and the last closed window's quantiles
-/// per backend. Families with no series yet are left out.
+/// per backend. Families with no series yet are left out. What [`write_traffic`] writes, kept
+/// to check it against.
+#[cfg(test)]
 fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
     let mut requests = Vec::new();
     let mut bytes = Vec::new();
@@ -747,6 +752,123 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
         ));
     }
     out
+}
+
+/// Writes the traffic of the closed windows in the text format, as [`TextEncoder`] would write
+/// `traffic_families` (kept for the tests), without building them.
+fn write_traffic(e: &Exposition, out: &mut String) {
+    use std::fmt::Write;
+    if e.series().values().all(|t| t.requests.iter().all(|&n| n == 0)) {
+        return;
+    }
+    // Label values from the logs are escaped as the format asks.
+    let key = |out: &mut String, fe: &str, be: &str, srv: &str| {
+        out.push_str("frontend=\"");
+        escape_label(out, fe);
+        out.push_str("\",backend=\"");
+        escape_label(out, be);
+        out.push_str("\",server=\"");
+        escape_label(out, srv);
+        out.push('"');
+    };
+    header(
+        out,
+        "weir_http_requests_total",
+        "HTTP requests in closed windows, by frontend, backend, server and status class.",
+        "counter",
+    );
+    for ((fe, be, srv), t) in e.series() {
+        for (class, n) in status_class_names().into_iter().zip(t.requests) {
+            if n > 0 {
+                out.push_str("weir_http_requests_total{");
+                key(out, fe, be, srv);
+                let _ = writeln!(out, ",status_class=\"{class}\"}} {}", n as f64);
+            }
+        }
+    }
+    header(
+        out,
+        "weir_http_response_bytes_total",
+        "Bytes sent to clients, in closed windows.",
+        "counter",
+    );
+    for ((fe, be, srv), t) in e.series() {
+        out.push_str("weir_http_response_bytes_total{");
+        key(out, fe, be, srv);
+        let _ = writeln!(out, "}} {}", t.bytes_read as f64);
+    }
+    let bounds: Vec<String> = e
+        .bounds()
+        .iter()
+        .map(|b| (*b as f64 / 1000.0).to_string())
+        .collect();
+    for (i, name) in timer_names().into_iter().enumerate() {
+        let family = format!("weir_http_{name}_seconds");
+        header(
+            out,
+            &family,
+            &format!(
+                "HAProxy's {name} time, in closed windows (bounds from http.buckets_ms; counts exact to the histograms' precision)."
+            ),
+            "histogram",
+        );
+        for ((fe, be, srv), t) in e.series() {
+            let c = &t.timers[i];
+            let les = c.le.iter().chain(std::iter::repeat(&0));
+            for (bound, n) in bounds.iter().map(String::as_str).chain(["+Inf"]).zip(les) {
+                let n = if bound == "+Inf" { c.count } else { *n };
+                let _ = write!(out, "{family}_bucket{{");
+                key(out, fe, be, srv);
+                let _ = writeln!(out, ",le=\"{bound}\"}} {}", n as f64);
+            }
+            let _ = write!(out, "{family}_sum{{");
+            key(out, fe, be, srv);
+            let _ = writeln!(out, "}} {}", c.sum / 1000.0);
+            let _ = write!(out, "{family}_count{{");
+            key(out, fe, be, srv);
+            let _ = writeln!(out, "}} {}", c.count as f64);
+        }
+    }
+    if let Some(last) = e.last_window() {
+        header(
+            out,
+            "weir_last_window_seconds",
+            "p50, p95 and p99 (label stat) of each timer per backend over the last closed window.",
+            "gauge",
+        );
+        for (backend, per_timer) in &last.backends {
+            for (timer, q) in timer_names().into_iter().zip(per_timer) {
+                let Some(q) = q else { continue };
+                for (stat, v) in ["p50", "p95", "p99"].into_iter().zip(q) {
+                    out.push_str("weir_last_window_seconds{backend=\"");
+                    escape_label(out, backend);
+                    let _ = writeln!(
+                        out,
+                        "\",timer=\"{timer}\",stat=\"{stat}\"}} {}",
+                        *v as f64 / 1000.0
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A family's `# HELP` and `# TYPE` lines (the help has no backslash or line feed to escape).
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value as the text format writes it: backslash, double quote and line feed escaped.
+fn escape_label(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// The live l2met metrics: a summary per measure (p50/p95/p99 of the last closed window, count
@@ -847,6 +969,39 @@ mod tests {
 
     use super::*;
     use crate::serve::windows::LiveWindows;
+
+    /// The traffic written straight to text reads as the `prometheus` crate's encoder writes
+    /// the same families, label values that need escaping included.
+    #[test]
+    fn traffic_text_is_what_the_encoder_writes() {
+        let mut windows = weir_aggregate::WindowAggregator::new(WindowConfig::default()).unwrap();
+        for (second, backend, status, total) in [
+            (1, "be_api/s1", 200, 4),
+            (2, "be_api/s1", 200, 40),
+            (3, "be_\"odd\\one/s1", 503, 700),
+            (12, "be_api/s2", 200, 900),
+        ] {
+            let text = format!(
+                "<134>Nov 22 01:22:{second:02} lb1 haproxy[1]: 10.0.0.1:4000 [22/Nov/2026:01:22:{second:02}.000] fe {backend} 0/0/1/2/{total} {status} 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
+            );
+            let line = parse_line_str(&text, &ParseOptions::default());
+            let weir_model::Record::Http(h) = &line.record else {
+                panic!("not a request: {text}")
+            };
+            windows.add(h);
+        }
+        let mut e = Exposition::new(vec![5, 50, 500, 2_500], 2, 100);
+        e.observe(&windows.flush()).unwrap();
+        e.seal().unwrap();
+        assert!(e.last_window().is_some());
+        let mut written = String::new();
+        write_traffic(&e, &mut written);
+        let encoded = TextEncoder::new()
+            .encode_to_string(&traffic_families(&e))
+            .unwrap();
+        assert!(written.contains("backend=\"be_\\\"odd\\\\one\""), "{written}");
+        assert_eq!(written, encoded);
+    }
 
     /// A source the router evicts leaves `/metrics`; when it sends again it is back, counted
     /// from its new lines.
