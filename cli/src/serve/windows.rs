@@ -31,8 +31,9 @@ use super::metrics::Metrics;
 /// How long closed rows stay in memory for `/api/windows`.
 pub const RECENT: Duration = Duration::from_secs(3600);
 
-/// At most this many bytes of closed rows stay in memory for `/api/windows` (the oldest go
-/// first): at 10,000 series, about ten minutes of 10 s windows.
+/// At most this many bytes of closed rows (as [`row_bytes`] counts them) stay in memory for
+/// `/api/windows` (the oldest go first): at 10,000 series of a few dozen requests a window,
+/// less than a minute of 10 s windows (`BENCHMARKS.md`).
 pub const RECENT_BYTES: usize = 64 << 20;
 
 /// The memory a row holds, about.
