@@ -2,7 +2,8 @@
 //! ([`WindowAggregator`], behind a lock taken once per batch); a closer task ticks every second
 //! and closes, on every worker, the windows that the watermark (the latest accept date, or the
 //! clock when traffic stops, minus `lateness`) has passed. Closed rows go three ways: into the
-//! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top`, and into
+//! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top` (packed,
+//! see [`super::packed`]), and into
 //! the spool's `windows` table. The workers' rows of a series closed in the same tick are merged
 //! into one first (each worker sees every busy series, so this halves the rows kept and written
 //! with two workers); rows closed in other ticks (late requests) stay partial: readers merge.
@@ -27,32 +28,15 @@ use weir_store::windows::WindowsWriter;
 
 use super::breaker::{Access, DiskBreaker};
 use super::metrics::Metrics;
+use super::packed::PackedRow;
 
 /// How long closed rows stay in memory for `/api/windows`.
 pub const RECENT: Duration = Duration::from_secs(3600);
 
-/// At most this many bytes of closed rows (as [`row_bytes`] counts them) stay in memory for
-/// `/api/windows` (the oldest go first): at 10,000 series of a few dozen requests a window,
-/// less than a minute of 10 s windows (`BENCHMARKS.md`).
-pub const RECENT_BYTES: usize = 64 << 20;
-
-/// The memory a row holds, about.
-fn row_bytes(r: &WindowRow) -> usize {
-    std::mem::size_of::<WindowRow>()
-        + r.node.len()
-        + r.key.frontend.len()
-        + r.key.backend.len()
-        + r.key.server.len()
-        + r.status_counts.len() * 16
-        + r.termination_counts
-            .iter()
-            .map(|(t, _)| 32 + t.len())
-            .sum::<usize>()
-        + r.distributions
-            .iter()
-            .map(|d| d.buckets.len() * 16)
-            .sum::<usize>()
-}
+/// At most this many bytes of closed rows, packed ([`PackedRow`]), stay in memory for
+/// `/api/windows` (the oldest go first): at 10,000 series of about a hundred requests a window
+/// each, the last half minute or so of 10 s windows (`BENCHMARKS.md`).
+pub const RECENT_BYTES: usize = 16 << 20;
 
 /// How often the closer runs.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -65,9 +49,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 struct Closed {
     exposition: Exposition,
-    /// Shared with the writer's rows waiting for their file.
-    recent: VecDeque<Arc<WindowRow>>,
-    /// [`row_bytes`] of `recent`.
+    /// The recent closed rows, packed, oldest first.
+    recent: VecDeque<PackedRow>,
+    /// [`PackedRow::weight`] of `recent`.
     recent_bytes: usize,
     /// The most `recent_bytes` may reach ([`RECENT_BYTES`]).
     recent_budget: usize,
@@ -223,8 +207,11 @@ impl LiveWindows {
                 }
             }
         }
-        c.recent_bytes += rows.iter().map(|r| row_bytes(r)).sum::<usize>();
-        c.recent.extend(rows);
+        for r in &rows {
+            let packed = PackedRow::pack(r);
+            c.recent_bytes += packed.weight();
+            c.recent.push_back(packed);
+        }
         let keep_from = now - RECENT.as_micros() as Micros;
         while c
             .recent
@@ -232,7 +219,7 @@ impl LiveWindows {
             .is_some_and(|r| r.window_start < keep_from || c.recent_bytes > c.recent_budget)
         {
             if let Some(r) = c.recent.pop_front() {
-                c.recent_bytes -= row_bytes(&r);
+                c.recent_bytes -= r.weight();
             }
         }
     }
@@ -277,7 +264,12 @@ impl LiveWindows {
                         .collect();
                 }
             } else {
-                rows.extend(c.recent.iter().map(|r| WindowRow::clone(r)));
+                rows.extend(
+                    c.recent
+                        .iter()
+                        .filter(|r| since.is_none_or(|s| r.window_start >= s))
+                        .map(PackedRow::unpack),
+                );
             }
         }
         for w in &self.workers {
