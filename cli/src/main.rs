@@ -77,23 +77,17 @@ impl std::error::Error for UsageError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    if matches!(
+        cli.command,
+        Command::Import(_) | Command::Report(_) | Command::Query(_) | Command::Plot(_)
+    ) {
+        alloc::for_batch();
+    }
     let result = match cli.command {
-        Command::Import(a) => {
-            alloc::for_batch();
-            import::run(a)
-        }
-        Command::Report(a) => {
-            alloc::for_batch();
-            report::run(a)
-        }
-        Command::Query(a) => {
-            alloc::for_batch();
-            query::run(a)
-        }
-        Command::Plot(a) => {
-            alloc::for_batch();
-            plot::run(a)
-        }
+        Command::Import(a) => import::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Query(a) => query::run(a),
+        Command::Plot(a) => plot::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => config::run(a),

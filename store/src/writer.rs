@@ -260,9 +260,8 @@ struct PartitionState {
     /// The newest time appended, and how many appends came with an earlier one.
     newest: Micros,
     behind: usize,
-    /// With [`SpoolOptions::late_rows_apart`]: the rows earlier than `newest` when they came,
-    /// and how many.
-    late: Option<(TableRows, usize)>,
+    /// With [`SpoolOptions::late_rows_apart`]: the rows earlier than `newest` when they came.
+    late: Option<TableRows>,
 }
 
 /// The partitions with buffered rows. The one used last is checked first, which is the hit
@@ -546,10 +545,7 @@ impl SpoolWriter {
             p.newest = time;
         }
         let rows = if behind && self.late_apart && p.wal_first.is_none() {
-            let late = p.late.get_or_insert_with(|| (TableRows::empty(table), 0));
-            let rows = fill(&mut late.0);
-            late.1 += rows;
-            rows
+            fill(p.late.get_or_insert_with(|| TableRows::empty(table)))
         } else {
             fill(&mut p.rows)
         };
@@ -791,15 +787,15 @@ impl SpoolWriter {
         out.since = out.since.min(p.since);
         self.late_apart = self.opts.late_rows_apart && p.behind * LATE_APART_MAX_SHARE <= p.buffered_rows;
         let schema = table.schema();
-        let late = p.late.take();
-        let late_rows = late.as_ref().map_or(0, |(_, n)| *n);
         let batch = RecordBatch::try_new(schema.clone(), p.rows.finish()).map_err(StoreError::from);
-        let late = late
-            .map(|(mut rows, _)| RecordBatch::try_new(schema, rows.finish()).map_err(StoreError::from))
+        let late = p
+            .late
+            .take()
+            .map(|mut rows| RecordBatch::try_new(schema, rows.finish()).map_err(StoreError::from))
             .transpose();
         if let (Ok(b), Ok(l)) = (&batch, &late) {
             let weighed = p.buffered_bytes.saturating_sub(PARTITION_OVERHEAD_BYTES);
-            if b.num_rows() + late_rows >= SCALE_MIN_ROWS && weighed > 0 {
+            if p.buffered_rows >= SCALE_MIN_ROWS && weighed > 0 {
                 let held =
                     (b.get_array_memory_size() + l.as_ref().map_or(0, |l| l.get_array_memory_size())) as f64;
                 let scale = &mut self.scale[table.index()];
@@ -829,6 +825,7 @@ impl SpoolWriter {
         };
         // The late rows (never with a WAL range) weigh their share of the rows.
         let weight = p.buffered_bytes - PARTITION_OVERHEAD_BYTES;
+        let late_rows = late.as_ref().map_or(0, RecordBatch::num_rows);
         let late_weight = weight * late_rows / p.buffered_rows.max(1);
         let group = Group {
             batch,

@@ -757,32 +757,21 @@ fn traffic_families(e: &Exposition) -> Vec<MetricFamily> {
 /// Writes the traffic of the closed windows in the text format, as [`TextEncoder`] would write
 /// `traffic_families` (kept for the tests), without building them.
 fn write_traffic(e: &Exposition, out: &mut String) {
-    use std::fmt::Write;
     if e.series().values().all(|t| t.requests.iter().all(|&n| n == 0)) {
         return;
     }
-    // Label values from the logs are escaped as the format asks.
-    let key = |out: &mut String, fe: &str, be: &str, srv: &str| {
-        out.push_str("frontend=\"");
-        escape_label(out, fe);
-        out.push_str("\",backend=\"");
-        escape_label(out, be);
-        out.push_str("\",server=\"");
-        escape_label(out, srv);
-        out.push('"');
-    };
     header(
         out,
         "weir_http_requests_total",
         "HTTP requests in closed windows, by frontend, backend, server and status class.",
         "counter",
     );
-    for ((fe, be, srv), t) in e.series() {
+    for (series, t) in e.series() {
+        let [fe, be, srv] = key(series);
         for (class, n) in status_class_names().into_iter().zip(t.requests) {
             if n > 0 {
-                out.push_str("weir_http_requests_total{");
-                key(out, fe, be, srv);
-                let _ = writeln!(out, ",status_class=\"{class}\"}} {}", n as f64);
+                let labels = [fe, be, srv, ("status_class", class)];
+                sample(out, "weir_http_requests_total", &labels, n as f64);
             }
         }
     }
@@ -792,10 +781,13 @@ fn write_traffic(e: &Exposition, out: &mut String) {
         "Bytes sent to clients, in closed windows.",
         "counter",
     );
-    for ((fe, be, srv), t) in e.series() {
-        out.push_str("weir_http_response_bytes_total{");
-        key(out, fe, be, srv);
-        let _ = writeln!(out, "}} {}", t.bytes_read as f64);
+    for (series, t) in e.series() {
+        sample(
+            out,
+            "weir_http_response_bytes_total",
+            &key(series),
+            t.bytes_read as f64,
+        );
     }
     let bounds: Vec<String> = e
         .bounds()
@@ -812,21 +804,20 @@ fn write_traffic(e: &Exposition, out: &mut String) {
             ),
             "histogram",
         );
-        for ((fe, be, srv), t) in e.series() {
+        let (bucket, sum, count) = (
+            format!("{family}_bucket"),
+            format!("{family}_sum"),
+            format!("{family}_count"),
+        );
+        for (series, t) in e.series() {
             let c = &t.timers[i];
-            let les = c.le.iter().chain(std::iter::repeat(&0));
-            for (bound, n) in bounds.iter().map(String::as_str).chain(["+Inf"]).zip(les) {
-                let n = if bound == "+Inf" { c.count } else { *n };
-                let _ = write!(out, "{family}_bucket{{");
-                key(out, fe, be, srv);
-                let _ = writeln!(out, ",le=\"{bound}\"}} {}", n as f64);
+            let [fe, be, srv] = key(series);
+            for (bound, n) in bounds.iter().zip(c.le.iter().chain(std::iter::repeat(&0))) {
+                sample(out, &bucket, &[fe, be, srv, ("le", bound)], *n as f64);
             }
-            let _ = write!(out, "{family}_sum{{");
-            key(out, fe, be, srv);
-            let _ = writeln!(out, "}} {}", c.sum / 1000.0);
-            let _ = write!(out, "{family}_count{{");
-            key(out, fe, be, srv);
-            let _ = writeln!(out, "}} {}", c.count as f64);
+            sample(out, &bucket, &[fe, be, srv, ("le", "+Inf")], c.count as f64);
+            sample(out, &sum, &[fe, be, srv], c.sum / 1000.0);
+            sample(out, &count, &[fe, be, srv], c.count as f64);
         }
     }
     if let Some(last) = e.last_window() {
@@ -840,17 +831,17 @@ fn write_traffic(e: &Exposition, out: &mut String) {
             for (timer, q) in timer_names().into_iter().zip(per_timer) {
                 let Some(q) = q else { continue };
                 for (stat, v) in ["p50", "p95", "p99"].into_iter().zip(q) {
-                    out.push_str("weir_last_window_seconds{backend=\"");
-                    escape_label(out, backend);
-                    let _ = writeln!(
-                        out,
-                        "\",timer=\"{timer}\",stat=\"{stat}\"}} {}",
-                        *v as f64 / 1000.0
-                    );
+                    let labels = [("backend", backend.as_str()), ("timer", timer), ("stat", stat)];
+                    sample(out, "weir_last_window_seconds", &labels, *v as f64 / 1000.0);
                 }
             }
         }
     }
+}
+
+/// A series' labels on the traffic metrics.
+fn key((fe, be, srv): &(String, String, String)) -> [(&'static str, &str); 3] {
+    [("frontend", fe), ("backend", be), ("server", srv)]
 }
 
 /// A family's `# HELP` and `# TYPE` lines (the help has no backslash or line feed to escape).
@@ -859,16 +850,29 @@ fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-/// A label value as the text format writes it: backslash, double quote and line feed escaped.
-fn escape_label(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// One sample line, `name{label="value",...} value`, its label values escaped as the format
+/// asks (backslash, double quote and line feed).
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    use std::fmt::Write;
+    out.push_str(name);
+    for (i, (label, v)) in labels.iter().enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        out.push_str(label);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
         }
+        out.push('"');
     }
+    if !labels.is_empty() {
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
 }
 
 /// The live l2met metrics: a summary per measure (p50/p95/p99 of the last closed window, count
