@@ -654,18 +654,60 @@ pub fn merge_rows(rows: &[WindowRow], sigfig: u8, node: &str) -> Result<Vec<Wind
     Ok(rows_of(merged, sigfig, node))
 }
 
-/// [`merge_rows`] in place: each row is freed once added, so at most the merged series and
-/// the rows not yet merged are held, never the input and the output at once. A precision
-/// outside 1..=5 is refused before any row is touched.
-pub fn merge_rows_in_place(rows: &mut Vec<WindowRow>, sigfig: u8, node: &str) -> Result<(), Error> {
-    SparseSeries::new(sigfig)?;
-    let mut merged: BTreeMap<(Micros, u32, WindowKey), WindowStats> = BTreeMap::new();
-    for row in rows.drain(..) {
-        let key = (row.window_start, row.window_secs, row.key.clone());
-        add_to(&mut merged, key, &row, sigfig)?;
+/// [`merge_rows`] for rows that come in order: each input ordered by window and key with no
+/// window and key twice, as one [`WindowAggregator::advance`] or [`WindowAggregator::flush`]
+/// gives them (a live server's workers, closed at the same watermark). The inputs are merged
+/// as sorted lists: a row that only one input holds is moved to the output as it is, and only
+/// rows of the same window and key are re-recorded into one (which keeps the first one's
+/// node). The result is ordered by window and key. Nothing is lost whatever comes in: rows
+/// out of that order stay partial rows, which readers merge, and with a precision outside
+/// 1..=5 the rows come back as they are.
+pub fn merge_ordered(inputs: Vec<Vec<WindowRow>>, sigfig: u8) -> Vec<WindowRow> {
+    let mut inputs = inputs.into_iter();
+    let first = inputs.next().unwrap_or_default();
+    let Ok(proto) = WindowStats::new(sigfig) else {
+        return inputs.fold(first, |mut a, b| {
+            a.extend(b);
+            a
+        });
+    };
+    inputs.fold(first, |a, b| merge_two(a, b, &proto))
+}
+
+/// How rows are ordered: by window, then key.
+fn order(r: &WindowRow) -> (Micros, u32, &WindowKey) {
+    (r.window_start, r.window_secs, &r.key)
+}
+
+fn merge_two(a: Vec<WindowRow>, b: Vec<WindowRow>, proto: &WindowStats) -> Vec<WindowRow> {
+    if a.is_empty() || b.is_empty() {
+        return if a.is_empty() { b } else { a };
     }
-    *rows = rows_of(merged, sigfig, node);
-    Ok(())
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        match order(x).cmp(&order(y)) {
+            std::cmp::Ordering::Less => out.extend(a.next()),
+            std::cmp::Ordering::Greater => out.extend(b.next()),
+            std::cmp::Ordering::Equal => {
+                let (Some(x), Some(y)) = (a.next(), b.next()) else {
+                    break;
+                };
+                let mut stats = proto.clone();
+                stats.add_row(&x);
+                stats.add_row(&y);
+                let config = WindowConfig {
+                    window_secs: x.window_secs,
+                    node: x.node,
+                    ..WindowConfig::default()
+                };
+                out.push(stats.to_row(x.window_start, &config, x.key));
+            }
+        }
+    }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 fn rows_of(

@@ -13,11 +13,13 @@
 //! [`time`] holds the calendar arithmetic shared by parsers and writers (microseconds since the
 //! Unix epoch, UTC, everywhere), and [`Timer`] names HAProxy's five timers in one place.
 //! [`window`] defines a row of the `windows` table, the mergeable partial aggregate that the
-//! aggregator builds and the spool writer stores; [`metric`] the l2met metrics an app line may
-//! carry, rows of the `metrics` table.
+//! aggregator builds and the spool writer stores, and [`packed`] the same row in a few hundred
+//! bytes for the rows a live server keeps; [`metric`] the l2met metrics an app line may carry,
+//! rows of the `metrics` table.
 
 pub mod fields;
 pub mod metric;
+pub mod packed;
 pub mod record;
 pub mod table;
 pub mod time;
@@ -25,6 +27,7 @@ pub mod window;
 
 pub use fields::{FieldSource, Fields};
 pub use metric::{BaseUnit, Metric, MetricKind};
+pub use packed::PackedRow;
 pub use record::{
     AppKind, AppLog, Captures, ClientAddr, HttpLog, Line, Record, Reject, RejectReason, RequestLine,
     RouterLog, SyslogHeader, TcpLog, Timer, Timings, TlsInfo,

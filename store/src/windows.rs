@@ -18,6 +18,7 @@
 //! [`read_windows`] reads the table back for `weir query`, opening only the `date=/hour=`
 //! partitions that can hold windows of the asked range.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -32,7 +33,8 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use weir_model::window::DISTRIBUTIONS;
 use weir_model::{
-    BucketsRef, Distribution, DistributionRef, Micros, StatusClass, WindowKey, WindowRow, WindowRowRef,
+    BucketsRef, Distribution, DistributionRef, Micros, PackedRow, StatusClass, WindowKey, WindowRow,
+    WindowRowRef,
 };
 
 use parquet::arrow::ArrowWriter;
@@ -396,7 +398,7 @@ pub const MAX_PENDING_ROWS: usize = 16_384;
 /// Rows per row group of a file [`WindowsWriter`] publishes whole (a live server's): the
 /// memory a publication holds, its Arrow batch and its encoded pages, is that of this many
 /// rows, not of the whole file.
-const PUBLISH_GROUP_ROWS: usize = 4096;
+const PUBLISH_GROUP_ROWS: usize = 2048;
 
 /// An estimate of the memory a row holds: the struct, its strings and vectors with their
 /// allocations' overhead, and their items.
@@ -414,6 +416,68 @@ fn row_weight(r: &WindowRow) -> usize {
         + 13 * ALLOCATION
         + 16 * (buckets + r.status_counts.len())
         + terminations
+}
+
+/// A row waiting in a [`WindowsWriter`]: as the aggregator made it (an import writes its rows
+/// soon), or packed ([`PackedRow`]: a live server keeps its rows until their partition's file
+/// is published, two windows of every series, and a packed row holds a tenth of the memory).
+#[derive(Debug)]
+enum Waiting {
+    Row(Box<WindowRow>),
+    Packed(PackedRow),
+}
+
+impl Waiting {
+    fn window_start(&self) -> Micros {
+        match self {
+            Waiting::Row(r) => r.window_start,
+            Waiting::Packed(p) => p.window_start,
+        }
+    }
+
+    /// The order rows are written in: by window, then key.
+    fn order(&self) -> (Micros, (&str, &str, &str, StatusClass)) {
+        match self {
+            Waiting::Row(r) => {
+                let k = &r.key;
+                (
+                    r.window_start,
+                    (&k.frontend, &k.backend, &k.server, k.status_class),
+                )
+            }
+            Waiting::Packed(p) => (p.window_start, p.key()),
+        }
+    }
+
+    fn weight(&self) -> usize {
+        match self {
+            Waiting::Row(r) => row_weight(r),
+            Waiting::Packed(p) => p.weight(),
+        }
+    }
+
+    fn row(&self) -> Cow<'_, WindowRow> {
+        match self {
+            Waiting::Row(r) => Cow::Borrowed(r),
+            Waiting::Packed(p) => Cow::Owned(p.unpack()),
+        }
+    }
+}
+
+/// Sorts rows by window and key (those of a live server mostly come in that order already).
+fn sort_waiting(rows: &mut [Waiting]) {
+    if !rows.is_sorted_by(|a, b| a.order() <= b.order()) {
+        rows.sort_by(|a, b| a.order().cmp(&b.order()));
+    }
+}
+
+/// The record batches of `rows`, [`PUBLISH_GROUP_ROWS`] at a time (packed rows are unpacked
+/// one batch at a time).
+fn batches(rows: &[Waiting]) -> impl Iterator<Item = Result<RecordBatch, StoreError>> + '_ {
+    rows.chunks(PUBLISH_GROUP_ROWS).map(|chunk| {
+        let rows: Vec<Cow<'_, WindowRow>> = chunk.iter().map(Waiting::row).collect();
+        batch(&rows)
+    })
 }
 
 /// A published `windows` file.
@@ -443,9 +507,8 @@ pub struct WindowsWriter {
     opts: SpoolOptions,
     props: WriterProperties,
     /// Rows per partition, with when the first of them came.
-    /// (Shared: a live server's ring of recent rows holds the same ones.)
-    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<Arc<WindowRow>>)>,
-    /// Rows in `pending`, and their weight ([`row_weight`]).
+    pending: std::collections::BTreeMap<Partition, (std::time::Instant, Vec<Waiting>)>,
+    /// Rows in `pending`, and their weight ([`Waiting::weight`]).
     pending_rows: usize,
     pending_bytes: usize,
     /// Without `rotate_age` (an import), the files being filled, a row group at a time, with
@@ -482,22 +545,26 @@ impl WindowsWriter {
     /// to hundreds of hours fills a file per hour, not a file per visit, in row groups as large
     /// as the budget allows (each column chunk of a row group costs a zstd context).
     pub fn append(&mut self, rows: &[WindowRow]) -> Result<(), StoreError> {
-        self.append_shared(rows.iter().cloned().map(Arc::new).collect())
+        self.append_owned(rows.to_vec())
     }
 
     /// [`WindowsWriter::append`], taking the rows instead of copying them.
     pub fn append_owned(&mut self, rows: Vec<WindowRow>) -> Result<(), StoreError> {
-        self.append_shared(rows.into_iter().map(Arc::new).collect())
+        self.append_waiting(rows.into_iter().map(|r| Waiting::Row(Box::new(r))).collect())
     }
 
-    /// [`WindowsWriter::append`], sharing the rows with the caller (a live server's ring of
-    /// recent rows) instead of copying them.
-    pub fn append_shared(&mut self, rows: Vec<Arc<WindowRow>>) -> Result<(), StoreError> {
+    /// [`WindowsWriter::append`], the rows packed: they wait in a tenth of the memory, and are
+    /// unpacked as they are written (a live server's rows, which wait for `rotate_age`).
+    pub fn append_packed(&mut self, rows: Vec<PackedRow>) -> Result<(), StoreError> {
+        self.append_waiting(rows.into_iter().map(Waiting::Packed).collect())
+    }
+
+    fn append_waiting(&mut self, rows: Vec<Waiting>) -> Result<(), StoreError> {
         let mut full = Vec::new();
         self.pending_rows += rows.len();
         for r in rows {
-            self.pending_bytes += row_weight(&r);
-            let p = Partition::of(r.window_start);
+            self.pending_bytes += r.weight();
+            let p = Partition::of(r.window_start());
             let (_, pending) = self
                 .pending
                 .entry(p)
@@ -545,8 +612,8 @@ impl WindowsWriter {
             return Ok(());
         };
         self.pending_rows -= rows.len();
-        self.pending_bytes -= rows.iter().map(|r| row_weight(r)).sum::<usize>();
-        rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
+        self.pending_bytes -= rows.iter().map(Waiting::weight).sum::<usize>();
+        sort_waiting(&mut rows);
         self.writes += 1;
         let mut file = match self.open.remove(&p) {
             Some((_, file)) => file,
@@ -578,7 +645,8 @@ impl WindowsWriter {
                 .with_buffer_bytes(self.opts.max_buffered_bytes)
             }
         };
-        file.write_batch(batch(&rows)?, self.opts.fsync)?;
+        let whole: Vec<Cow<'_, WindowRow>> = rows.iter().map(Waiting::row).collect();
+        file.write_batch(batch(&whole)?, self.opts.fsync)?;
         if file.rows() >= self.opts.rotate_rows || file.bytes() >= self.opts.rotate_bytes {
             self.published.push(file.publish(self.opts.fsync)?.into());
         } else {
@@ -595,11 +663,11 @@ impl WindowsWriter {
         format!("{}-{}-{seq:06}.parquet", self.opts.node, self.opts.boot)
     }
 
-    /// The rows buffered and not yet published.
-    pub fn pending(&self) -> impl Iterator<Item = &WindowRow> {
+    /// The rows buffered and not yet published (packed ones unpacked).
+    pub fn pending(&self) -> impl Iterator<Item = Cow<'_, WindowRow>> {
         self.pending
             .values()
-            .flat_map(|(_, rows)| rows.iter().map(|r| &**r))
+            .flat_map(|(_, rows)| rows.iter().map(Waiting::row))
     }
 
     /// Rows buffered and not yet published (nor written to an open file).
@@ -654,8 +722,8 @@ impl WindowsWriter {
             return Ok(());
         };
         self.pending_rows -= rows.len();
-        self.pending_bytes -= rows.iter().map(|r| row_weight(r)).sum::<usize>();
-        rows.sort_by(|a, b| (a.window_start, &a.key).cmp(&(b.window_start, &b.key)));
+        self.pending_bytes -= rows.iter().map(Waiting::weight).sum::<usize>();
+        sort_waiting(&mut rows);
         let dir = self.opts.root.join(WINDOWS).join(p.dir());
         ensure_dir(&self.opts.root, &dir, self.opts.fsync)?;
         let name = self.file_name();
@@ -665,8 +733,8 @@ impl WindowsWriter {
             let mut w = ArrowWriter::try_new(file, schema(), Some(self.props.clone()))?;
             // A row group per PUBLISH_GROUP_ROWS rows: the writer encodes a whole row group in
             // memory, and a live server's partition can hold two windows of every series.
-            for rows in rows.chunks(PUBLISH_GROUP_ROWS) {
-                w.write(&batch(rows)?)?;
+            for b in batches(&rows) {
+                w.write(&b?)?;
                 w.flush()?;
             }
             let file = w.into_inner()?;
@@ -693,7 +761,7 @@ impl WindowsWriter {
                 let _ = std::fs::remove_file(&tmp);
                 // The rows stay buffered for the next attempt.
                 self.pending_rows += rows.len();
-                self.pending_bytes += rows.iter().map(|r| row_weight(r)).sum::<usize>();
+                self.pending_bytes += rows.iter().map(Waiting::weight).sum::<usize>();
                 self.pending.insert(p, (std::time::Instant::now(), rows));
                 Err(e)
             }
@@ -1027,6 +1095,22 @@ mod tests {
             vec![rows[1].clone()]
         );
         assert_eq!(window_files(dir.path(), Some(hour), None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn packed_rows_wait_and_are_written_in_window_and_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![row(10_000_000, "be_a"), row(0, "be_b"), row(0, "be_a")];
+        let mut w = WindowsWriter::new(options(dir.path())).unwrap();
+        w.append_packed(rows.iter().map(PackedRow::pack).collect())
+            .unwrap();
+        let waiting: Vec<WindowRow> = w.pending().map(Cow::into_owned).collect();
+        assert_eq!(waiting, rows, "pending rows unpack to what was appended");
+        w.finish().unwrap();
+        assert_eq!(
+            read_windows(dir.path(), None, None).unwrap(),
+            vec![rows[2].clone(), rows[1].clone(), rows[0].clone()]
+        );
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub struct Metrics {
     /// The sources of the last render's per-source series: those the router evicted since
     /// leave `/metrics` (and start again from the router's new count if they come back).
     exposed_sources: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The length of the last render: the next one starts with room for about as much, so
+    /// that megabytes of text are not copied from buffer to doubled buffer as they grow.
+    last_render: std::sync::atomic::AtomicUsize,
     kernel_udp: IntGaugeVec,
     /// Bytes appended to the WAL.
     pub wal_bytes: IntCounter,
@@ -312,6 +315,7 @@ impl Metrics {
             &["outcome"],
         );
         Metrics {
+            last_render: std::sync::atomic::AtomicUsize::new(0),
             wal_disk_bytes: gauge_vec(
                 &r,
                 Name::WalDiskBytes,
@@ -609,7 +613,8 @@ impl Metrics {
             families.extend(l2met_families(l))
         });
         families.sort_by(|a, b| a.name().cmp(b.name()));
-        let mut out = String::new();
+        let last = self.last_render.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 16);
         TextEncoder::new()
             .encode_utf8(&families, &mut out)
             .expect("text encoding cannot fail");
@@ -617,6 +622,7 @@ impl Metrics {
         // goes straight to the text: a `MetricFamily` of each sample would hold several times
         // the text's memory while it is written.
         windows.with_exposition(|e| write_traffic(e, &mut out));
+        self.last_render.store(out.len(), Ordering::Relaxed);
         out
     }
 }

@@ -19,7 +19,6 @@ pub mod breaker;
 pub mod drain;
 pub mod http;
 pub mod metrics;
-pub mod packed;
 pub mod pipeline;
 pub mod recovery;
 pub mod windows;

@@ -3,7 +3,7 @@
 //! and closes, on every worker, the windows that the watermark (the latest accept date, or the
 //! clock when traffic stops, minus `lateness`) has passed. Closed rows go three ways: into the
 //! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top` (packed,
-//! see [`super::packed`]), and into
+//! see [`weir_model::packed`]), and into
 //! the spool's `windows` table. The workers' rows of a series closed in the same tick are merged
 //! into one first (each worker sees every busy series, so this halves the rows kept and written
 //! with two workers); rows closed in other ticks (late requests) stay partial: readers merge.
@@ -23,12 +23,11 @@ use weir_aggregate::exposition::Exposition;
 use weir_aggregate::l2met::{L2metConfig, L2metLive};
 use weir_aggregate::{WindowAggregator, WindowConfig, WindowCounters};
 use weir_ingest::l2met::LineMetrics;
-use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
+use weir_model::{Distribution, Micros, PackedRow, StatusClass, WindowKey, WindowRow};
 use weir_store::windows::WindowsWriter;
 
 use super::breaker::{Access, DiskBreaker};
 use super::metrics::Metrics;
-use super::packed::PackedRow;
 
 /// How long closed rows stay in memory for `/api/windows`.
 pub const RECENT: Duration = Duration::from_secs(3600);
@@ -142,37 +141,32 @@ impl LiveWindows {
     /// Closes what is due at `now` on every worker; returns the rows closed.
     pub fn close(&self, now: Micros) -> usize {
         let by_clock = now - self.config.lateness;
-        let mut rows = Vec::new();
-        for w in &self.workers {
-            let mut agg = lock(w);
-            let wm = agg.watermark().map_or(by_clock, |wm| wm.max(by_clock));
-            rows.extend(agg.advance(wm));
-        }
-        let rows = self.merge_workers(rows);
+        let closed = self
+            .workers
+            .iter()
+            .map(|w| {
+                let mut agg = lock(w);
+                let wm = agg.watermark().map_or(by_clock, |wm| wm.max(by_clock));
+                agg.advance(wm)
+            })
+            .collect();
+        let rows = self.merge_workers(closed);
         let n = rows.len();
         self.take(rows, now);
         n
     }
 
-    /// The workers' rows with one row per window and series (ordered by window and key).
-    fn merge_workers(&self, mut rows: Vec<WindowRow>) -> Vec<WindowRow> {
-        if self.workers.len() > 1 {
-            if let Err(e) =
-                weir_aggregate::merge_rows_in_place(&mut rows, self.config.sigfig, &self.config.node)
-            {
-                tracing::error!(error = %e, "window rows could not be merged; kept partial");
-            }
-        }
-        rows
+    /// The workers' rows (each worker's ordered by window and key) with one row per window and
+    /// series, ordered by window and key: only the series that more than one worker saw are
+    /// re-recorded, the others are moved as they are.
+    fn merge_workers(&self, closed: Vec<Vec<WindowRow>>) -> Vec<WindowRow> {
+        weir_aggregate::merge_ordered(closed, self.config.sigfig)
     }
 
     /// Closes every window (shutdown) and publishes the `windows` table.
     pub fn finish(&self) -> anyhow::Result<()> {
-        let mut rows = Vec::new();
-        for w in &self.workers {
-            rows.extend(lock(w).flush());
-        }
-        let rows = self.merge_workers(rows);
+        let closed = self.workers.iter().map(|w| lock(w).flush()).collect();
+        let rows = self.merge_workers(closed);
         self.take(rows, now_micros());
         let writer = lock(&self.closed).writer.take();
         if let Some(w) = writer {
@@ -191,13 +185,14 @@ impl LiveWindows {
             let _ = c.exposition.seal();
         }
         let c = &mut *c;
-        let rows: Vec<Arc<WindowRow>> = rows.into_iter().map(Arc::new).collect();
+        let packed: Vec<PackedRow> = rows.iter().map(PackedRow::pack).collect();
+        drop(rows);
         if let Some(w) = c.writer.as_mut() {
             // While the disk breaker is open, rows wait in the writer (it keeps a failed
             // partition's rows too) and nothing is tried: the pipeline's probe decides.
             let writable = c.breaker.as_ref().is_none_or(|(b, _)| b.is_closed());
             let written =
-                w.append_shared(rows.clone())
+                w.append_packed(packed.clone())
                     .and_then(|()| if writable { w.rotate_aged() } else { Ok(()) });
             if let Err(e) = written {
                 c.write_errors += 1;
@@ -207,10 +202,9 @@ impl LiveWindows {
                 }
             }
         }
-        for r in &rows {
-            let packed = PackedRow::pack(r);
-            c.recent_bytes += packed.weight();
-            c.recent.push_back(packed);
+        for r in packed {
+            c.recent_bytes += r.weight();
+            c.recent.push_back(r);
         }
         let keep_from = now - RECENT.as_micros() as Micros;
         while c
@@ -256,7 +250,7 @@ impl LiveWindows {
             let c = lock(&self.closed);
             if unpublished {
                 if let Some(w) = &c.writer {
-                    rows.extend(w.pending().cloned());
+                    rows.extend(w.pending().map(std::borrow::Cow::into_owned));
                     published = w
                         .published()
                         .iter()

@@ -1,11 +1,13 @@
-//! Closed window rows packed for the ring behind `/api/windows`: every field back to back,
-//! integers as LEB128 varints (most are small: counts, milliseconds), strings and lists after
-//! their length. A row of a busy series, a hundred buckets across its seven histograms, packs
-//! into a few hundred bytes, where the row itself holds kilobytes in its vectors and strings;
-//! the ring keeps four to six times more rows in the same memory. Rows are unpacked only when
-//! `/api/windows` asks for them.
+//! Closed window rows packed, for the rows a live server keeps in memory (those waiting for
+//! their `windows` file, and the ring of recent rows behind `/api/windows`): every field back
+//! to back, integers as LEB128 varints (most are small: counts, milliseconds), strings and
+//! lists after their length. A row of a busy series, a hundred buckets across its seven
+//! histograms, packs into a few hundred bytes, where the row itself holds kilobytes in its
+//! vectors and strings, in fifteen allocations. Rows are unpacked only when they are written
+//! or asked for.
 
-use weir_model::{Distribution, Micros, StatusClass, WindowKey, WindowRow};
+use crate::window::{Distribution, StatusClass, WindowKey, WindowRow};
+use crate::Micros;
 
 /// A closed row, packed; its window's start kept apart, for the ring's eviction and `since`.
 #[derive(Debug, Clone)]
@@ -63,6 +65,17 @@ impl PackedRow {
         self.bytes.len() + std::mem::size_of::<PackedRow>() + 16
     }
 
+    /// The row's series key, borrowed from the packed bytes (for ordering rows without
+    /// unpacking them): frontend, backend, server and status class, compared in that order as
+    /// [`WindowKey`] is.
+    pub fn key(&self) -> (&str, &str, &str, StatusClass) {
+        let mut r = Reader(&self.bytes);
+        r.uint();
+        r.str();
+        let (frontend, backend, server) = (r.str(), r.str(), r.str());
+        (frontend, backend, server, class(r.byte()))
+    }
+
     /// The row again, as it was packed.
     pub fn unpack(&self) -> WindowRow {
         let mut r = Reader(&self.bytes);
@@ -72,7 +85,7 @@ impl PackedRow {
             frontend: r.text(),
             backend: r.text(),
             server: r.text(),
-            status_class: StatusClass::ALL[usize::from(r.byte()).min(StatusClass::ALL.len() - 1)],
+            status_class: class(r.byte()),
         };
         let (requests, bytes_read, errors) = (r.uint(), r.uint(), r.uint());
         let status_classes = std::array::from_fn(|_| r.uint());
@@ -104,6 +117,10 @@ impl PackedRow {
             distributions,
         }
     }
+}
+
+fn class(b: u8) -> StatusClass {
+    StatusClass::ALL[usize::from(b).min(StatusClass::ALL.len() - 1)]
 }
 
 fn uint(out: &mut Vec<u8>, mut n: u64) {
@@ -158,9 +175,13 @@ impl<'a> Reader<'a> {
         ((n >> 1) as i64) ^ -((n & 1) as i64)
     }
 
-    fn text(&mut self) -> String {
+    fn str(&mut self) -> &'a str {
         let n = self.uint() as usize;
-        String::from_utf8_lossy(self.take(n)).into_owned()
+        std::str::from_utf8(self.take(n)).unwrap_or_default()
+    }
+
+    fn text(&mut self) -> String {
+        self.str().to_owned()
     }
 }
 
@@ -216,7 +237,13 @@ mod tests {
             mean in -1e18f64..1e18,
         ) {
             let r = row(start, numbers, names, codes, buckets, mean);
-            prop_assert_eq!(PackedRow::pack(&r).unpack(), r);
+            let packed = PackedRow::pack(&r);
+            let k = &r.key;
+            prop_assert_eq!(
+                packed.key(),
+                (k.frontend.as_str(), k.backend.as_str(), k.server.as_str(), k.status_class)
+            );
+            prop_assert_eq!(packed.unpack(), r);
         }
     }
 
