@@ -34,6 +34,23 @@ pub fn for_batch() {
     set("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD, 512 << 20);
 }
 
+/// Gives the free memory of glibc's heaps back to the system (`malloc_trim(0)`: the free top of
+/// each heap, and the free pages within them), so that what a transient freed (a row group
+/// encoded, a window closed) is not kept resident in holes the next one may not fit. `serve`
+/// calls it once a second.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: malloc_trim only releases memory the allocator holds free; no precondition.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Elsewhere than glibc, nothing to do.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() {}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 use libc::{M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD};
 

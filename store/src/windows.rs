@@ -7,10 +7,11 @@
 //! bucket at its lowest value, so that SQL merges rows by unnesting and summing `n` per bucket.
 //! Status codes and termination states are `map` columns.
 //!
-//! [`WindowsWriter`] buffers rows per hour partition of their window start and publishes each
-//! partition as one Parquet file (hidden temporary, fsync, rename, fsync the folder) when its
-//! oldest row is `rotate_age` old and at [`WindowsWriter::finish`]; rows are few (one per series
-//! and window), so files stay small and a file per partition and period is enough. An import
+//! [`WindowsWriter`] buffers rows per hour partition of their window start (a live server's
+//! packed, [`PackedRow`], until they are written) and publishes each partition as one Parquet
+//! file (hidden temporary, fsync, rename, fsync the folder) when its oldest row is `rotate_age`
+//! old and at [`WindowsWriter::finish`]; rows are few (one per series and window), so files
+//! stay small and a file per partition and period is enough. An import
 //! (no `rotate_age`) of a log in no time order makes many more rows (each late request reopens
 //! its window as a correction row), spread over many hours: there the writer keeps a file open
 //! per partition and writes the largest partitions' rows into them, a row group at a time, when

@@ -321,7 +321,11 @@ pub async fn run_closer(windows: Arc<LiveWindows>, clock: Clock, mut stop: watch
                 let w = windows.clone();
                 let now = clock.now();
                 // Taking the workers' locks may wait for a batch: off the async threads.
-                let _ = tokio::task::spawn_blocking(move || w.close(now)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    w.close(now);
+                    crate::alloc::trim();
+                })
+                .await;
             }
             changed = stop.changed() => {
                 if changed.is_err() {
