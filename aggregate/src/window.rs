@@ -454,6 +454,13 @@ impl WindowAggregator {
         self.open_series
     }
 
+    /// Every window ending at or before this instant has been emitted once (by
+    /// [`WindowAggregator::advance`] or [`WindowAggregator::flush`]): what it emits later for
+    /// such a window are late rows.
+    pub fn closed_until(&self) -> Micros {
+        self.closed_until
+    }
+
     /// The latest accept date seen minus `lateness`, or `None` before the first request.
     pub fn watermark(&self) -> Option<Micros> {
         self.max_event.map(|t| t - self.config.lateness)

@@ -5,10 +5,13 @@
 //! Parquet encoding both use every core and never wait on each other. Each line lands in exactly
 //! one table (`requests`, `tcp`, `app`, `rejects`), and the summary printed at the end adds up
 //! to the number of lines read. Each worker also aggregates its HTTP requests into tumbling
-//! windows ([`WindowAggregator`]); the partial rows of every worker go into the `windows` table,
-//! where readers merge them. Due windows are closed after each chunk, unless the chunk reopened
-//! windows (a log out of time order): those stay open while there is room, so that late
-//! requests are merged in memory rather than written as a correction row each.
+//! windows ([`WindowAggregator`]). Due windows are closed after each chunk, unless the chunk
+//! reopened windows (a log out of time order): those stay open while there is room, so that
+//! late requests are merged in memory rather than written as a correction row each. The
+//! workers' closed rows go to one thread, which merges the rows of a window and series that
+//! several workers closed (a window's requests fall in the chunks of both) once every worker
+//! has closed that window, and writes the `windows` table; rows later than that are written as
+//! they come, partial rows that readers merge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,12 +19,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
-use weir_aggregate::{WindowAggregator, WindowConfig};
+use weir_aggregate::{WindowAggregator, WindowConfig, WindowStats};
 use weir_ingest::l2met::LineMetrics;
 use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
 use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
-use weir_model::WindowRow;
-use weir_model::{Line, Record, RejectReason};
+use weir_model::{Line, Micros, Record, RejectReason, WindowKey, WindowRow};
 use weir_store::windows::{WindowFile, WindowsWriter};
 use weir_store::{RecordMeta, SpoolOptions, SpoolStats, SpoolWriter, Table};
 
@@ -100,18 +102,86 @@ const WINDOWS_QUEUE: usize = 64;
 
 /// What the windows writer's thread is sent.
 enum WindowsMsg {
-    /// Closed rows to append.
-    Rows(Vec<WindowRow>),
+    /// Rows worker `worker` closed; it has closed every window ending at or before
+    /// `closed_until`.
+    Rows {
+        worker: usize,
+        rows: Vec<WindowRow>,
+        closed_until: Micros,
+    },
     /// Every row was sent: publish the rest (unless a write failed) and end.
     Finish,
 }
 
+/// The windows thread's rows waiting for every worker to close their window, merged per window
+/// and series.
+struct Held {
+    rows: BTreeMap<(Micros, u32, WindowKey), WindowRow>,
+    /// Per worker, the instant up to which it closed every window.
+    closed: Vec<Micros>,
+    proto: WindowStats,
+    config: WindowConfig,
+}
+
+impl Held {
+    fn new(workers: usize, config: WindowConfig) -> anyhow::Result<Held> {
+        Ok(Held {
+            rows: BTreeMap::new(),
+            closed: vec![Micros::MIN; workers.max(1)],
+            proto: WindowStats::new(config.sigfig)?,
+            config,
+        })
+    }
+
+    /// Adds a worker's closed rows; returns the rows every worker has closed the window of,
+    /// ordered by window and key.
+    fn add(&mut self, worker: usize, rows: Vec<WindowRow>, closed_until: Micros) -> Vec<WindowRow> {
+        let w = worker % self.closed.len();
+        self.closed[w] = self.closed[w].max(closed_until);
+        for row in rows {
+            match self
+                .rows
+                .entry((row.window_start, row.window_secs, row.key.clone()))
+            {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(row);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    let mut stats = self.proto.clone();
+                    stats.add_row(e.get());
+                    stats.add_row(&row);
+                    let config = WindowConfig {
+                        window_secs: row.window_secs,
+                        ..self.config.clone()
+                    };
+                    *e.get_mut() = stats.to_row(row.window_start, &config, row.key);
+                }
+            }
+        }
+        let done = self.closed.iter().copied().min().unwrap_or(Micros::MIN);
+        let mut ready = Vec::new();
+        while let Some(e) = self.rows.first_entry() {
+            let (start, secs, _) = e.key();
+            if start.saturating_add(i64::from(*secs) * 1_000_000) > done {
+                break;
+            }
+            ready.push(e.remove());
+        }
+        ready
+    }
+
+    /// Every row still held (the end of the input).
+    fn rest(&mut self) -> Vec<WindowRow> {
+        std::mem::take(&mut self.rows).into_values().collect()
+    }
+}
+
 /// One worker's state.
 struct Worker {
+    /// Its index among the workers.
+    id: usize,
     writer: Result<SpoolWriter, weir_store::StoreError>,
     windows: WindowAggregator,
-    /// Window rows this worker closed.
-    window_rows: u64,
     lines: u64,
     rejects: BTreeMap<RejectReason, u64>,
 }
@@ -160,6 +230,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..SpoolOptions::new(&args.spool, &node, &run_id)
     })?;
     let (window_tx, window_rx) = std::sync::mpsc::sync_channel::<WindowsMsg>(WINDOWS_QUEUE);
+    let mut held = Held::new(threads, window_config.clone())?;
     let windows_thread = std::thread::Builder::new()
         .name("weir-windows".into())
         .spawn(
@@ -167,16 +238,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let mut failed = None;
                 for msg in window_rx {
                     match msg {
-                        WindowsMsg::Rows(rows) => {
-                            if failed.is_none() {
-                                failed = windows.append_owned(rows).err();
+                        WindowsMsg::Rows {
+                            worker,
+                            rows,
+                            closed_until,
+                        } => {
+                            let ready = held.add(worker, rows, closed_until);
+                            if failed.is_none() && !ready.is_empty() {
+                                failed = windows.append_owned(ready).err();
                             }
                         }
                         WindowsMsg::Finish => {
+                            if failed.is_none() {
+                                failed = windows.append_owned(held.rest()).err();
+                            }
                             return Some(match failed {
                                 Some(e) => Err(e),
                                 None => windows.finish(),
-                            })
+                            });
                         }
                     }
                 }
@@ -184,13 +263,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
         )
         .context("starting the windows writer")?;
+    // Sent after every chunk that closed windows, rows or none, so that the windows thread
+    // knows how far each worker has come; a worker that has seen no request holds back no
+    // window (a request it sees later for an earlier window makes a partial row of its own).
     let hand_over = |w: &mut Worker, rows: Vec<WindowRow>| {
-        if rows.is_empty() {
-            return;
-        }
-        w.window_rows += rows.len() as u64;
+        let closed_until = match w.windows.watermark() {
+            Some(_) => w.windows.closed_until(),
+            None => Micros::MAX,
+        };
         // The writer ends only after every worker, so the send cannot fail.
-        let _ = window_tx.send(WindowsMsg::Rows(rows));
+        let _ = window_tx.send(WindowsMsg::Rows {
+            worker: w.id,
+            rows,
+            closed_until,
+        });
     };
 
     // The workers' writers share one set of open files: a partition's rows fill one file
@@ -210,11 +296,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_line: args.max_line,
             ..Chunking::default()
         },
-        |_| Worker {
+        |id| Worker {
+            id,
             writer: SpoolWriter::create(spool.clone()),
             windows: WindowAggregator::new(window_config.clone())
                 .expect("the window configuration was checked above"),
-            window_rows: 0,
             lines: 0,
             rejects: BTreeMap::new(),
         },
@@ -290,12 +376,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut lines = 0;
     let mut rejects: BTreeMap<RejectReason, u64> = BTreeMap::new();
     let mut writers = Vec::with_capacity(workers.len());
-    let (mut window_rows, mut late) = (0u64, 0u64);
+    let mut late = 0u64;
     for mut w in workers {
         let rows = w.windows.flush();
         hand_over(&mut w, rows);
         late += w.windows.counters().late;
-        window_rows += w.window_rows;
         lines += w.lines;
         for (r, n) in w.rejects {
             *rejects.entry(r).or_default() += n;
@@ -341,7 +426,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!(
         "  {:<9} {:>12} rows ({} s windows, {late} requests after their window closed)",
         "windows",
-        window_rows,
+        window_files.iter().map(|f| f.rows).sum::<u64>(),
         args.window.as_secs()
     );
     eprintln!(
@@ -352,4 +437,65 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stored = total.line_rows();
     anyhow::ensure!(stored == lines, "read {lines} lines but stored {stored} rows");
     read.map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_model::{HttpLog, Timings};
+
+    use super::*;
+
+    const S: Micros = 1_000_000;
+
+    fn config() -> WindowConfig {
+        WindowConfig {
+            node: "n1".into(),
+            ..WindowConfig::default()
+        }
+    }
+
+    /// The rows a worker closes for requests (accept date, server, total time).
+    fn closed(requests: &[(Micros, &str, i32)]) -> Vec<WindowRow> {
+        let mut agg = WindowAggregator::new(config()).unwrap();
+        for &(ts, server, total) in requests {
+            agg.add(&HttpLog {
+                accept_ts: ts,
+                frontend: "fe",
+                backend: "be",
+                server,
+                status: Some(200),
+                timings: Timings {
+                    total: Some(total),
+                    ..Timings::default()
+                },
+                ..HttpLog::default()
+            });
+        }
+        agg.flush()
+    }
+
+    #[test]
+    fn a_window_both_workers_closed_is_written_as_one_row_per_series() {
+        let mut h = Held::new(2, config()).unwrap();
+        let a = closed(&[(S, "s1", 10), (2 * S, "s2", 20)]);
+        let b = closed(&[(3 * S, "s1", 30), (12 * S, "s1", 5)]);
+        assert!(
+            h.add(0, a, 10 * S).is_empty(),
+            "worker 1 has not closed the window yet"
+        );
+        let ready = h.add(1, b, 20 * S);
+        let whole = closed(&[(S, "s1", 10), (2 * S, "s2", 20), (3 * S, "s1", 30)]);
+        assert_eq!(ready, whole, "one row per series of the window both closed");
+        // The second window waits for worker 0; at the end, everything held comes out.
+        assert_eq!(h.rest(), closed(&[(12 * S, "s1", 5)]));
+    }
+
+    #[test]
+    fn a_worker_that_saw_no_request_holds_back_no_window() {
+        let mut h = Held::new(2, config()).unwrap();
+        assert!(h.add(1, Vec::new(), Micros::MAX).is_empty());
+        let rows = closed(&[(S, "s1", 10)]);
+        assert_eq!(h.add(0, rows.clone(), 10 * S), rows);
+        assert!(h.rest().is_empty());
+    }
 }
