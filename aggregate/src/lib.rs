@@ -44,7 +44,9 @@ pub mod window;
 
 pub use report::{Dim, ReportAccumulator, ReportKind, ReportSpec, ReportTable, TimeRange};
 pub use timers::{TimerHistograms, TimerId, TimerSummary};
-pub use window::{merge_ordered, merge_rows, WindowAggregator, WindowConfig, WindowCounters, WindowStats};
+pub use window::{
+    merge_ordered, merge_pair, merge_rows, WindowAggregator, WindowConfig, WindowCounters, WindowStats,
+};
 
 /// What can go wrong while aggregating.
 #[derive(Debug, thiserror::Error)]

@@ -681,6 +681,20 @@ pub fn merge_ordered(inputs: Vec<Vec<WindowRow>>, sigfig: u8) -> Vec<WindowRow> 
     inputs.fold(first, |a, b| merge_two(a, b, &proto))
 }
 
+/// Two partial rows of the same window and key as one, re-recorded into a copy of `empty`
+/// (empty stats of the precision the rows were written with); it keeps `a`'s node.
+pub fn merge_pair(empty: &WindowStats, a: WindowRow, b: &WindowRow) -> WindowRow {
+    let mut stats = empty.clone();
+    stats.add_row(&a);
+    stats.add_row(b);
+    let config = WindowConfig {
+        window_secs: a.window_secs,
+        node: a.node,
+        ..WindowConfig::default()
+    };
+    stats.to_row(a.window_start, &config, a.key)
+}
+
 /// How rows are ordered: by window, then key.
 fn order(r: &WindowRow) -> (Micros, u32, &WindowKey) {
     (r.window_start, r.window_secs, &r.key)
@@ -700,15 +714,7 @@ fn merge_two(a: Vec<WindowRow>, b: Vec<WindowRow>, proto: &WindowStats) -> Vec<W
                 let (Some(x), Some(y)) = (a.next(), b.next()) else {
                     break;
                 };
-                let mut stats = proto.clone();
-                stats.add_row(&x);
-                stats.add_row(&y);
-                let config = WindowConfig {
-                    window_secs: x.window_secs,
-                    node: x.node,
-                    ..WindowConfig::default()
-                };
-                out.push(stats.to_row(x.window_start, &config, x.key));
+                out.push(merge_pair(proto, x, &y));
             }
         }
     }

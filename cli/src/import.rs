@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
-use weir_aggregate::{WindowAggregator, WindowConfig, WindowStats};
+use weir_aggregate::{merge_pair, WindowAggregator, WindowConfig, WindowStats};
 use weir_ingest::l2met::LineMetrics;
 use weir_ingest::read::{for_each_chunk, Chunking, ReadError};
 use weir_ingest::{for_each_line_of_chunk, Expect, ParseOptions};
@@ -119,17 +119,16 @@ struct Held {
     rows: BTreeMap<(Micros, u32, WindowKey), WindowRow>,
     /// Per worker, the instant up to which it closed every window.
     closed: Vec<Micros>,
-    proto: WindowStats,
-    config: WindowConfig,
+    /// Empty stats of the windows' precision, to merge rows in.
+    empty: WindowStats,
 }
 
 impl Held {
-    fn new(workers: usize, config: WindowConfig) -> anyhow::Result<Held> {
+    fn new(workers: usize, sigfig: u8) -> anyhow::Result<Held> {
         Ok(Held {
             rows: BTreeMap::new(),
             closed: vec![Micros::MIN; workers.max(1)],
-            proto: WindowStats::new(config.sigfig)?,
-            config,
+            empty: WindowStats::new(sigfig)?,
         })
     }
 
@@ -147,14 +146,7 @@ impl Held {
                     e.insert(row);
                 }
                 std::collections::btree_map::Entry::Occupied(mut e) => {
-                    let mut stats = self.proto.clone();
-                    stats.add_row(e.get());
-                    stats.add_row(&row);
-                    let config = WindowConfig {
-                        window_secs: row.window_secs,
-                        ..self.config.clone()
-                    };
-                    *e.get_mut() = stats.to_row(row.window_start, &config, row.key);
+                    *e.get_mut() = merge_pair(&self.empty, row, e.get());
                 }
             }
         }
@@ -230,7 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..SpoolOptions::new(&args.spool, &node, &run_id)
     })?;
     let (window_tx, window_rx) = std::sync::mpsc::sync_channel::<WindowsMsg>(WINDOWS_QUEUE);
-    let mut held = Held::new(threads, window_config.clone())?;
+    let mut held = Held::new(threads, window_config.sigfig)?;
     let windows_thread = std::thread::Builder::new()
         .name("weir-windows".into())
         .spawn(
@@ -476,7 +468,7 @@ mod tests {
 
     #[test]
     fn a_window_both_workers_closed_is_written_as_one_row_per_series() {
-        let mut h = Held::new(2, config()).unwrap();
+        let mut h = Held::new(2, config().sigfig).unwrap();
         let a = closed(&[(S, "s1", 10), (2 * S, "s2", 20)]);
         let b = closed(&[(3 * S, "s1", 30), (12 * S, "s1", 5)]);
         assert!(
@@ -492,7 +484,7 @@ mod tests {
 
     #[test]
     fn a_worker_that_saw_no_request_holds_back_no_window() {
-        let mut h = Held::new(2, config()).unwrap();
+        let mut h = Held::new(2, config().sigfig).unwrap();
         assert!(h.add(1, Vec::new(), Micros::MAX).is_empty());
         let rows = closed(&[(S, "s1", 10)]);
         assert_eq!(h.add(0, rows.clone(), 10 * S), rows);

@@ -2,11 +2,11 @@
 //! ([`WindowAggregator`], behind a lock taken once per batch); a closer task ticks every second
 //! and closes, on every worker, the windows that the watermark (the latest accept date, or the
 //! clock when traffic stops, minus `lateness`) has passed. Closed rows go three ways: into the
-//! `/metrics` exposition, into a ring of recent rows for `/api/windows` and `weir top` (packed,
-//! see [`weir_model::packed`]), and into
-//! the spool's `windows` table. The workers' rows of a series closed in the same tick are merged
-//! into one first (each worker sees every busy series, so this halves the rows kept and written
-//! with two workers); rows closed in other ticks (late requests) stay partial: readers merge.
+//! `/metrics` exposition, and, packed ([`weir_model::packed`]), into a ring of recent rows for
+//! `/api/windows` and `weir top` and into the spool's `windows` table. The workers' rows of a
+//! series closed in the same tick are merged into one first (each worker sees every busy
+//! series, so this halves the rows kept and written with two workers); rows closed in other
+//! ticks (late requests) stay partial: readers merge.
 //!
 //! The l2met metrics of app lines (`measure#`, `count#`, `sample#`) are aggregated here too,
 //! in one [`L2metLive`] the workers share, for `/metrics`.
