@@ -254,7 +254,7 @@ impl Default for StoreConfig {
             wal_max_bytes: 4 << 30,
             wal_segment_size: 64 << 20,
             build_buffer: 128 << 20,
-            retry_buffer: 64 << 20,
+            retry_buffer: 16 << 20,
         }
     }
 }
@@ -367,10 +367,12 @@ wal_segment_size = "64MiB"
 build_buffer = "128MiB"
 # The rows of unpublished Parquet files are kept in memory up to this much per pipeline worker
 # (the workers share their files, and the sum), so that a file that fails on a full disk is
-# written again from memory once space returns, and no row is lost. Past it the file holding
-# the most is published early (smaller files at high rates); while the disk stays full, the
-# oldest held rows past it are dropped (counted in weir_dropped_total{stage="spool"}).
-retry_buffer = "64MiB"
+# written again from memory once space returns, and no row is lost. Rows already written are
+# kept as their compressed row groups, a tenth or less of their size in Arrow, and so are the
+# rows held while the disk is full. Past it the file holding the most is published early
+# (smaller files at high rates); while the disk stays full, the oldest held rows past it are
+# dropped (counted in weir_dropped_total{stage="spool"}).
+retry_buffer = "16MiB"
 
 [http]
 # The HTTP API: /metrics, /api/windows, /api/tail, /api/sources, /healthz.

@@ -19,7 +19,11 @@
 //! stream's ranges, so that a replay skips exactly the lines the file holds. A batch is first
 //! *pending* (in memory only: a writer on hold does not touch the disk), then written; with
 //! `keep_copies` (serve) a copy stays in memory until the file is published, so that a file that
-//! fails (a full disk) is written again from memory ([`OpenFile::abandon`]).
+//! fails (a full disk) is written again from memory ([`OpenFile::abandon`]). A batch written as
+//! a row group is kept as that row group's encoded bytes (zstd-compressed Parquet pages, a
+//! tenth or less of the batch's Arrow arrays), taken as they go to the file; a failed file's
+//! copies wait so, and each is decoded back into its batch only as it is written again. A
+//! spilled batch is kept as it was added.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,9 +35,14 @@ use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ArrowWriter;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{FileMetaData, KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{ChunkReader, Length};
 
 use crate::error::StoreError;
 use crate::schema::Table;
@@ -115,6 +124,165 @@ impl From<&Group> for Released {
     }
 }
 
+/// A batch in a file's memory: pending, or a copy of one on disk kept until the file is
+/// published.
+#[derive(Debug)]
+enum Kept {
+    /// As it was added.
+    Batch(Group),
+    /// Written as row groups once, kept as their encoded bytes.
+    Encoded(Encoded),
+}
+
+impl Kept {
+    fn rows(&self) -> u64 {
+        match self {
+            Kept::Batch(g) => g.rows(),
+            Kept::Encoded(e) => e.rows,
+        }
+    }
+
+    fn writer(&self) -> u64 {
+        match self {
+            Kept::Batch(g) => g.writer,
+            Kept::Encoded(e) => e.writer,
+        }
+    }
+
+    fn weight(&self) -> usize {
+        match self {
+            Kept::Batch(g) => g.weight,
+            Kept::Encoded(e) => e.weight,
+        }
+    }
+
+    fn released(&self) -> Released {
+        match self {
+            Kept::Batch(g) => Released::from(g),
+            Kept::Encoded(e) => Released {
+                writer: e.writer,
+                rows: e.rows,
+                weight: e.weight,
+            },
+        }
+    }
+}
+
+/// Row groups as written: their bytes (at `start` in the file) and their metadata.
+#[derive(Debug)]
+struct Encoded {
+    writer: u64,
+    rows: u64,
+    /// The memory this copy holds (its bytes and an estimate of its metadata) when it was
+    /// first made; a copy made again when a failed file is rewritten keeps that weight.
+    weight: usize,
+    start: u64,
+    bytes: Bytes,
+    row_groups: Vec<RowGroupMetaData>,
+}
+
+/// Memory a column chunk's metadata holds, about (its path, statistics and offsets).
+const CHUNK_META_BYTES: usize = 512;
+
+impl Encoded {
+    /// The batch these row groups hold, read back with `schema`.
+    fn decode(&self, schema: &SchemaRef) -> Result<RecordBatch, StoreError> {
+        let Some(first) = self.row_groups.first() else {
+            return Ok(RecordBatch::new_empty(schema.clone()));
+        };
+        let file = FileMetaData::new(1, self.rows as i64, None, None, first.schema_descr_ptr(), None);
+        let meta = ParquetMetaData::new(file, self.row_groups.clone());
+        let options = ArrowReaderOptions::new().with_schema(schema.clone());
+        let meta = ArrowReaderMetadata::try_new(Arc::new(meta), options)?;
+        let at = At {
+            start: self.start,
+            bytes: self.bytes.clone(),
+        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(at, meta)
+            .with_batch_size(self.rows.max(1) as usize)
+            .build()?;
+        let batches = reader.collect::<Result<Vec<_>, _>>()?;
+        Ok(arrow_select::concat::concat_batches(schema, &batches)?)
+    }
+}
+
+/// Bytes that sit at `start` in a file, read as that file.
+struct At {
+    start: u64,
+    bytes: Bytes,
+}
+
+impl At {
+    fn slice(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let from = start
+            .checked_sub(self.start)
+            .map(|o| o as usize)
+            .filter(|o| o.saturating_add(length) <= self.bytes.len())
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::EOF(format!("bytes {start}+{length} are not among those kept"))
+            })?;
+        Ok(self.bytes.slice(from..from + length))
+    }
+}
+
+impl Length for At {
+    fn len(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+}
+
+impl ChunkReader for At {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let rest = (self.len().saturating_sub(start)) as usize;
+        Ok(bytes::Buf::reader(self.slice(start, rest)?))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.slice(start, length)
+    }
+}
+
+/// The file a Parquet writer writes (none: memory only); with `keep`, the bytes written are
+/// also kept until taken.
+struct Tee {
+    file: Option<File>,
+    keep: bool,
+    /// The file offset of `kept`'s first byte.
+    taken: u64,
+    kept: Vec<u8>,
+}
+
+impl Tee {
+    /// The bytes written since the last take, and the offset of the first.
+    fn take(&mut self) -> (u64, Vec<u8>) {
+        let start = self.taken;
+        let kept = std::mem::take(&mut self.kept);
+        self.taken += kept.len() as u64;
+        (start, kept)
+    }
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = match self.file.as_mut() {
+            Some(f) => f.write(buf)?,
+            None => buf.len(),
+        };
+        if self.keep {
+            self.kept.extend_from_slice(&buf[..n]);
+        } else {
+            self.taken += n as u64;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
 /// A Parquet file being written.
 pub(crate) struct OpenFile {
     root: PathBuf,
@@ -129,19 +297,21 @@ pub(crate) struct OpenFile {
     /// spilled, and the spill becomes a row group once it weighs this much.
     buffer_bytes: usize,
     /// `None` until the first row group, and once published (or after a failure).
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<ArrowWriter<Tee>>,
     /// Rows in the spill file (none: no spill file), and their weight.
     spilled: usize,
     spilled_weight: usize,
     /// Rows on disk, spilled ones included.
     written: u64,
-    /// Batches not yet on disk, oldest first.
-    pending: VecDeque<Group>,
+    /// Batches not yet on disk, oldest first (a failed file's copies among them).
+    pending: VecDeque<Kept>,
     /// Copies of the batches on disk, oldest first, with `keep_copies`.
-    copies: VecDeque<Group>,
+    copies: VecDeque<Kept>,
     keep_copies: bool,
     /// Rows on disk with no copy in memory, per writer: lost if the file fails.
     uncopied: Vec<(u64, u64)>,
+    /// Rows of copies that could not be decoded to be written again, per writer: lost.
+    undecodable: Vec<(u64, u64)>,
     /// The WAL lines of every batch added, in the order added.
     wal: Vec<WalRange>,
     published: bool,
@@ -186,6 +356,7 @@ impl OpenFile {
             copies: VecDeque::new(),
             keep_copies,
             uncopied: Vec::new(),
+            undecodable: Vec::new(),
             wal: Vec::new(),
             published: false,
         }
@@ -203,13 +374,15 @@ impl OpenFile {
     /// Adds a sorted batch, in memory until [`OpenFile::write_pending`], with the WAL lines it
     /// holds.
     pub(crate) fn add(&mut self, group: Group, wal: Option<WalRange>) {
-        self.pending.push_back(group);
+        self.pending.push_back(Kept::Batch(group));
         self.wal.extend(wal);
     }
 
     /// Writes the pending batches: each as one complete row group, or spilled when it is
-    /// small. Returns the rows that left memory (no copy kept). A failure leaves the file half
-    /// written: the caller abandons it.
+    /// small. Returns the rows that left memory (no copy kept, or a copy that could not be
+    /// decoded: see [`OpenFile::take_undecodable`]), and the weight the copies of row groups
+    /// shed (their rows stay held). A failure leaves the file half written: the caller abandons
+    /// it.
     pub(crate) fn write_pending(&mut self, fsync: bool) -> Result<Vec<Released>, StoreError> {
         if self.published {
             return Err(StoreError::Io {
@@ -225,24 +398,63 @@ impl OpenFile {
         if let Some(dir) = self.path.parent() {
             crate::file::ensure_dir(&self.root, dir, fsync)?;
         }
-        while let Some(group) = self.pending.front() {
-            let batch = group.batch.clone();
-            let weight = group.weight;
-            if batch.num_rows() * 4 >= self.row_group_rows || weight >= self.buffer_bytes / 4 {
-                self.write_parquet(&batch)?;
+        while let Some(kept) = self.pending.front() {
+            let (batch, weight) = match kept {
+                Kept::Batch(g) => (g.batch.clone(), g.weight),
+                Kept::Encoded(e) => match e.decode(&self.schema) {
+                    Ok(batch) => (batch, e.weight),
+                    Err(_) => {
+                        let gone = kept.released();
+                        self.undecodable.push((gone.writer, gone.rows));
+                        released.push(gone);
+                        self.pending.pop_front();
+                        continue;
+                    }
+                },
+            };
+            let encoded = if batch.num_rows() * 4 >= self.row_group_rows || weight >= self.buffer_bytes / 4 {
+                Some(self.write_parquet(&batch)?)
             } else {
                 self.spill(&batch, weight)?;
-            }
+                None
+            };
             self.written += batch.num_rows() as u64;
-            let Some(group) = self.pending.pop_front() else {
+            let Some(kept) = self.pending.pop_front() else {
                 break;
             };
-            if self.keep_copies {
-                self.copies.push_back(group);
-            } else {
-                self.uncopy(group.writer, group.rows());
-                released.push(Released::from(&group));
+            let (writer, rows) = (kept.writer(), kept.rows());
+            if !self.keep_copies {
+                self.uncopy(writer, rows);
+                released.push(kept.released());
+                continue;
             }
+            let Some((start, bytes, row_groups)) = encoded else {
+                self.copies.push_back(kept);
+                continue;
+            };
+            // A batch's copy sheds the weight its encoding saves; a copy written again keeps
+            // the weight it has.
+            let weight = match kept {
+                Kept::Batch(g) => {
+                    let columns: usize = row_groups.iter().map(|g| g.num_columns()).sum();
+                    let kept = (bytes.len() + columns * CHUNK_META_BYTES).min(g.weight);
+                    released.push(Released {
+                        writer,
+                        rows: 0,
+                        weight: g.weight - kept,
+                    });
+                    kept
+                }
+                Kept::Encoded(e) => e.weight,
+            };
+            self.copies.push_back(Kept::Encoded(Encoded {
+                writer,
+                rows,
+                weight,
+                start,
+                bytes: Bytes::from(bytes),
+                row_groups,
+            }));
         }
         Ok(released)
     }
@@ -269,7 +481,13 @@ impl OpenFile {
         }
     }
 
-    fn write_parquet(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+    /// Writes `batch` as a row group; with `keep_copies`, returns the bytes written (the row
+    /// group's, all of them on their way to the disk) with their offset, and the metadata of
+    /// the row groups they hold.
+    fn write_parquet(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<(u64, Vec<u8>, Vec<RowGroupMetaData>), StoreError> {
         let w = match self.writer.as_mut() {
             Some(w) => w,
             None => {
@@ -278,15 +496,29 @@ impl OpenFile {
                     .create_new(true)
                     .open(&self.tmp)
                     .map_err(StoreError::io("create", &self.tmp))?;
-                let w = ArrowWriter::try_new(file, self.schema.clone(), Some(self.props.clone()))?;
+                let tee = Tee {
+                    file: Some(file),
+                    keep: self.keep_copies,
+                    taken: 0,
+                    kept: Vec::new(),
+                };
+                let w = ArrowWriter::try_new(tee, self.schema.clone(), Some(self.props.clone()))?;
                 self.writer.insert(w)
             }
         };
+        let before = w.flushed_row_groups().len();
         w.write(batch)?;
         // One sorted batch per row group keeps `sorting_columns` true and leaves no encoded
         // pages buffered between batches.
         w.flush()?;
-        Ok(())
+        if !self.keep_copies {
+            return Ok((0, Vec::new(), Vec::new()));
+        }
+        // The row group's last bytes leave the writer's buffer, so that they are all kept.
+        w.sync().map_err(StoreError::io("write", &self.tmp))?;
+        let row_groups = w.flushed_row_groups()[before..].to_vec();
+        let (start, bytes) = w.inner_mut().take();
+        Ok((start, bytes, row_groups))
     }
 
     fn spill(&mut self, batch: &RecordBatch, weight: usize) -> Result<(), StoreError> {
@@ -326,6 +558,7 @@ impl OpenFile {
         }
         let batch = arrow_select::concat::concat_batches(&self.schema, &batches)?;
         let batch = crate::writer::sort_by_time(batch)?;
+        // The spilled batches' copies hold these rows: the row group's bytes are not kept.
         self.write_parquet(&batch)?;
         self.spilled = 0;
         self.spilled_weight = 0;
@@ -339,10 +572,60 @@ impl OpenFile {
     pub(crate) fn abandon(&mut self) -> Vec<(u64, u64)> {
         self.remove_temporaries();
         self.written = 0;
-        while let Some(g) = self.copies.pop_back() {
-            self.pending.push_front(g);
+        while let Some(kept) = self.copies.pop_back() {
+            self.pending.push_front(kept);
         }
         std::mem::take(&mut self.uncopied)
+    }
+
+    /// Encodes the pending batches in memory, as their copies would be once written, for a
+    /// writer that holds (a full disk) and needs room: the rows stay, in a tenth or less of the
+    /// memory. Returns the weight shed (rows: 0). A batch whose encoding would not be smaller
+    /// stays as it is.
+    pub(crate) fn encode_pending(&mut self) -> Result<Vec<Released>, StoreError> {
+        let mut shed = Vec::new();
+        for kept in self.pending.iter_mut() {
+            let Kept::Batch(g) = kept else {
+                continue;
+            };
+            let tee = Tee {
+                file: None,
+                keep: true,
+                taken: 0,
+                kept: Vec::new(),
+            };
+            let mut w = ArrowWriter::try_new(tee, self.schema.clone(), Some(self.props.clone()))?;
+            w.write(&g.batch)?;
+            w.flush()?;
+            w.sync().map_err(StoreError::io("write", &self.tmp))?;
+            let row_groups = w.flushed_row_groups().to_vec();
+            let (start, bytes) = w.inner_mut().take();
+            let columns: usize = row_groups.iter().map(|g| g.num_columns()).sum();
+            let weight = bytes.len() + columns * CHUNK_META_BYTES;
+            if weight >= g.weight {
+                continue;
+            }
+            shed.push(Released {
+                writer: g.writer,
+                rows: 0,
+                weight: g.weight - weight,
+            });
+            *kept = Kept::Encoded(Encoded {
+                writer: g.writer,
+                rows: g.rows(),
+                weight,
+                start,
+                bytes: Bytes::from(bytes),
+                row_groups,
+            });
+        }
+        Ok(shed)
+    }
+
+    /// The rows of copies that could not be decoded to be written again, per writer, since
+    /// the last call: lost (their weight was released by [`OpenFile::write_pending`]).
+    pub(crate) fn take_undecodable(&mut self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut self.undecodable)
     }
 
     fn remove_temporaries(&mut self) {
@@ -361,27 +644,29 @@ impl OpenFile {
     /// (its rows stay in the file, lost only if the file fails), else a pending batch (lost).
     /// Returns the rows released and whether they are lost.
     pub(crate) fn drop_oldest(&mut self) -> Option<(Released, bool)> {
-        if let Some(g) = self.copies.pop_front() {
-            self.uncopy(g.writer, g.rows());
-            return Some((Released::from(&g), false));
+        if let Some(kept) = self.copies.pop_front() {
+            let released = kept.released();
+            self.uncopy(released.writer, released.rows);
+            return Some((released, false));
         }
-        let g = self.pending.pop_front()?;
-        Some((Released::from(&g), true))
+        let kept = self.pending.pop_front()?;
+        Some((kept.released(), true))
     }
 
-    /// The batches in memory (pending or copies).
-    pub(crate) fn held(&self) -> impl Iterator<Item = &Group> {
-        self.pending.iter().chain(self.copies.iter())
+    /// The writer and weight of each batch in memory (pending or copies).
+    fn held(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        let kept = self.pending.iter().chain(self.copies.iter());
+        kept.map(|k| (k.writer(), k.weight()))
     }
 
     /// Weight of the batches in memory.
     pub(crate) fn held_bytes(&self) -> usize {
-        self.held().map(|g| g.weight).sum()
+        self.held().map(|(_, w)| w).sum()
     }
 
     /// Weight of the batches in memory that `writer` added.
     pub(crate) fn held_bytes_of(&self, writer: u64) -> usize {
-        self.held().filter(|g| g.writer == writer).map(|g| g.weight).sum()
+        self.held().filter(|(w, _)| *w == writer).map(|(_, w)| w).sum()
     }
 
     /// Whether batches wait to be written.
@@ -406,7 +691,7 @@ impl OpenFile {
 
     /// Rows in the file, written or pending.
     pub(crate) fn rows(&self) -> u64 {
-        self.written + self.pending.iter().map(Group::rows).sum::<u64>()
+        self.written + self.pending.iter().map(Kept::rows).sum::<u64>()
     }
 
     /// Bytes written to the Parquet file so far (spilled rows are not counted: they are fewer
@@ -445,7 +730,11 @@ impl OpenFile {
         };
         let tmp = self.tmp.clone();
         let bytes = (|| {
-            let file = w.into_inner()?;
+            let file = w.into_inner()?.file.ok_or_else(|| StoreError::Io {
+                op: "publish",
+                path: tmp.clone(),
+                source: std::io::Error::other("no file"),
+            })?;
             if fsync {
                 file.sync_all().map_err(StoreError::io("fsync", &tmp))?;
             }
@@ -470,7 +759,7 @@ impl OpenFile {
 
     /// After [`OpenFile::publish`]: every batch still in memory leaves it.
     pub(crate) fn release_published(&mut self) -> Vec<Released> {
-        let released = self.copies.iter().map(Released::from).collect();
+        let released = self.copies.iter().map(Kept::released).collect();
         self.copies.clear();
         self.uncopied.clear();
         released

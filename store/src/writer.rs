@@ -870,7 +870,11 @@ impl SpoolWriter {
     /// Writes a checked-out file's pending row groups; a failure abandons what it has on disk
     /// (its rows are held to be written again) and puts the writer on hold.
     fn write_out(&mut self, file: &mut OpenFile) -> Result<(), StoreError> {
-        match file.write_pending(self.opts.fsync) {
+        let written = file.write_pending(self.opts.fsync);
+        for (_, rows) in file.take_undecodable() {
+            self.stats.lost_rows += rows;
+        }
+        match written {
             Ok(released) => {
                 self.opts.files.released(&released);
                 Ok(())
@@ -935,8 +939,9 @@ impl SpoolWriter {
     /// spool's files ([`SpoolOptions::retry_bytes`] each, the bound of each one's own rows too:
     /// a writer filling the files alone holds no more than when it had files of its own): a
     /// writer that can write publishes the file holding the most of its rows; a holding one
-    /// drops that file's oldest row group (the copy of a row group already on disk first costs
-    /// nothing yet), counted lost.
+    /// encodes that file's pending batches in memory, and only when that is not enough drops
+    /// its oldest row group (the copy of a row group already on disk first costs nothing yet),
+    /// counted lost.
     fn trim_held(&mut self) -> Result<(), StoreError> {
         let Some(own) = self.opts.retry_bytes else {
             return Ok(());
@@ -952,6 +957,18 @@ impl SpoolWriter {
                     first_error.get_or_insert(e);
                 }
                 continue;
+            }
+            // Rows encoded in memory take a tenth of the room: drop only what does not fit so.
+            match out.file.encode_pending() {
+                Ok(shed) if !shed.is_empty() => {
+                    files.released(&shed);
+                    self.put_back(key, out);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
             let Some((released, lost)) = out.file.drop_oldest() else {
                 self.put_back(key, out);
@@ -2162,6 +2179,80 @@ mod tests {
         assert_eq!(w.stats().lost_rows, 0);
         assert_eq!(w.stats().files.len(), 1);
         assert_eq!(published_rows(dir.path(), Table::Requests), 30);
+    }
+
+    #[test]
+    fn a_failed_file_is_written_again_from_the_encoded_copies_of_its_row_groups() {
+        let options = |root: &Path| SpoolOptions {
+            row_group_rows: 1000,
+            ..retrying(root, 64 << 20)
+        };
+        let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let [clean, failing, holding] = dirs.each_ref().map(|d| d.path());
+        let mut w = SpoolWriter::create(options(clean)).unwrap();
+        append_requests(&mut w, 3000).unwrap();
+        w.finish().unwrap();
+        // A holding writer keeps its three row groups as batches: what they weigh.
+        let mut probe = SpoolWriter::create(options(holding)).unwrap();
+        probe.hold();
+        append_requests(&mut probe, 3000).unwrap();
+        let batches = probe.opts.files.held_bytes();
+
+        let mut w = SpoolWriter::create(options(failing)).unwrap();
+        append_requests(&mut w, 3000).unwrap();
+        let copies = w.opts.files.held_bytes();
+        assert!(
+            copies * 4 < batches,
+            "the copies of written row groups weigh {copies}, the batches {batches}"
+        );
+        let hour = failing.join("requests").join(Partition::of(at(0)).dir());
+        std::fs::rename(&hour, failing.join("moved")).unwrap();
+        assert!(w.publish_all().is_err());
+        assert_eq!(w.unpublished_rows(), 3000);
+        assert_eq!(
+            w.opts.files.held_bytes(),
+            copies,
+            "the copies wait encoded to be written again"
+        );
+        w.resume();
+        w.publish_all().unwrap();
+        assert_eq!(w.stats().lost_rows, 0);
+        assert_eq!(
+            read_table(failing, Table::Requests).unwrap(),
+            read_table(clean, Table::Requests).unwrap(),
+            "the same rows as a file that never failed"
+        );
+    }
+
+    #[test]
+    fn a_holding_writer_encodes_its_rows_in_memory_before_it_drops_any() {
+        let options = |root: &Path, retry_bytes| SpoolOptions {
+            row_group_rows: 1000,
+            ..retrying(root, retry_bytes)
+        };
+        let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+        let [clean, held, probe] = dirs.each_ref().map(|d| d.path());
+        let mut w = SpoolWriter::create(options(clean, usize::MAX)).unwrap();
+        append_requests(&mut w, 10_000).unwrap();
+        w.finish().unwrap();
+        let mut p = SpoolWriter::create(options(probe, usize::MAX)).unwrap();
+        p.hold();
+        append_requests(&mut p, 3000).unwrap();
+        let three_batches = p.opts.files.held_bytes();
+
+        // Ten row groups' worth of rows, held within the weight of three batches.
+        let mut w = SpoolWriter::create(options(held, three_batches)).unwrap();
+        w.hold();
+        append_requests(&mut w, 10_000).unwrap();
+        assert!(w.opts.files.held_bytes() <= three_batches);
+        assert_eq!((w.unpublished_rows(), w.stats().lost_rows), (10_000, 0));
+        w.resume();
+        w.publish_all().unwrap();
+        assert_eq!(
+            read_table(held, Table::Requests).unwrap(),
+            read_table(clean, Table::Requests).unwrap(),
+            "the same rows as a writer that never held"
+        );
     }
 
     #[test]

@@ -631,11 +631,11 @@ mod tests {
     }
 
     #[test]
-    fn the_default_memory_budget_on_two_workers_is_706_mib() {
+    fn the_default_memory_budget_on_two_workers_is_610_mib() {
         let budget = memory_budget(&Config::default(), 2);
         let total: u64 = budget.iter().map(|(_, n)| n).sum();
-        assert_eq!(total, (256 + 128 + 64 + 128 + 128 + 2) << 20, "{budget:?}");
-        assert_eq!(size_text(total), "706MiB");
+        assert_eq!(total, (256 + 128 + 64 + 128 + 32 + 2) << 20, "{budget:?}");
+        assert_eq!(size_text(total), "610MiB");
         assert_eq!(size_text(512 << 10), "512KiB");
         assert_eq!(size_text(3 << 29), "1.5GiB");
     }
