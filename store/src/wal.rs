@@ -12,6 +12,13 @@
 //! replay skips exactly what was already published ([`published_ranges`]) and a segment can be
 //! deleted once every file it fed is published ([`WalWriter::release`]).
 //!
+//! With a non-zero `fsync_interval`, the fdatasyncs (and the folder syncs that make a new or
+//! deleted segment's name durable) run on a thread of the writer's own, so that a disk slow to
+//! flush (a sync of a second's frames can take over a second on a busy disk) never stalls the
+//! thread that appends: a periodic sync is skipped while the previous one is still running (the
+//! next covers its frames), a closed segment is always synced, a failed sync is returned by
+//! the writer's next call, and [`WalWriter::finish`] waits for them all.
+//!
 //! [`read_segment`] returns every whole frame and stops at the first torn or corrupt one (a
 //! short header, a short payload, a bad checksum), reporting how many bytes it skipped.
 
@@ -20,8 +27,9 @@ use std::fs::File;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weir_ingest::listen::{Batch, EntryKind};
@@ -105,23 +113,120 @@ struct SegmentFile {
     lines: u64,
 }
 
+/// What the sync thread is asked to make durable.
+enum SyncJob {
+    /// A segment's frames.
+    Data(Arc<File>, PathBuf),
+    /// A folder's entries (a segment created or deleted).
+    Dir(PathBuf),
+}
+
+/// What the sync thread reports.
+#[derive(Debug, Default)]
+struct SyncState {
+    in_flight: AtomicUsize,
+    synced: AtomicU64,
+    failed: Mutex<Option<StoreError>>,
+}
+
+/// The thread that syncs a writer's segments and folder; see the module docs.
+#[derive(Debug)]
+struct Syncer {
+    jobs: mpsc::Sender<SyncJob>,
+    thread: JoinHandle<()>,
+    state: Arc<SyncState>,
+}
+
+impl Syncer {
+    fn start(stream: &str) -> Result<Syncer, StoreError> {
+        let (jobs, rx) = mpsc::channel::<SyncJob>();
+        let state = Arc::new(SyncState::default());
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("weir-wal-sync-{stream}"))
+            .spawn(move || {
+                for job in rx {
+                    let done = match &job {
+                        SyncJob::Data(file, path) => file.sync_data().map_err(StoreError::io("fsync", path)),
+                        SyncJob::Dir(dir) => sync_dir(dir),
+                    };
+                    match done {
+                        Ok(()) => {
+                            if matches!(job, SyncJob::Data(..)) {
+                                shared.synced.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Err(e) => {
+                            let mut failed = shared.failed.lock().unwrap_or_else(|p| p.into_inner());
+                            failed.get_or_insert(e);
+                        }
+                    }
+                    shared.in_flight.fetch_sub(1, Ordering::Release);
+                }
+            })
+            .map_err(|e| StoreError::Io {
+                op: "spawn",
+                path: PathBuf::from(stream),
+                source: e,
+            })?;
+        Ok(Syncer { jobs, thread, state })
+    }
+
+    fn send(&self, job: SyncJob) {
+        self.state.in_flight.fetch_add(1, Ordering::Acquire);
+        if self.jobs.send(job).is_err() {
+            self.state.in_flight.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.state.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    /// The first failure since the last call.
+    fn failure(&self) -> Result<(), StoreError> {
+        let mut failed = self.state.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.take().map_or(Ok(()), Err)
+    }
+
+    /// Waits for every job sent; the first failure.
+    fn finish(self) -> Result<u64, StoreError> {
+        let Syncer { jobs, thread, state } = self;
+        drop(jobs);
+        let _ = thread.join();
+        let mut failed = state.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed
+            .take()
+            .map_or(Ok(state.synced.load(Ordering::Relaxed)), Err)
+    }
+}
+
 /// Appends batches to the segments of one stream. One per pipeline worker; see the module docs.
 #[derive(Debug)]
 pub struct WalWriter {
     opts: WalOptions,
-    current: Option<(File, SegmentFile)>,
+    current: Option<(Arc<File>, SegmentFile)>,
     closed: VecDeque<SegmentFile>,
     buf: Vec<u8>,
     last_sync: Instant,
     unsynced: bool,
     stats: WalStats,
+    /// `None` with a zero `fsync_interval` (every batch synced before `append` returns), and
+    /// once finished.
+    syncer: Option<Syncer>,
 }
 
 impl WalWriter {
     /// A writer of stream `opts.stream`; the first segment is created with the first batch.
     pub fn create(opts: WalOptions) -> Result<WalWriter, StoreError> {
         std::fs::create_dir_all(&opts.dir).map_err(StoreError::io("create", &opts.dir))?;
+        let syncer = if opts.fsync_interval.is_zero() {
+            None
+        } else {
+            Some(Syncer::start(&opts.stream)?)
+        };
         Ok(WalWriter {
+            syncer,
             opts,
             current: None,
             closed: VecDeque::new(),
@@ -157,7 +262,7 @@ impl WalWriter {
         let Some((file, seg)) = self.current.as_mut() else {
             unreachable!("a segment was just opened");
         };
-        if let Err(e) = file.write_all(&self.buf) {
+        if let Err(e) = (&**file).write_all(&self.buf) {
             // A short write (ENOSPC) would leave a torn frame that ends the segment for replay
             // and hides every frame after it: cut it off, or start a new segment.
             let error = StoreError::io("write", &seg.path)(e);
@@ -181,9 +286,13 @@ impl WalWriter {
     }
 
     /// Syncs the current segment if `fsync_interval` has passed since the last sync and
-    /// something was written since; a server calls this from a timer too, so that a quiet
-    /// stream still reaches the disk.
+    /// something was written since (on the sync thread: see the module docs); a server calls
+    /// this from a timer too, so that a quiet stream still reaches the disk. Returns a failure
+    /// of the sync thread since the last call.
     pub fn sync_due(&mut self) -> Result<(), StoreError> {
+        if let Some(s) = &self.syncer {
+            s.failure()?;
+        }
         if self.unsynced && self.last_sync.elapsed() >= self.opts.fsync_interval {
             self.sync()?;
         }
@@ -209,7 +318,10 @@ impl WalWriter {
             released += 1;
         }
         if released > 0 {
-            sync_dir(&self.opts.dir)?;
+            match &self.syncer {
+                Some(s) => s.send(SyncJob::Dir(self.opts.dir.clone())),
+                None => sync_dir(&self.opts.dir)?,
+            }
             self.stats.released += released as u64;
         }
         Ok(released as usize)
@@ -220,13 +332,23 @@ impl WalWriter {
     /// `oldest_unpublished` is `None`); the others stay for the next start to replay.
     pub fn finish(mut self, oldest_unpublished: Option<u64>) -> Result<WalStats, StoreError> {
         self.close_current()?;
+        if let Some(s) = self.syncer.take() {
+            self.stats.syncs += s.finish()?;
+        }
         self.release(oldest_unpublished)?;
         Ok(self.stats)
     }
 
-    /// What was written so far.
+    /// What was written so far (syncs: those done).
     pub fn stats(&self) -> WalStats {
-        self.stats
+        let synced = self
+            .syncer
+            .as_ref()
+            .map_or(0, |s| s.state.synced.load(Ordering::Relaxed));
+        WalStats {
+            syncs: self.stats.syncs + synced,
+            ..self.stats
+        }
     }
 
     /// The stream this writer appends to.
@@ -240,12 +362,19 @@ impl WalWriter {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        self.last_sync = Instant::now();
         if let Some((file, seg)) = &self.current {
-            file.sync_data().map_err(StoreError::io("fsync", &seg.path))?;
-            self.stats.syncs += 1;
+            match &self.syncer {
+                // The sync still running covers these frames only in part: the next one will.
+                Some(s) if s.busy() => return Ok(()),
+                Some(s) => s.send(SyncJob::Data(file.clone(), seg.path.clone())),
+                None => {
+                    file.sync_data().map_err(StoreError::io("fsync", &seg.path))?;
+                    self.stats.syncs += 1;
+                }
+            }
         }
         self.unsynced = false;
-        self.last_sync = Instant::now();
         Ok(())
     }
 
@@ -253,7 +382,7 @@ impl WalWriter {
         let seq = self.opts.sequence.fetch_add(1, Ordering::Relaxed);
         let name = segment_name(&self.opts.node, now_micros(), &self.opts.boot, seq);
         let path = self.opts.dir.join(name);
-        let mut file = File::options()
+        let file = File::options()
             .append(true)
             .create_new(true)
             .open(&path)
@@ -262,15 +391,18 @@ impl WalWriter {
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&(self.opts.stream.len() as u16).to_le_bytes());
         head.extend_from_slice(self.opts.stream.as_bytes());
-        if let Err(e) = file.write_all(&head) {
+        if let Err(e) = (&file).write_all(&head) {
             let _ = std::fs::remove_file(&path);
             return Err(StoreError::io("write", &path)(e));
         }
         // The new name must survive a power cut as surely as the frames synced into it.
-        sync_dir(&self.opts.dir)?;
+        match &self.syncer {
+            Some(s) => s.send(SyncJob::Dir(self.opts.dir.clone())),
+            None => sync_dir(&self.opts.dir)?,
+        }
         self.stats.bytes += head.len() as u64;
         self.current = Some((
-            file,
+            Arc::new(file),
             SegmentFile {
                 path,
                 seq,
@@ -282,12 +414,23 @@ impl WalWriter {
     }
 
     fn close_current(&mut self) -> Result<(), StoreError> {
-        if self.current.is_some() {
-            self.sync()?;
+        let Some((file, seg)) = &self.current else {
+            return Ok(());
+        };
+        // A closed segment is always synced, on the sync thread even while it is busy.
+        match &self.syncer {
+            Some(s) => s.send(SyncJob::Data(file.clone(), seg.path.clone())),
+            None => {
+                file.sync_data().map_err(StoreError::io("fsync", &seg.path))?;
+                self.stats.syncs += 1;
+            }
         }
-        if let Some((_, seg)) = self.current.take() {
-            self.closed.push_back(seg);
-        }
+        let Some((_, seg)) = self.current.take() else {
+            return Ok(());
+        };
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        self.closed.push_back(seg);
         Ok(())
     }
 
@@ -786,6 +929,31 @@ mod tests {
         assert!(due > Instant::now() + Duration::from_secs(3000));
         // Closing a segment always syncs it.
         assert_eq!(hourly.finish(None).unwrap().syncs, 1);
+    }
+
+    #[test]
+    fn the_sync_thread_syncs_every_closed_segment_before_finish_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(WalOptions {
+            segment_bytes: 100,
+            fsync_interval: Duration::from_secs(3600),
+            ..opts(dir.path())
+        })
+        .unwrap();
+        assert!(w.syncer.is_some(), "a non-zero interval syncs on a thread");
+        let line = [b'x'; 60];
+        for _ in 0..5 {
+            w.append(&batch(1, &[&line])).unwrap();
+        }
+        w.sync_due().unwrap();
+        // Four segments were closed as the next frame did not fit; finish closes the fifth.
+        let stats = w.finish(Some(0)).unwrap();
+        assert_eq!(
+            stats.syncs, 5,
+            "one sync per segment, none periodic within the hour"
+        );
+        let segments = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+        assert_eq!(segments, 5, "position 0 is unpublished: every segment is kept");
     }
 
     #[test]
