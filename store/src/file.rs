@@ -254,7 +254,67 @@ struct Tee {
     kept: Vec<u8>,
 }
 
+/// Row groups just written through a keeping [`Tee`]: the offset of their bytes, the bytes and
+/// their metadata.
+struct Written {
+    start: u64,
+    bytes: Vec<u8>,
+    row_groups: Vec<RowGroupMetaData>,
+}
+
+impl Written {
+    /// The memory their copy holds: the bytes and an estimate of the metadata.
+    fn weight(&self) -> usize {
+        let columns: usize = self.row_groups.iter().map(|g| g.num_columns()).sum();
+        self.bytes.len() + columns * CHUNK_META_BYTES
+    }
+
+    fn into_copy(self, writer: u64, rows: u64, weight: usize) -> Encoded {
+        Encoded {
+            writer,
+            rows,
+            weight,
+            start: self.start,
+            bytes: Bytes::from(self.bytes),
+            row_groups: self.row_groups,
+        }
+    }
+}
+
+/// Writes `batch` as one row group (one sorted batch per row group keeps `sorting_columns`
+/// true and leaves no encoded pages buffered between batches); with a keeping tee, returns
+/// what was written, all of it out of the writer's buffer (`path` names the file in errors).
+fn write_row_group(
+    w: &mut ArrowWriter<Tee>,
+    batch: &RecordBatch,
+    path: &Path,
+) -> Result<Option<Written>, StoreError> {
+    let before = w.flushed_row_groups().len();
+    w.write(batch)?;
+    w.flush()?;
+    if !w.inner().keep {
+        return Ok(None);
+    }
+    w.sync().map_err(StoreError::io("write", path))?;
+    let row_groups = w.flushed_row_groups()[before..].to_vec();
+    let (start, bytes) = w.inner_mut().take();
+    Ok(Some(Written {
+        start,
+        bytes,
+        row_groups,
+    }))
+}
+
 impl Tee {
+    fn new(file: Option<File>, keep: bool) -> Tee {
+        Tee {
+            file,
+            keep,
+            taken: 0,
+            kept: Vec::new(),
+        }
+    }
+
     /// The bytes written since the last take, and the offset of the first.
     fn take(&mut self) -> (u64, Vec<u8>) {
         let start = self.taken;
@@ -413,7 +473,7 @@ impl OpenFile {
                 },
             };
             let encoded = if batch.num_rows() * 4 >= self.row_group_rows || weight >= self.buffer_bytes / 4 {
-                Some(self.write_parquet(&batch)?)
+                self.write_parquet(&batch)?
             } else {
                 self.spill(&batch, weight)?;
                 None
@@ -428,7 +488,7 @@ impl OpenFile {
                 released.push(kept.released());
                 continue;
             }
-            let Some((start, bytes, row_groups)) = encoded else {
+            let Some(written) = encoded else {
                 self.copies.push_back(kept);
                 continue;
             };
@@ -436,8 +496,7 @@ impl OpenFile {
             // the weight it has.
             let weight = match kept {
                 Kept::Batch(g) => {
-                    let columns: usize = row_groups.iter().map(|g| g.num_columns()).sum();
-                    let kept = (bytes.len() + columns * CHUNK_META_BYTES).min(g.weight);
+                    let kept = written.weight().min(g.weight);
                     released.push(Released {
                         writer,
                         rows: 0,
@@ -447,14 +506,8 @@ impl OpenFile {
                 }
                 Kept::Encoded(e) => e.weight,
             };
-            self.copies.push_back(Kept::Encoded(Encoded {
-                writer,
-                rows,
-                weight,
-                start,
-                bytes: Bytes::from(bytes),
-                row_groups,
-            }));
+            self.copies
+                .push_back(Kept::Encoded(written.into_copy(writer, rows, weight)));
         }
         Ok(released)
     }
@@ -481,13 +534,9 @@ impl OpenFile {
         }
     }
 
-    /// Writes `batch` as a row group; with `keep_copies`, returns the bytes written (the row
-    /// group's, all of them on their way to the disk) with their offset, and the metadata of
-    /// the row groups they hold.
-    fn write_parquet(
-        &mut self,
-        batch: &RecordBatch,
-    ) -> Result<(u64, Vec<u8>, Vec<RowGroupMetaData>), StoreError> {
+    /// Writes `batch` as a row group into the file (created with the first); with
+    /// `keep_copies`, returns what was written, to be kept as its copy.
+    fn write_parquet(&mut self, batch: &RecordBatch) -> Result<Option<Written>, StoreError> {
         let w = match self.writer.as_mut() {
             Some(w) => w,
             None => {
@@ -496,29 +545,12 @@ impl OpenFile {
                     .create_new(true)
                     .open(&self.tmp)
                     .map_err(StoreError::io("create", &self.tmp))?;
-                let tee = Tee {
-                    file: Some(file),
-                    keep: self.keep_copies,
-                    taken: 0,
-                    kept: Vec::new(),
-                };
+                let tee = Tee::new(Some(file), self.keep_copies);
                 let w = ArrowWriter::try_new(tee, self.schema.clone(), Some(self.props.clone()))?;
                 self.writer.insert(w)
             }
         };
-        let before = w.flushed_row_groups().len();
-        w.write(batch)?;
-        // One sorted batch per row group keeps `sorting_columns` true and leaves no encoded
-        // pages buffered between batches.
-        w.flush()?;
-        if !self.keep_copies {
-            return Ok((0, Vec::new(), Vec::new()));
-        }
-        // The row group's last bytes leave the writer's buffer, so that they are all kept.
-        w.sync().map_err(StoreError::io("write", &self.tmp))?;
-        let row_groups = w.flushed_row_groups()[before..].to_vec();
-        let (start, bytes) = w.inner_mut().take();
-        Ok((start, bytes, row_groups))
+        write_row_group(w, batch, &self.tmp)
     }
 
     fn spill(&mut self, batch: &RecordBatch, weight: usize) -> Result<(), StoreError> {
@@ -588,20 +620,12 @@ impl OpenFile {
             let Kept::Batch(g) = kept else {
                 continue;
             };
-            let tee = Tee {
-                file: None,
-                keep: true,
-                taken: 0,
-                kept: Vec::new(),
-            };
+            let tee = Tee::new(None, true);
             let mut w = ArrowWriter::try_new(tee, self.schema.clone(), Some(self.props.clone()))?;
-            w.write(&g.batch)?;
-            w.flush()?;
-            w.sync().map_err(StoreError::io("write", &self.tmp))?;
-            let row_groups = w.flushed_row_groups().to_vec();
-            let (start, bytes) = w.inner_mut().take();
-            let columns: usize = row_groups.iter().map(|g| g.num_columns()).sum();
-            let weight = bytes.len() + columns * CHUNK_META_BYTES;
+            let Some(written) = write_row_group(&mut w, &g.batch, &self.tmp)? else {
+                continue;
+            };
+            let weight = written.weight();
             if weight >= g.weight {
                 continue;
             }
@@ -610,14 +634,7 @@ impl OpenFile {
                 rows: 0,
                 weight: g.weight - weight,
             });
-            *kept = Kept::Encoded(Encoded {
-                writer: g.writer,
-                rows: g.rows(),
-                weight,
-                start,
-                bytes: Bytes::from(bytes),
-                row_groups,
-            });
+            *kept = Kept::Encoded(written.into_copy(g.writer, g.rows(), weight));
         }
         Ok(shed)
     }

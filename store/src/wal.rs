@@ -318,10 +318,7 @@ impl WalWriter {
             released += 1;
         }
         if released > 0 {
-            match &self.syncer {
-                Some(s) => s.send(SyncJob::Dir(self.opts.dir.clone())),
-                None => sync_dir(&self.opts.dir)?,
-            }
+            self.sync_folder()?;
             self.stats.released += released as u64;
         }
         Ok(released as usize)
@@ -378,6 +375,15 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Makes the segments' folder entries durable, on the sync thread when there is one.
+    fn sync_folder(&self) -> Result<(), StoreError> {
+        match &self.syncer {
+            Some(s) => s.send(SyncJob::Dir(self.opts.dir.clone())),
+            None => sync_dir(&self.opts.dir)?,
+        }
+        Ok(())
+    }
+
     fn open_segment(&mut self) -> Result<(), StoreError> {
         let seq = self.opts.sequence.fetch_add(1, Ordering::Relaxed);
         let name = segment_name(&self.opts.node, now_micros(), &self.opts.boot, seq);
@@ -396,10 +402,7 @@ impl WalWriter {
             return Err(StoreError::io("write", &path)(e));
         }
         // The new name must survive a power cut as surely as the frames synced into it.
-        match &self.syncer {
-            Some(s) => s.send(SyncJob::Dir(self.opts.dir.clone())),
-            None => sync_dir(&self.opts.dir)?,
-        }
+        self.sync_folder()?;
         self.stats.bytes += head.len() as u64;
         self.current = Some((
             Arc::new(file),
